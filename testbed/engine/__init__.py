@@ -1,0 +1,1 @@
+"""Build, run and tear down an emulated network from a validated topology."""

@@ -1,0 +1,38 @@
+"""Mininet node classes tagged with the run id.
+
+We use stock Mininet for nodes and links, but not its cleanup (`mn -c` kills by
+name pattern). The switch class adds external_ids so a crashed run's bridges can
+be found in OVS by run id; Mininet's host-wide sysctl changes (`fixLimits`) are
+skipped so a run leaves the host as it found it.
+"""
+from __future__ import annotations
+
+from mininet.log import setLogLevel
+from mininet.net import Mininet
+from mininet.node import Host, OVSSwitch
+
+# The library never prints; Mininet's own chatter would land on the user's terminal.
+setLogLevel("critical")
+Mininet.inited = True  # skip Mininet.init() -> fixLimits(): host-wide sysctl/rlimit changes
+
+
+class TbSwitch(OVSSwitch):
+    """An OVS bridge whose ovsdb row says which run and node it belongs to."""
+
+    def __init__(self, name: str, run_id: str = "", node_name: str = "", **params):
+        self.run_id = run_id
+        self.node_name = node_name
+        super().__init__(name, **params)
+
+    def bridgeOpts(self) -> str:
+        return (super().bridgeOpts()
+                + f" external-ids:testbed-run={self.run_id} external-ids:testbed-node={self.node_name}")
+
+
+class TbHost(Host):
+    """A namespace host; nothing special yet, but the place for per-node set-up."""
+
+
+def new_net() -> Mininet:
+    return Mininet(topo=None, build=False, autoSetMacs=False, autoStaticArp=False,
+                   controller=None, waitConnected=False, cleanup=False)

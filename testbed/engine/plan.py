@@ -1,0 +1,95 @@
+"""The forwarding plan: every OpenFlow rule each switch gets, computed up front.
+
+The testbed knows the whole topology (hosts, MACs, which port each link uses),
+so forwarding is proactive: the controller app only installs this plan. Admitted
+traffic never causes a packet-in, and anything the plan does not allow hits the
+default drop. Paths are shortest paths over the switch graph (parallel links
+and loops are fine: unicast follows per-destination trees, broadcast follows one
+spanning tree). Pure functions over plain data, so they unit-test without root.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+PRIO_UNICAST = 100
+PRIO_BROADCAST = 50
+
+
+@dataclass
+class Wiring:
+    """How the built network is connected, in switch-port terms."""
+
+    dpids: dict[str, str]  # switch name -> dpid (hex)
+    # switch -> list of (local port, peer name, peer port or None for hosts)
+    ports: dict[str, list[tuple[int, str, int | None]]] = field(default_factory=dict)
+    hosts: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # host -> (switch, port, mac)
+
+    def neighbours(self, sw: str) -> list[tuple[int, str]]:
+        """(local port, neighbour switch), lowest port first so paths are deterministic."""
+        return sorted((p, peer) for p, peer, pp in self.ports.get(sw, []) if peer in self.dpids)
+
+
+def _toward(w: Wiring, root: str) -> dict[str, int]:
+    """For every switch, the port on its shortest path toward `root` (BFS from root)."""
+    out: dict[str, int] = {}
+    seen = {root}
+    todo = deque([root])
+    while todo:
+        sw = todo.popleft()
+        for _port, peer in w.neighbours(sw):
+            if peer in seen:
+                continue
+            seen.add(peer)
+            # the peer's port that leads back to sw (lowest if parallel links)
+            back = min(p for p, n, _ in w.ports[peer] if n == sw)
+            out[peer] = back
+            todo.append(peer)
+    return out
+
+
+def spanning_tree_ports(w: Wiring) -> dict[str, set[int]]:
+    """Ports of each switch on one BFS spanning tree (per connected component)."""
+    tree: dict[str, set[int]] = {sw: set() for sw in w.dpids}
+    seen: set[str] = set()
+    for root in sorted(w.dpids):
+        if root in seen:
+            continue
+        seen.add(root)
+        todo = deque([root])
+        while todo:
+            sw = todo.popleft()
+            for port, peer in w.neighbours(sw):
+                if peer in seen:
+                    continue
+                seen.add(peer)
+                back = min(p for p, n, _ in w.ports[peer] if n == sw)
+                tree[sw].add(port)
+                tree[peer].add(back)
+                todo.append(peer)
+    return tree
+
+
+def flow(priority: int, match: dict, outputs: list[int], note: str) -> dict:
+    return {"priority": priority, "match": match, "actions": [{"output": p} for p in outputs], "note": note}
+
+
+def forwarding_plan(w: Wiring) -> dict[str, list[dict]]:
+    """dpid -> flows. Unicast by destination MAC; broadcast (ARP) along the spanning tree."""
+    plan: dict[str, list[dict]] = {dp: [] for dp in w.dpids.values()}
+    for host, (home, port, mac) in sorted(w.hosts.items()):
+        plan[w.dpids[home]].append(flow(PRIO_UNICAST, {"eth_dst": mac}, [port], f"to {host}"))
+        for sw, out_port in _toward(w, home).items():
+            plan[w.dpids[sw]].append(flow(PRIO_UNICAST, {"eth_dst": mac}, [out_port], f"to {host} via trunk"))
+    tree = spanning_tree_ports(w)
+    host_ports: dict[str, set[int]] = {sw: set() for sw in w.dpids}
+    for _h, (sw, port, _m) in w.hosts.items():
+        host_ports[sw].add(port)
+    for sw, dp in w.dpids.items():
+        flood = tree[sw] | host_ports[sw]
+        for in_port in sorted(flood):
+            outs = sorted(flood - {in_port})
+            if outs:
+                plan[dp].append(flow(PRIO_BROADCAST, {"in_port": in_port, "eth_dst": BROADCAST}, outs, "broadcast (ARP)"))
+    return plan

@@ -1,0 +1,60 @@
+"""Remove exactly what one run created, from its manifest alone.
+
+The same code serves a normal end, an exception, a signal, `testbed down` for a
+run whose process died, and `testbed clean`: it needs no live Mininet objects,
+only the manifest (bridges, interfaces, PIDs, namespace inodes, containers).
+Every step tolerates things that are already gone, so it can run twice.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from testbed.engine.events import Emitter
+from testbed.engine.procs import kill_verified, pids_in_netns
+from testbed.engine.rundir import Manifest
+
+
+def _run(cmd: list[str], stdin: str | None = None) -> None:
+    subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def bridges_of_run(run_id: str) -> list[str]:
+    """OVS bridges tagged external_ids:testbed-run=RUN_ID (survive a crashed manifest)."""
+    r = subprocess.run(["ovs-vsctl", "--timeout=5", "--bare", "--columns=name", "find", "Bridge",
+                        f"external_ids:testbed-run={run_id}"], capture_output=True, text=True, timeout=10)
+    return [b for b in r.stdout.split() if b]
+
+
+def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:
+    emit = emit or Emitter(None)
+    emit.stage("teardown", f"removing run {m.run_id}")
+    # 1. Controller and helper processes first, so nothing reacts to the network vanishing.
+    kill_verified([(int(p), s) for p, s in m.pids.values()])
+    # 2. Containers of this run (by recorded id; labels carry the run id too).
+    if m.containers and shutil.which("docker"):
+        _run(["docker", "rm", "-f", "-v", *m.containers])
+    # 3. Every process inside the run's namespaces (servers started by workloads, probes).
+    inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
+    strays = pids_in_netns(inodes)
+    shells = [(n.pid, n.pid_start) for n in m.nodes.values() if n.pid]
+    kill_verified([(p, None) for p in strays if p not in {s for s, _ in shells}], grace=1.0)
+    # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
+    bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
+    if bridges:
+        args = ["ovs-vsctl", "--timeout=20"]
+        for b in bridges:
+            args += ["--", "--if-exists", "del-br", b]
+        _run(args)
+    # 5. Root-namespace interfaces (switch ports, relay ends): one `ip -batch` call.
+    if m.root_interfaces or bridges:
+        batch = "".join(f"link del dev {i}\n" for i in [*m.root_interfaces, *bridges])
+        _run(["ip", "-force", "-batch", "-"], stdin=batch)
+    # 6. Node shells last: their namespaces (and host-side veths) vanish with them.
+    kill_verified(shells, grace=2.0, group=True)
+    m.state = "down"
+    if remove_dir:
+        shutil.rmtree(m.dir, ignore_errors=True)
+    else:
+        m.save()
+    emit.done("teardown", f"run {m.run_id} removed")

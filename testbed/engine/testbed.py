@@ -1,0 +1,302 @@
+"""`Testbed`: a running emulated network as a context manager.
+
+    with Testbed.from_file("topologies/minimal.yaml") as tb:
+        print(tb.node("emr").cmd("ip -br addr"))
+
+Entering builds the network (Mininet nodes and links, OVS switches under a
+controller process that installs the forwarding plan); leaving tears down
+exactly what was built, whatever happened in between. Everything created is
+recorded in the run's manifest first, so another process (`testbed down`,
+`testbed clean`) can remove it too if this one dies.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from testbed import platform
+from testbed.engine import naming
+from testbed.engine.controller import ControllerProcess, resolve_app, start_controller
+from testbed.engine.events import Emitter, EventSink
+from testbed.engine.layout import Layout, make_layout
+from testbed.engine.plan import forwarding_plan
+from testbed.engine.procs import netns_inode, record
+from testbed.engine.rundir import Manifest, NodeRecord, all_runs, process_start_time
+from testbed.engine.teardown import teardown
+from testbed.errors import BuildError, PlatformError, UsageError
+from testbed.topology.loader import load
+from testbed.topology.model import Topology
+
+READY_TIMEOUT_S = 90.0
+OFFLOADS = "tx off rx off tso off gso off gro off"
+
+
+class NodeHandle:
+    """A node of the running network, for running commands inside it."""
+
+    def __init__(self, tb: "Testbed", name: str, mn_node: Any):
+        self.tb, self.name, self._mn = tb, name, mn_node
+
+    @property
+    def ip(self) -> str:
+        return str(self.tb.layout.ips[self.name].ip)
+
+    @property
+    def mac(self) -> str:
+        return self.tb.layout.macs[self.name]
+
+    @property
+    def pid(self) -> int:
+        return self._mn.pid
+
+    def cmd(self, command: str) -> str:
+        """Run a shell command in the node and return its output (blocking)."""
+        return self._mn.cmd(command)
+
+    def run(self, argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run argv in the node's namespaces without its shell; safe to call from threads."""
+        return subprocess.run(["mnexec", "-a", str(self.pid), *argv], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def popen(self, argv: list[str], **kw: Any) -> subprocess.Popen:
+        """Start a background process in the node; it is killed at teardown (netns scan)."""
+        return subprocess.Popen(["mnexec", "-a", str(self.pid), *argv], **kw)
+
+
+class Testbed:
+    def __init__(self, topo: Topology, source: str = "<memory>", on_event: EventSink | None = None,
+                 controller_app: str | None = None, ready_timeout: float = READY_TIMEOUT_S):
+        self.topo = topo
+        self.source = source
+        self.emit = Emitter(on_event)
+        self.controller_app = controller_app
+        self.ready_timeout = ready_timeout
+        self.layout: Layout | None = None
+        self.manifest: Manifest | None = None
+        self.net = None
+        self.controller: ControllerProcess | None = None
+        self.platform: platform.PlatformReport | None = None
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self._nodes: dict[str, Any] = {}
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kw: Any) -> "Testbed":
+        return cls(load(path), source=str(path), **kw)
+
+    # -- context manager -----------------------------------------------------
+    def __enter__(self) -> "Testbed":
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    @property
+    def run_id(self) -> str:
+        assert self.manifest is not None
+        return self.manifest.run_id
+
+    def node(self, name: str) -> NodeHandle:
+        if name not in self._nodes:
+            raise UsageError(f"no node named {name!r} in this testbed")
+        return NodeHandle(self, name, self._nodes[name])
+
+    # -- build ---------------------------------------------------------------
+    def _preflight(self) -> None:
+        if os.geteuid() != 0:
+            raise PlatformError("building a network needs root (network namespaces, Open vSwitch)")
+        ok, detail = platform.ovs_running()
+        if not ok:
+            raise PlatformError(detail)
+        for tool in ("mnexec", "ethtool", "tc"):
+            if not subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode == 0:
+                raise PlatformError(f"{tool} not found; run `make setup`")
+        if any(n.runtime == "docker" for n in self.topo.nodes):
+            raise UsageError("runtime: docker nodes are not supported yet in this build")
+
+    def up(self) -> None:
+        t0 = time.monotonic()
+        self._preflight()
+        taken = {m.run_id for m in all_runs()}
+        rid = naming.new_run_id(taken)
+        self.layout = make_layout(self.topo, rid)
+        me = os.getpid()
+        self.manifest = Manifest(run_id=rid, topology=os.path.abspath(self.source), name=self.topo.name,
+                                 supervisor_pid=me, supervisor_start=process_start_time(me) or 0.0)
+        self.manifest.datapath = platform.choose_datapath()
+        self.manifest.impairment_backend = "netem" if platform.netem_available() else "userspace"
+        self.manifest.root_interfaces = self.layout.root_interfaces()
+        self.manifest.save()
+        self.emit.info(f"run {rid}: datapath {self.manifest.datapath}, impairments {self.manifest.impairment_backend}")
+        try:
+            self._build()
+        except BaseException:
+            self.emit.warning("build failed; tearing down what was built")
+            self.down()
+            raise
+        self.timings["up_s"] = time.monotonic() - t0
+
+    def _write_hosts_file(self) -> Path:
+        lay = self.layout
+        lines = ["127.0.0.1 localhost"] + [f"{ip.ip} {name}" for name, ip in lay.ips.items()]
+        path = self.manifest.dir / "hosts"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def _build(self) -> None:
+        from mininet.link import Link, TCLink
+
+        from testbed.engine.mn import TbHost, TbSwitch, new_net
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+        lay, m, topo = self.layout, self.manifest, self.topo
+        hosts_file = self._write_hosts_file()
+        net = self.net = new_net()
+        # Controller first: switches connect as soon as they exist.
+        plan = {"switches": forwarding_plan(lay.wiring())}
+        if topo.controller.remote:
+            host, port = topo.controller.remote.rsplit(":", 1)
+            ctrl_ip, ctrl_port = host, int(port)
+            m.controller = {"remote": topo.controller.remote}
+        else:
+            app = resolve_app(self.controller_app or topo.controller.app, Path(self.source).parent)
+            self.controller = start_controller(app, m.dir, plan)
+            m.pids["controller"] = record(self.controller.proc.pid)
+            m.controller = {"app": app, "port": self.controller.port, "log": str(self.controller.log_path)}
+            ctrl_ip, ctrl_port = "127.0.0.1", self.controller.port
+            m.save()
+        from mininet.node import RemoteController
+
+        net.addController(RemoteController("c0", ip=ctrl_ip, port=ctrl_port))
+
+        hosts = [n for n in topo.nodes if n.kind != "switch"]
+        self.emit.stage("nodes", "starting node namespaces", total=len(hosts))
+        for i, n in enumerate(hosts):
+            h = net.addHost(lay.internal[n.name], cls=TbHost, ip=str(lay.ips[n.name]), mac=lay.macs[n.name])
+            self._nodes[n.name] = h
+            m.nodes[n.name] = NodeRecord(name=n.name, internal=h.name, kind=n.kind, site=n.site,
+                                         ip=str(lay.ips[n.name].ip), mac=lay.macs[n.name], pid=h.pid,
+                                         pid_start=process_start_time(h.pid), netns=netns_inode(h.pid))
+            m.save()
+            self.emit.progress("nodes", i + 1, len(hosts))
+        dp = "user" if m.datapath == "netdev" else "kernel"
+        for n in topo.switches:
+            sw = net.addSwitch(lay.internal[n.name], cls=TbSwitch, dpid=lay.dpids[n.name], datapath=dp,
+                               protocols="OpenFlow13", failMode="secure", batch=True,
+                               run_id=m.run_id, node_name=n.name)
+            self._nodes[n.name] = sw
+            m.bridges.append(sw.name)
+            m.nodes[n.name] = NodeRecord(name=n.name, internal=sw.name, kind="switch", site=n.site,
+                                         dpid=lay.dpids[n.name], pid=sw.pid, pid_start=process_start_time(sw.pid))
+        m.save()
+        self.emit.done("nodes", f"{len(hosts)} hosts, {len(topo.switches)} switches")
+
+        self.emit.stage("links", "creating links", total=len(lay.links))
+        for ln in lay.links:
+            p = ln.params
+            kw: dict[str, Any] = {}
+            cls = Link
+            if p.bw is not None:
+                cls, kw["bw"] = TCLink, p.bw / 1e6
+            shaped = any(v for v in (p.delay, p.jitter, p.loss))
+            if shaped and m.impairment_backend == "netem":
+                cls = TCLink
+                kw.update({k: v for k, v in (("delay", f"{p.delay}ms" if p.delay else None),
+                                             ("jitter", f"{p.jitter}ms" if p.jitter else None),
+                                             ("loss", p.loss or None)) if v})
+            elif shaped:
+                self.warnings.append(f"link {ln.a}:{ln.b}: delay/jitter/loss not applied (no netem; "
+                                     "userspace impairment relay not wired yet)")
+            net.addLink(self._nodes[ln.a], self._nodes[ln.b], port1=ln.port_a, port2=ln.port_b,
+                        intfName1=ln.intf_a, intfName2=ln.intf_b, cls=cls, **kw)
+            self.emit.progress("links", ln.index + 1, len(lay.links))
+        self.emit.done("links", f"{len(lay.links)} links")
+
+        self.emit.stage("configure", "addresses, offloads, name resolution")
+        net.build()
+        self._configure_hosts(hosts_file)
+        self._configure_root_side()
+        self.emit.done("configure")
+
+        self.emit.stage("switches", "starting switches", total=len(topo.switches))
+        t_sw = time.monotonic()
+        net.start()
+        if self.controller is not None:
+            dpids = set(lay.dpids.values())
+            waited = self.controller.wait_ready(
+                dpids, self.ready_timeout, lambda d, t: self.emit.progress("switches", d, t, "rules installed"))
+            self.timings["rules_installed_s"] = waited
+        self.timings["switches_s"] = time.monotonic() - t_sw
+        self.emit.done("switches", f"{len(topo.switches)} switches connected, rules installed")
+        m.state = "up"
+        m.save()
+
+    def _configure_hosts(self, hosts_file: Path) -> None:
+        """Per host, one shell round trip: offloads off, MTU, private /etc/hosts, no IPv6 chatter."""
+        mtus: dict[str, int] = {}
+        for ln in self.layout.links:
+            if ln.params.mtu:
+                mtus[ln.intf_a] = mtus[ln.intf_b] = ln.params.mtu
+        for name, h in self._nodes.items():
+            if self.topo.node(name).kind == "switch":
+                continue
+            intf = h.defaultIntf().name
+            script = [
+                f"ethtool -K {intf} {OFFLOADS} >/dev/null 2>&1",
+                "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
+                f"mount --make-rprivate / && mount --bind {shlex.quote(str(hosts_file))} /etc/hosts",
+            ]
+            if intf in mtus:
+                script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
+            h.cmd("; ".join(script))
+
+    def _configure_root_side(self) -> None:
+        """Switch-side veth ends: offloads off (userspace datapath needs it) and MTU, in one shell."""
+        cmds = []
+        for ln in self.layout.links:
+            for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
+                if end in self.layout.dpids:
+                    cmds.append(f"ethtool -K {intf} {OFFLOADS} >/dev/null 2>&1")
+                    if ln.params.mtu:
+                        cmds.append(f"ip link set dev {intf} mtu {ln.params.mtu}")
+        if cmds:
+            r = subprocess.run(["sh", "-c", "; ".join(cmds) + "; true"], capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BuildError(f"configuring switch ports failed: {r.stderr.strip()}")
+
+    # -- teardown ------------------------------------------------------------
+    def down(self) -> None:
+        """Remove everything this run created. Safe to call twice and after a failed build."""
+        if self.manifest is None or self.manifest.state == "down":
+            return
+        t0 = time.monotonic()
+        self.manifest.state = "stopping"
+        self.manifest.save()
+        self._close_mininet()
+        teardown(self.manifest, self.emit)
+        self.timings["down_s"] = time.monotonic() - t0
+
+    def _close_mininet(self) -> None:
+        """Drop our ends of the node shells' ptys; the processes are killed by teardown()."""
+        for h in self._nodes.values():
+            for f in (getattr(h, "stdin", None),):
+                try:
+                    if f is not None:
+                        f.close()
+                except OSError:
+                    pass
+            for attr in ("slave",):
+                fd = getattr(h, attr, None)
+                if isinstance(fd, int):
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+        self._nodes_closed = True

@@ -1,0 +1,136 @@
+"""What this machine's kernel and packages offer, and which path the testbed takes.
+
+Kernels differ (no openvswitch module here, no netem on WSL2 and minimal RHEL,
+no SCTP in some CI runners), so every feature is probed rather than assumed, and
+the choice made is recorded in `testbed doctor` and in every report.
+Probes never touch the host's own network: they run in a throwaway namespace.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = False
+
+
+@dataclass
+class PlatformReport:
+    checks: list[Check] = field(default_factory=list)
+    datapath: str = "netdev"  # OVS datapath_type we will use: 'system' (kernel) or 'netdev' (userspace)
+    impairment: str = "userspace"  # 'netem' or 'userspace'
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks if c.required)
+
+    def get(self, name: str) -> Check | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+
+def _run(cmd: list[str], timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(cmd, 127, "", str(exc))
+
+
+def _ns_probe(script: str) -> bool:
+    """Run a shell snippet in a fresh, empty network namespace that vanishes afterwards."""
+    if not shutil.which("unshare"):
+        return False
+    return _run(["unshare", "-n", "sh", "-c", script]).returncode == 0
+
+
+@lru_cache(maxsize=1)
+def ovs_kernel_module() -> bool:
+    if Path("/sys/module/openvswitch").exists():
+        return True
+    return bool(shutil.which("modprobe")) and _run(["modprobe", "-n", "-q", "openvswitch"]).returncode == 0
+
+
+@lru_cache(maxsize=1)
+def netem_available() -> bool:
+    return _ns_probe("ip link add d0 type dummy && tc qdisc add dev d0 root netem delay 1ms")
+
+
+def htb_available() -> bool:
+    return _ns_probe("ip link add d0 type dummy && tc qdisc add dev d0 root handle 1: htb default 1")
+
+
+def sctp_available() -> bool:
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
+    except OSError:
+        return False
+    s.close()
+    return True
+
+
+def ovs_running() -> tuple[bool, str]:
+    if not shutil.which("ovs-vsctl"):
+        return False, "ovs-vsctl not installed (apt-get install openvswitch-switch)"
+    r = _run(["ovs-vsctl", "--timeout=3", "show"])
+    if r.returncode != 0:
+        return False, "ovsdb-server/ovs-vswitchd not running (/usr/share/openvswitch/scripts/ovs-ctl start)"
+    v = _run(["ovs-vsctl", "--version"]).stdout.split("\n")[0]
+    return True, v
+
+
+def docker_running() -> tuple[bool, str]:
+    if not shutil.which("docker"):
+        return False, "docker CLI not installed"
+    r = _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=8)
+    if r.returncode != 0:
+        return False, "Docker engine not running (scripts/docker-engine.sh starts it)"
+    return True, f"engine {r.stdout.strip()}"
+
+
+def choose_datapath() -> str:
+    """'system' (kernel) where the openvswitch module exists, else 'netdev'. TESTBED_DATAPATH overrides."""
+    forced = os.environ.get("TESTBED_DATAPATH")
+    if forced in ("system", "netdev"):
+        return forced
+    return "system" if ovs_kernel_module() else "netdev"
+
+
+def detect(include_docker: bool = True) -> PlatformReport:
+    """Probe everything `testbed doctor` shows. Takes about a second."""
+    rep = PlatformReport()
+    add = rep.checks.append
+    add(Check("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0 else "run as root (namespaces, OVS)", True))
+    for tool, req in (("mnexec", True), ("ip", True), ("tc", True), ("ethtool", True), ("iperf3", False), ("tcpdump", False), ("ping", True)):
+        path = shutil.which(tool)
+        add(Check(tool, path is not None, path or "not found", req))
+    ok, detail = ovs_running()
+    add(Check("openvswitch", ok, detail, True))
+    km = ovs_kernel_module()
+    rep.datapath = choose_datapath()
+    add(Check("ovs-kernel-datapath", km, "openvswitch module present" if km else
+              "no openvswitch kernel module: using the userspace datapath (netdev)"))
+    nm = netem_available()
+    rep.impairment = "netem" if nm else "userspace"
+    add(Check("netem", nm, "sch_netem works" if nm else "no sch_netem: delay/jitter/loss use the userspace relay"))
+    add(Check("htb", htb_available(), "HTB rate limiting", True))
+    sc = sctp_available()
+    add(Check("sctp", sc, "SCTP sockets work" if sc else "no SCTP: real NGAP (UERANSIM<->AMF) cannot run"))
+    if include_docker:
+        ok, detail = docker_running()
+        add(Check("docker", ok, detail))
+    try:
+        import os_ken  # noqa: F401
+
+        add(Check("os-ken", True, "os-ken importable (Ryu API)", True))
+    except ImportError:
+        add(Check("os-ken", False, "pip install os-ken", True))
+    return rep

@@ -1,0 +1,1 @@
+"""The topology file: model, strict loader, whole-graph validation, JSON Schema."""

@@ -1,0 +1,284 @@
+"""The topology model: what a topology file may say, typed and strict.
+
+Every model forbids unknown keys (a misspelt option must fail loudly, not be
+ignored as Mininet's **params would). Units are parsed here, once. Cross-object
+rules (references, duplicates, addresses) live in `validate.py`, because they
+need the whole file, and report all problems at once.
+"""
+from __future__ import annotations
+
+from ipaddress import IPv4Interface, IPv4Network
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from testbed import units
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _unit(parser, example: str, pattern: str):
+    return [
+        BeforeValidator(parser),
+        WithJsonSchema(
+            {"anyOf": [{"type": "string", "pattern": pattern}, {"type": "number", "minimum": 0}],
+             "examples": [example]}
+        ),
+    ]
+
+
+Rate = Annotated[int, *_unit(units.parse_rate, "100Mbit", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(bit|bps|b)?(/s)?$")]
+Duration = Annotated[float, *_unit(units.parse_duration_ms, "10ms", r"^\d+(\.\d+)?\s*(us|ms|s|m|h)$")]
+Percent = Annotated[float, *_unit(units.parse_percent, "1%", r"^\d+(\.\d+)?\s*%$")]
+Size = Annotated[int, *_unit(units.parse_size, "4g", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(i?[bB])?$")]
+
+SiteType = Literal["datacentre", "branch-campus", "community-health-centre", "clinic", "county-hospital", "other"]
+NodeKind = Literal["switch", "server", "vdi", "mec", "upf", "gnb", "ue", "host"]
+HOST_KINDS: tuple[str, ...] = ("server", "vdi", "mec", "upf", "gnb", "ue", "host")
+SERVICE_KINDS: tuple[str, ...] = ("server", "vdi", "mec", "upf", "host")
+
+# 3GPP TS 23.501 Table 5.7.4-1: standardised 5QI -> packet delay budget (ms).
+FIVEQI_PDB_MS: dict[int, int] = {
+    1: 100, 2: 150, 3: 50, 4: 300, 65: 75, 66: 100, 67: 100, 71: 150, 72: 300, 73: 300,
+    74: 500, 76: 500, 5: 100, 6: 300, 7: 100, 8: 300, 9: 300, 69: 60, 70: 200, 79: 50,
+    80: 10, 82: 10, 83: 10, 84: 30, 85: 5, 86: 5, 87: 5, 88: 10, 89: 15, 90: 20,
+}
+
+
+class Strict(BaseModel):
+    """Base for every topology object: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LinkParams(Strict):
+    """Properties of a link; any left out inherit from the site and file defaults."""
+
+    bw: Rate | None = Field(None, description="Rate limit, e.g. '100Mbit' (HTB).")
+    delay: Duration | None = Field(None, description="One-way delay, e.g. '5ms'.")
+    jitter: Duration | None = Field(None, description="Delay variation, e.g. '1ms'.")
+    loss: Percent | None = Field(None, description="Random loss, e.g. '0.1%'.")
+    mtu: int | None = Field(None, ge=68, le=9000)
+
+
+class Addressing(Strict):
+    pool: IPv4Network = Field(IPv4Network("10.77.0.0/16"), description="Private pool nodes draw addresses from.")
+
+
+class NodeDefaults(Strict):
+    """Settings a node inherits when it does not set them (node -> kind -> file)."""
+
+    runtime: Literal["namespace", "docker"] | None = None
+    image: str | None = None
+    cpus: float | None = Field(None, gt=0)
+    memory: Size | None = None
+
+
+class Defaults(Strict):
+    addressing: Addressing = Addressing()
+    link: LinkParams = LinkParams()
+    node: NodeDefaults = NodeDefaults()
+    kinds: dict[NodeKind, NodeDefaults] = Field(default_factory=dict)
+
+
+class Site(Strict):
+    """An alliance unit: the hospital data centre, a branch campus, a clinic..."""
+
+    name: Name
+    type: SiteType
+    description: str | None = None
+    link: LinkParams | None = Field(None, description="Defaults for links inside this site.")
+    uplink: LinkParams | None = Field(None, description="Defaults for links leaving this site (WAN, leased line).")
+
+
+class Service(Strict):
+    """A service a node offers: the slice policy grants access per service."""
+
+    name: Name
+    port: int = Field(ge=1, le=65535)
+    proto: Literal["tcp", "udp"] = "tcp"
+
+
+# Well-known clinical services, so a file can say `services: [emr, pacs]`.
+KNOWN_SERVICES: dict[str, Service] = {
+    s.name: s
+    for s in (
+        Service(name="vdi", port=4172, proto="tcp"),  # PCoIP / Horizon Blast style desktop
+        Service(name="emr", port=443, proto="tcp"),
+        Service(name="pacs", port=104, proto="tcp"),  # DICOM
+        Service(name="his", port=2575, proto="tcp"),  # HL7 v2 over MLLP
+        Service(name="lis", port=2576, proto="tcp"),
+        Service(name="oa", port=80, proto="tcp"),
+        Service(name="payment", port=8443, proto="tcp"),
+        Service(name="mec-cache", port=8080, proto="tcp"),
+        Service(name="gtpu", port=2152, proto="udp"),
+    )
+}
+
+
+def _service(value: Any) -> Any:
+    if isinstance(value, str):
+        if value not in KNOWN_SERVICES:
+            raise ValueError(
+                f"unknown service {value!r}; known: {', '.join(sorted(KNOWN_SERVICES))}, "
+                "or write {name, port, proto}"
+            )
+        return KNOWN_SERVICES[value].model_dump()
+    return value
+
+
+ServiceRef = Annotated[Service, BeforeValidator(_service)]
+
+
+class Node(Strict):
+    """A network element or host. Everything but `switch` is a host with one address."""
+
+    name: Name
+    kind: NodeKind
+    site: Name | None = None
+    description: str | None = None
+    ip: IPv4Interface | None = Field(None, description="Address, e.g. 10.77.0.10 (prefix taken from the pool).")
+    mac: str | None = Field(None, pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+    services: list[ServiceRef] = Field(default_factory=list)
+    runtime: Literal["namespace", "docker"] | None = None
+    image: str | None = None
+    command: list[str] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    volumes: list[str] = Field(default_factory=list)
+    cpus: float | None = Field(None, gt=0)
+    memory: Size | None = None
+
+
+class Link(Strict):
+    """A point-to-point link; a host's link to its switch is its only interface."""
+
+    endpoints: tuple[Name, Name]
+    bw: Rate | None = None
+    delay: Duration | None = None
+    jitter: Duration | None = None
+    loss: Percent | None = None
+    mtu: int | None = Field(None, ge=68, le=9000)
+
+    def params(self) -> LinkParams:
+        return LinkParams(bw=self.bw, delay=self.delay, jitter=self.jitter, loss=self.loss, mtu=self.mtu)
+
+
+class Slice(Strict):
+    """A network slice: who is in it, what it may reach, how it is served."""
+
+    name: Name
+    sst: int = Field(1, ge=0, le=255, description="Slice/Service Type: 1 eMBB, 2 URLLC, 3 MIoT.")
+    sd: str | None = Field(None, pattern=r"^[0-9a-fA-F]{6}$", description="Slice Differentiator, 6 hex digits.")
+    fiveqi: int = Field(9, description="5QI of the slice's default QoS flow (TS 23.501 table 5.7.4-1).")
+    members: list[str] = Field(default_factory=list, description="Node names, 'site:NAME' or 'kind:KIND'.")
+    services: list[str] = Field(default_factory=list, description="Service names, or 'NODE:SERVICE'.")
+    rate: Rate | None = None
+    latency_budget: Duration | None = None
+
+
+class PduSession(Strict):
+    slice: Name
+    dnn: str = "hospital"
+
+
+class UeBinding(Strict):
+    ue: Name
+    gnb: Name
+    supi: str | None = Field(None, pattern=r"^imsi-\d{15}$")
+    sessions: list[PduSession] = Field(default_factory=list)
+
+
+class Plmn(Strict):
+    mcc: str = Field("460", pattern=r"^\d{3}$")
+    mnc: str = Field("00", pattern=r"^\d{2,3}$")
+
+
+class Ran(Strict):
+    plmn: Plmn = Plmn()
+    tac: int = Field(1, ge=0, le=0xFFFFFF)
+    ues: list[UeBinding] = Field(default_factory=list)
+
+
+class Slo(Strict):
+    latency_p95: Duration | None = None
+    latency_max: Duration | None = None
+    jitter: Duration | None = None
+    throughput_min: Rate | None = None
+    loss_max: Percent | None = None
+    completion_time: Duration | None = None
+
+
+class Workload(Strict):
+    name: Name
+    type: Literal["vdi", "dicom", "emr", "iperf", "ping"]
+    src: list[str] = Field(alias="from", min_length=1)
+    dst: str = Field(alias="to", description="Node name or service name.")
+    slice: Name | None = None
+    duration: Duration = 5000.0
+    rate: Rate | None = None
+    slo: Slo = Slo()
+
+
+class Probe(Strict):
+    name: Name
+    type: Literal["reachability", "isolation", "attack"] = "reachability"
+    src: list[str] = Field(alias="from", min_length=1)
+    dst: list[str] = Field(alias="to", min_length=1)
+    expect: Literal["pass", "fail"] = "pass"
+
+
+class Fault(Strict):
+    name: Name
+    type: Literal["link-down", "node-down", "controller-kill", "impair"]
+    target: str | None = None
+    at: Duration = 0.0
+    duration: Duration | None = None
+
+
+class Controller(Strict):
+    """Which SDN app runs the switches: a bundled app, a module path, or a remote controller."""
+
+    app: str = Field("forwarding", description="Bundled app name or path to a Ryu/os-ken app module.")
+    remote: str | None = Field(None, pattern=r"^[^:\s]+:\d{1,5}$", description="host:port of a controller you run.")
+
+
+class Topology(Strict):
+    """A whole alliance network, as one file describes it."""
+
+    name: Name
+    description: str | None = None
+    defaults: Defaults = Defaults()
+    controller: Controller = Controller()
+    sites: list[Site] = Field(default_factory=list)
+    nodes: list[Node] = Field(min_length=1)
+    links: list[Link] = Field(default_factory=list)
+    slices: list[Slice] = Field(default_factory=list)
+    ran: Ran = Ran()
+    workloads: list[Workload] = Field(default_factory=list)
+    probes: list[Probe] = Field(default_factory=list)
+    faults: list[Fault] = Field(default_factory=list)
+
+    # -- lookups used everywhere; cheap enough to recompute on demand --
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def switches(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind == "switch"]
+
+    @property
+    def hosts(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind != "switch"]
+
+
+Json = Union[dict, list, str, int, float, bool, None]

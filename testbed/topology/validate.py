@@ -1,0 +1,228 @@
+"""Whole-topology checks that a schema cannot express.
+
+Every check appends to one list so a user fixes a file in one pass. Paths point
+at the field that is wrong (not its parent) so the reported line is exact.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+
+from testbed.errors import Problem
+from testbed.topology.model import HOST_KINDS, SERVICE_KINDS, FIVEQI_PDB_MS, Topology
+from testbed.topology.resolve import assign_addresses
+from testbed.topology.source import Source
+
+MAX_SWITCH_PORTS = 99  # interface names are <= 15 chars: tbRRRRsNN-ethPP
+
+
+def validate(topo: Topology, src: Source) -> list[Problem]:
+    out: list[Problem] = []
+    p = lambda path, msg: out.append(src.problem(path, msg))  # noqa: E731
+
+    _unique(topo.sites, "sites", p)
+    _unique(topo.nodes, "nodes", p)
+    for coll in ("slices", "workloads", "probes", "faults"):
+        _unique(getattr(topo, coll), coll, p)
+
+    site_names = {s.name for s in topo.sites}
+    node_kind = {n.name: n.kind for n in topo.nodes}
+    for i, n in enumerate(topo.nodes):
+        if n.site is not None and n.site not in site_names:
+            p(("nodes", i, "site"), f"unknown site {n.site!r}")
+        if n.services and n.kind not in SERVICE_KINDS:
+            p(("nodes", i, "services"), f"a {n.kind} does not offer services")
+        ports = Counter((s.proto, s.port) for s in n.services)
+        for (proto, port), count in ports.items():
+            if count > 1:
+                p(("nodes", i, "services"), f"{proto}/{port} is offered twice")
+        if n.kind == "switch" and (n.ip is not None or n.runtime == "docker"):
+            p(("nodes", i, "ip" if n.ip is not None else "runtime"), "a switch has no address or container")
+
+    _links(topo, node_kind, p)
+    _addresses(topo, p)
+    _slices(topo, node_kind, site_names, p)
+    _ran(topo, node_kind, p)
+    _traffic(topo, node_kind, p)
+    return out
+
+
+def _unique(items: list, coll: str, p) -> None:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            p((coll, i, "name"), f"duplicate name {item.name!r}")
+        seen.add(item.name)
+
+
+def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
+    degree: Counter[str] = Counter()
+    adj: dict[str, set[str]] = defaultdict(set)
+    seen_pairs: set[frozenset[str]] = set()
+    for i, link in enumerate(topo.links):
+        a, b = link.endpoints
+        ok = True
+        for j, end in enumerate(link.endpoints):
+            if end not in node_kind:
+                p(("links", i, "endpoints", j), f"unknown node {end!r}")
+                ok = False
+        if not ok:
+            continue
+        if a == b:
+            p(("links", i, "endpoints"), f"a link cannot connect {a!r} to itself")
+            continue
+        if node_kind[a] != "switch" and node_kind[b] != "switch":
+            p(("links", i, "endpoints"), f"{a!r} and {b!r} are both hosts; one end of a link must be a switch")
+        pair = frozenset((a, b))
+        if pair in seen_pairs and "switch" not in (node_kind[a], node_kind[b]) or (
+            pair in seen_pairs and (node_kind[a] != "switch" or node_kind[b] != "switch")
+        ):
+            p(("links", i, "endpoints"), f"duplicate link between {a!r} and {b!r}")
+        seen_pairs.add(pair)
+        degree[a] += 1
+        degree[b] += 1
+        adj[a].add(b)
+        adj[b].add(a)
+    for i, n in enumerate(topo.nodes):
+        if n.kind in HOST_KINDS and degree[n.name] == 0:
+            p(("nodes", i, "name"), f"host {n.name!r} has no link")
+        elif n.kind in HOST_KINDS and degree[n.name] > 1:
+            p(("nodes", i, "name"), f"host {n.name!r} has {degree[n.name]} links; a host has exactly one")
+        elif n.kind == "switch" and degree[n.name] > MAX_SWITCH_PORTS:
+            p(("nodes", i, "name"), f"switch {n.name!r} has {degree[n.name]} ports (at most {MAX_SWITCH_PORTS})")
+    # One connected network: an island can never reach anything and is always a typo.
+    if topo.nodes and adj:
+        start = topo.nodes[0].name
+        reached, todo = {start}, deque([start])
+        while todo:
+            for nxt in adj[todo.popleft()]:
+                if nxt not in reached:
+                    reached.add(nxt)
+                    todo.append(nxt)
+        for i, n in enumerate(topo.nodes):
+            if n.name not in reached and degree[n.name] > 0:
+                p(("nodes", i, "name"), f"{n.name!r} is not connected to {start!r}")
+
+
+def _addresses(topo: Topology, p) -> None:
+    pool = topo.defaults.addressing.pool
+    seen: dict[str, str] = {}
+    for i, n in enumerate(topo.nodes):
+        if n.ip is None:
+            continue
+        if n.ip.ip not in pool:
+            p(("nodes", i, "ip"), f"{n.ip.ip} is outside the address pool {pool}")
+        elif n.ip.ip in (pool.network_address, pool.broadcast_address):
+            p(("nodes", i, "ip"), f"{n.ip.ip} is the pool's network or broadcast address")
+        if str(n.ip.ip) in seen:
+            p(("nodes", i, "ip"), f"{n.ip.ip} is already used by {seen[str(n.ip.ip)]!r}")
+        seen[str(n.ip.ip)] = n.name
+    macs: dict[str, str] = {}
+    for i, n in enumerate(topo.nodes):
+        if n.mac:
+            if n.mac.lower() in macs:
+                p(("nodes", i, "mac"), f"{n.mac} is already used by {macs[n.mac.lower()]!r}")
+            macs[n.mac.lower()] = n.name
+    try:
+        assign_addresses(topo)
+    except ValueError as exc:
+        p(("defaults", "addressing", "pool"), str(exc))
+
+
+def _member_ok(ref: str, node_kind: dict[str, str], site_names: set[str]) -> str | None:
+    if ref.startswith("site:"):
+        return None if ref[5:] in site_names else f"unknown site {ref[5:]!r}"
+    if ref.startswith("kind:"):
+        return None if ref[5:] in HOST_KINDS else f"unknown host kind {ref[5:]!r}"
+    if ref not in node_kind:
+        return f"unknown node {ref!r}"
+    if node_kind[ref] == "switch":
+        return f"{ref!r} is a switch; slice members are hosts"
+    return None
+
+
+def _service_ok(ref: str, topo: Topology) -> str | None:
+    if ":" in ref:
+        node, svc = ref.split(":", 1)
+        try:
+            n = topo.node(node)
+        except KeyError:
+            return f"unknown node {node!r}"
+        return None if any(s.name == svc for s in n.services) else f"{node!r} offers no service {svc!r}"
+    if not any(s.name == ref for n in topo.nodes for s in n.services):
+        return f"no node offers service {ref!r}"
+    return None
+
+
+def _slices(topo: Topology, node_kind: dict[str, str], site_names: set[str], p) -> None:
+    for i, s in enumerate(topo.slices):
+        if s.fiveqi not in FIVEQI_PDB_MS:
+            p(("slices", i, "fiveqi"), f"{s.fiveqi} is not a standardised 5QI (TS 23.501 table 5.7.4-1)")
+        for j, ref in enumerate(s.members):
+            if (msg := _member_ok(ref, node_kind, site_names)) is not None:
+                p(("slices", i, "members", j), msg)
+        for j, ref in enumerate(s.services):
+            if (msg := _service_ok(ref, topo)) is not None:
+                p(("slices", i, "services", j), msg)
+    ids = Counter((s.sst, (s.sd or "").lower()) for s in topo.slices)
+    for i, s in enumerate(topo.slices):
+        if ids[(s.sst, (s.sd or "").lower())] > 1:
+            p(("slices", i, "sd"), f"S-NSSAI sst={s.sst} sd={s.sd} is used by more than one slice")
+
+
+def _ran(topo: Topology, node_kind: dict[str, str], p) -> None:
+    slices = {s.name: s for s in topo.slices}
+    seen: set[str] = set()
+    for i, b in enumerate(topo.ran.ues):
+        if node_kind.get(b.ue) != "ue":
+            p(("ran", "ues", i, "ue"), f"{b.ue!r} is not a node of kind ue" if b.ue in node_kind else f"unknown node {b.ue!r}")
+        if node_kind.get(b.gnb) != "gnb":
+            p(("ran", "ues", i, "gnb"), f"{b.gnb!r} is not a node of kind gnb" if b.gnb in node_kind else f"unknown node {b.gnb!r}")
+        if b.ue in seen:
+            p(("ran", "ues", i, "ue"), f"UE {b.ue!r} is bound twice")
+        seen.add(b.ue)
+        for j, sess in enumerate(b.sessions):
+            sl = slices.get(sess.slice)
+            if sl is None:
+                p(("ran", "ues", i, "sessions", j, "slice"), f"unknown slice {sess.slice!r}")
+            elif b.ue in node_kind:
+                from testbed.topology.resolve import expand_members
+
+                if b.ue not in {n.name for n in expand_members(topo, sl.members)}:
+                    p(("ran", "ues", i, "sessions", j, "slice"),
+                      f"UE {b.ue!r} is not on slice {sl.name!r}'s whitelist (members)")
+
+
+def _traffic(topo: Topology, node_kind: dict[str, str], p) -> None:
+    slices = {s.name for s in topo.slices}
+    services = {s.name for n in topo.nodes for s in n.services}
+    for i, w in enumerate(topo.workloads):
+        for j, ref in enumerate(w.src):
+            if ref not in node_kind or node_kind[ref] == "switch":
+                p(("workloads", i, "from", j), f"unknown host {ref!r}")
+        if w.dst not in services and (w.dst not in node_kind or node_kind[w.dst] == "switch"):
+            p(("workloads", i, "to"), f"{w.dst!r} is neither a host nor a service")
+        if w.slice is not None and w.slice not in slices:
+            p(("workloads", i, "slice"), f"unknown slice {w.slice!r}")
+        if w.duration <= 0:
+            p(("workloads", i, "duration"), "duration must be positive")
+    for i, pr in enumerate(topo.probes):
+        for key, refs in (("from", pr.src), ("to", pr.dst)):
+            for j, ref in enumerate(refs):
+                if ref not in node_kind and ref not in services:
+                    p(("probes", i, key, j), f"unknown node or service {ref!r}")
+    for i, f in enumerate(topo.faults):
+        if f.type == "controller-kill":
+            continue
+        if f.target is None:
+            p(("faults", i, "target"), f"a {f.type} fault needs a target")
+        elif f.type == "node-down" and f.target not in node_kind:
+            p(("faults", i, "target"), f"unknown node {f.target!r}")
+        elif f.type in ("link-down", "impair") and not _is_link_ref(f.target, topo):
+            p(("faults", i, "target"), f"unknown link {f.target!r} (write 'NODE-A:NODE-B')")
+
+
+def _is_link_ref(ref: str, topo: Topology) -> bool:
+    if ":" not in ref:
+        return False
+    a, b = ref.split(":", 1)
+    return any(set(link.endpoints) == {a, b} for link in topo.links)

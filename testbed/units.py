@@ -1,0 +1,94 @@
+"""Parse the human units used in topology files and on the command line.
+
+Values are normalised once at load time (bit/s, milliseconds, percent) so the
+rest of the code never sees strings. Errors say what form was expected, because
+the loader turns them into `file:line field: message` lines for the user.
+"""
+from __future__ import annotations
+
+import re
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
+_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h)\s*$", re.I)
+_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
+
+_RATE_MULT = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+_TIME_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_SIZE_MULT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_rate(value: str | int | float) -> int:
+    """'100Mbit' -> 100_000_000 bit/s. A bare number is bit/s."""
+    if isinstance(value, bool):
+        raise ValueError("expected a rate like '100Mbit'")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ValueError("rate must be positive")
+        return int(value)
+    m = _RATE.match(str(value))
+    if not m:
+        raise ValueError(f"expected a rate like '100Mbit', got {value!r}")
+    bps = int(float(m.group(1)) * _RATE_MULT[m.group(2).lower()])
+    if bps <= 0:
+        raise ValueError("rate must be positive")
+    return bps
+
+
+def parse_duration_ms(value: str | int | float) -> float:
+    """'10ms' -> 10.0, '1.5s' -> 1500.0, '250us' -> 0.25. A bare number is ms."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '10ms'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("duration must not be negative")
+        return float(value)
+    m = _TIME.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration like '10ms' or '2s', got {value!r}")
+    return float(m.group(1)) * _TIME_MS[m.group(2).lower()]
+
+
+def parse_percent(value: str | int | float) -> float:
+    """'1%' -> 1.0. A bare number is percent. Must lie in 0..100."""
+    if isinstance(value, bool):
+        raise ValueError("expected a percentage like '1%'")
+    if isinstance(value, (int, float)):
+        pct = float(value)
+    else:
+        m = _PCT.match(str(value))
+        if not m:
+            raise ValueError(f"expected a percentage like '1%' or '0.5%', got {value!r}")
+        pct = float(m.group(1))
+    if not 0 <= pct <= 100:
+        raise ValueError(f"percentage must be between 0% and 100%, got {pct}%")
+    return pct
+
+
+def parse_size(value: str | int) -> int:
+    """'4g' -> bytes (binary multiples, as Docker reads memory sizes)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like '512m' or '4g'")
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m:
+        raise ValueError(f"expected a size like '512m' or '4g', got {value!r}")
+    return int(float(m.group(1)) * _SIZE_MULT[m.group(2).lower()])
+
+
+def format_rate(bps: float) -> str:
+    """Inverse of parse_rate for display: 100000000 -> '100Mbit'."""
+    for unit, mult in (("Gbit", 1e9), ("Mbit", 1e6), ("kbit", 1e3)):
+        if bps >= mult:
+            return f"{bps / mult:g}{unit}"
+    return f"{bps:g}bit"
+
+
+def format_ms(ms: float) -> str:
+    """Display a duration in the unit a person would write."""
+    if ms >= 1000:
+        return f"{ms / 1000:g}s"
+    if ms < 1 and ms > 0:
+        return f"{ms * 1000:g}us"
+    return f"{ms:g}ms"
