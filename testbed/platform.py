@@ -61,11 +61,11 @@ def ovs_kernel_module() -> bool:
 
 @lru_cache(maxsize=1)
 def netem_available() -> bool:
-    return _ns_probe("ip link add d0 type dummy && tc qdisc add dev d0 root netem delay 1ms")
+    return _ns_probe("ip link add d0 type veth peer name d1 && tc qdisc add dev d0 root netem delay 1ms")
 
 
 def htb_available() -> bool:
-    return _ns_probe("ip link add d0 type dummy && tc qdisc add dev d0 root handle 1: htb default 1")
+    return _ns_probe("ip link add d0 type veth peer name d1 && tc qdisc add dev d0 root handle 1: htb default 1")
 
 
 def sctp_available() -> bool:

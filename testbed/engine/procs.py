@@ -35,10 +35,11 @@ def pids_in_netns(inodes: set[int]) -> list[int]:
     return out
 
 
-def kill_verified(pids: list[tuple[int, float | None]], grace: float = 2.0, group: bool = False) -> None:
-    """SIGTERM each (pid, start) still alive and ours, wait up to `grace`, then SIGKILL."""
+def kill_verified(pids: list[tuple[int, float | None]], grace: float = 2.0, group: bool = False,
+                  sig: int = signal.SIGTERM) -> None:
+    """Send `sig` to each (pid, start) still alive and ours, wait up to `grace`, then SIGKILL."""
     mine = [(p, s) for p, s in pids if is_alive(p, s)]
-    sig_send(mine, signal.SIGTERM, group)
+    sig_send(mine, sig, group)
     deadline = time.monotonic() + grace
     while mine and time.monotonic() < deadline:
         _reap(mine)

@@ -8,6 +8,7 @@ Every step tolerates things that are already gone, so it can run twice.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 
 from testbed.engine.events import Emitter
@@ -26,6 +27,38 @@ def bridges_of_run(run_id: str) -> list[str]:
     return [b for b in r.stdout.split() if b]
 
 
+def orphan_bridges(known: set[str]) -> list[tuple[str, str]]:
+    """(bridge, run id) of bridges tagged by a testbed run that has no manifest any more."""
+    if not shutil.which("ovs-vsctl"):
+        return []
+    r = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids", "list", "Bridge"],
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        return []
+    import json
+
+    out = []
+    for name, ext in json.loads(r.stdout).get("data", []):
+        ids = dict(ext[1]) if isinstance(ext, list) and ext and ext[0] == "map" else {}
+        rid = ids.get("testbed-run")
+        if rid and rid not in known:
+            out.append((name, rid))
+    return out
+
+
+def delete_bridges(bridges: list[str]) -> None:
+    """Delete OVS bridges and, for the userspace datapath, their tap devices."""
+    if not bridges:
+        return
+    # --no-wait: the ovsdb rows go at once; ovs-vswitchd releases the ports on its own time
+    # (waiting costs ~0.1 s per userspace bridge and buys nothing).
+    args = ["ovs-vsctl", "--timeout=20", "--no-wait"]
+    for b in bridges:
+        args += ["--", "--if-exists", "del-br", b]
+    _run(args)
+    _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {b}\n" for b in bridges))
+
+
 def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:
     emit = emit or Emitter(None)
     emit.stage("teardown", f"removing run {m.run_id}")
@@ -41,17 +74,13 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     kill_verified([(p, None) for p in strays if p not in {s for s, _ in shells}], grace=1.0)
     # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
-    if bridges:
-        args = ["ovs-vsctl", "--timeout=20"]
-        for b in bridges:
-            args += ["--", "--if-exists", "del-br", b]
-        _run(args)
+    delete_bridges(bridges)
     # 5. Root-namespace interfaces (switch ports, relay ends): one `ip -batch` call.
-    if m.root_interfaces or bridges:
-        batch = "".join(f"link del dev {i}\n" for i in [*m.root_interfaces, *bridges])
-        _run(["ip", "-force", "-batch", "-"], stdin=batch)
+    if m.root_interfaces:
+        _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {i}\n" for i in m.root_interfaces))
     # 6. Node shells last: their namespaces (and host-side veths) vanish with them.
-    kill_verified(shells, grace=2.0, group=True)
+    # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
+    kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
     m.state = "down"
     if remove_dir:
         shutil.rmtree(m.dir, ignore_errors=True)

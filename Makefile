@@ -1,0 +1,33 @@
+# The two commands a new user needs: `make run` and `make test`. Both set up the
+# machine first (idempotent), so they work on a fresh Debian/Ubuntu box as root.
+VENV ?= .venv
+TESTBED = $(VENV)/bin/testbed
+PYTEST = $(VENV)/bin/python -m pytest
+TOPOLOGY ?= topologies/xiangtan-alliance.yaml
+
+.PHONY: setup run test unit integration bench schema clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	$(TESTBED) run $(TOPOLOGY)
+
+# Everything: fast unit tests, then integration tests that build real networks.
+test: setup
+	$(PYTEST) -q tests
+
+unit: setup
+	$(PYTEST) -q -m "not integration and not docker" tests
+
+integration: setup
+	$(PYTEST) -q -m "integration or docker" tests
+
+bench: setup
+	$(VENV)/bin/python bench/run.py
+
+schema: setup
+	$(TESTBED) schema -o schemas/topology.schema.json
+
+clean: setup
+	$(TESTBED) clean

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install everything the testbed needs on a fresh Debian/Ubuntu machine, idempotently:
+# Debian packages, Open vSwitch started (no systemd needed), the Python venv.
+# Safe to run again: each step checks first and does nothing when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PKGS=(openvswitch-switch mininet iperf3 iputils-ping ethtool tcpdump iproute2 net-tools procps util-linux)
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup needs root (apt-get, Open vSwitch, network namespaces)" >&2; exit 3
+fi
+
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d may refuse to start services in containers; that's fine, we start OVS below.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+  say "starting Open vSwitch (userspace/kernel datapath chosen at run time)"
+  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 || \
+    /usr/share/openvswitch/scripts/ovs-ctl start >/dev/null
+  ovs-vsctl --timeout=10 show >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating Python venv in $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  say "installing the testbed and its Python dependencies"
+  "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
+  "$VENV/bin/pip" install -q -e '.[dev]'
+  rm -f "$VENV"/.installed-*; touch "$stamp"
+fi
+say "ready: $VENV/bin/testbed"

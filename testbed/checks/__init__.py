@@ -1,0 +1,1 @@
+"""Checks run against a live testbed; each returns CheckResults for the report."""

@@ -1,0 +1,1 @@
+"""The `testbed` command: thin click verbs over the library, rendered with rich."""

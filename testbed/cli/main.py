@@ -1,0 +1,299 @@
+"""`testbed` — build, check and tear down emulated 5G medical alliance networks.
+
+Each verb is a few lines over the library; errors derive from TestbedError and
+map to exit codes (2 bad input, 3 platform, 1 failed run). `--debug` shows tracebacks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from testbed.cli import render
+from testbed.cli.runs import pick_run, stop_run
+from testbed.cli.signals import signals_ignored, signals_raise
+from testbed.errors import TestbedError, TopologyError, UsageError
+
+
+class TestbedGroup(click.Group):
+    """Turns TestbedError into a message and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TopologyError as exc:
+            render.problems(exc.problems)
+            ctx.exit(exc.exit_code)
+        except TestbedError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            render.err_console.print(f"[red]error:[/] {exc}")
+            ctx.exit(exc.exit_code)
+
+
+topology_arg = click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
+run_opt = click.option("--run", "run_id", metavar="RUN_ID", help="Which running testbed (see `testbed status`).")
+
+
+@click.group(cls=TestbedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Emulate a 5G medical alliance network and prove it isolated, fast and available."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("topologies", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def validate(topologies: tuple[Path, ...]) -> None:
+    """Check topology files without building anything (exit 2 on any problem)."""
+    from testbed.topology.loader import load
+
+    bad = 0
+    for path in topologies:
+        try:
+            t = load(path)
+        except TopologyError as exc:
+            render.problems(exc.problems)
+            bad += 1
+            continue
+        render.console.print(f"[green]✓[/] {path}: {len(t.sites)} sites, {len(t.nodes)} nodes "
+                             f"({len(t.switches)} switches), {len(t.links)} links, {len(t.slices)} slices, "
+                             f"{len(t.ran.ues)} UEs bound")
+    if bad:
+        sys.exit(2)
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def schema(output: Path | None) -> None:
+    """Print the topology file's JSON Schema (generated from the model)."""
+    from testbed.topology.schema import schema_json
+
+    text = schema_json()
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text)
+
+
+@cli.command()
+def doctor() -> None:
+    """Preflight: what this machine offers and which paths the testbed will take."""
+    from rich.table import Table
+
+    from testbed import platform
+
+    rep = platform.detect()
+    t = Table(title="testbed doctor")
+    for col in ("check", "ok", "detail"):
+        t.add_column(col)
+    for c in rep.checks:
+        mark = "[green]yes[/]" if c.ok else ("[red]NO[/]" if c.required else "[yellow]no[/]")
+        t.add_row(c.name + (" *" if c.required else ""), mark, c.detail)
+    render.console.print(t)
+    render.console.print(f"OVS datapath: [bold]{rep.datapath}[/]   link impairments: [bold]{rep.impairment}[/]   "
+                         "(* required)")
+    if not rep.ok:
+        sys.exit(3)
+
+
+def _build(topology: Path, controller_app: str | None, on_event):
+    from testbed.engine.testbed import Testbed
+
+    return Testbed.from_file(topology, on_event=on_event, controller_app=controller_app)
+
+
+@cli.command()
+@topology_arg
+@click.option("-d", "--detach", is_flag=True, help="Return once the network is up; stop it with `testbed down`.")
+@click.option("--controller-app", help="Override the topology's controller app (name, module or .py path).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def up(topology: Path, detach: bool, controller_app: str | None, quiet: bool) -> None:
+    """Build the network and keep it up until Ctrl-C, SIGTERM or `testbed down`."""
+    from testbed.topology.loader import load
+
+    load(topology)  # bad input fails here, before anything is created or forked
+    if detach:
+        _up_detached(topology, controller_app)
+        return
+    with signals_raise(), render.EventRenderer(quiet) as ev:
+        tb = _build(topology, controller_app, ev)
+        try:
+            tb.up()
+            ev.progress.stop()
+            render.console.print(render.nodes_table(tb.manifest))
+            render.console.print(f"[green]up[/] in {tb.timings['up_s']:.1f}s — run [bold]{tb.run_id}[/]. "
+                                 "Ctrl-C or `testbed down` to stop.")
+            for w in tb.warnings:
+                render.console.print(f"[yellow]! {w}[/]")
+            while True:
+                signal.pause()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            with signals_ignored():
+                tb.down()
+    render.console.print("[green]down[/]: everything this run created is removed")
+
+
+def _up_detached(topology: Path, controller_app: str | None) -> None:
+    from testbed.engine.rundir import all_runs, state_dir
+
+    state_dir().mkdir(parents=True, exist_ok=True)
+    log = state_dir() / f"up-{os.getpid()}.log"
+    args = [sys.executable, "-m", "testbed.cli.main", "up", "--quiet", str(topology)]
+    if controller_app:
+        args += ["--controller-app", controller_app]
+    with open(log, "wb") as fh:
+        child = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+    with render.err_console.status(f"building {topology} in the background…"):
+        while True:
+            rc = child.poll()
+            mine = [m for m in all_runs() if m.supervisor_pid == child.pid]
+            if mine and mine[0].state == "up":
+                break
+            if rc is not None:
+                render.err_console.print(log.read_text(errors="replace")[-3000:])
+                raise TestbedError(f"testbed up failed (exit {rc}); log: {log}")
+            time.sleep(0.2)
+    render.console.print(render.nodes_table(mine[0]))
+    render.console.print(f"[green]up[/] — run [bold]{mine[0].run_id}[/] (pid {child.pid}, log {log}). "
+                         "Stop it with `testbed down`.")
+
+
+@cli.command()
+@run_opt
+@click.option("--all", "all_runs_", is_flag=True, help="Stop every running testbed.")
+def down(run_id: str | None, all_runs_: bool) -> None:
+    """Tear down a running testbed (from any shell)."""
+    from testbed.engine.rundir import all_runs, live
+
+    runs = [m for m in all_runs() if live(m)] if all_runs_ else [pick_run(run_id)]
+    for m in runs:
+        how = stop_run(m)
+        render.console.print(f"[green]down[/]: run {m.run_id} ({m.name}) {how}")
+
+
+@cli.command()
+@run_opt
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(run_id: str | None, as_json: bool) -> None:
+    """What is running: runs, their state, nodes and controller."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from testbed.engine.rundir import all_runs, live
+
+    runs = [pick_run(run_id)] if run_id else all_runs()
+    if as_json:
+        click.echo(json.dumps([dict(asdict(m), live=live(m)) for m in runs], indent=1))
+        return
+    if not runs:
+        render.console.print("no testbed runs")
+        return
+    t = Table(title="testbed runs")
+    for col in ("run", "name", "state", "pid", "age", "nodes", "datapath", "impairments", "controller"):
+        t.add_column(col)
+    for m in runs:
+        state = m.state if live(m) else f"[red]{m.state} (owner dead: `testbed clean`)[/]"
+        ctrl = m.controller.get("remote") or f"{m.controller.get('app', '')}:{m.controller.get('port', '')}"
+        t.add_row(m.run_id, m.name, state, str(m.supervisor_pid), f"{time.time() - m.created:.0f}s",
+                  str(len(m.nodes)), m.datapath, m.impairment_backend, ctrl)
+    render.console.print(t)
+    if run_id:
+        render.console.print(render.nodes_table(runs[0]))
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@run_opt
+@click.argument("node")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # noqa: A001 - verb name
+    """Run COMMAND inside NODE (by its topology name): testbed exec dr-tablet-01 -- ping -c3 emr"""
+    from testbed.engine.rundir import is_alive
+
+    m = pick_run(run_id)
+    rec = m.nodes.get(node)
+    if rec is None:
+        raise UsageError(f"run {m.run_id} has no node {node!r}; nodes: {', '.join(sorted(m.nodes))}")
+    if rec.kind == "switch":
+        raise UsageError(f"{node!r} is a switch (OVS bridge {rec.internal}); use ovs-ofctl/ovs-vsctl on it")
+    if not is_alive(rec.pid, rec.pid_start):
+        raise TestbedError(f"node {node!r} of run {m.run_id} is not running")
+    argv = list(command) or ["bash", "--norc"]
+    os.execvp("mnexec", ["mnexec", "-a", str(rec.pid), *argv])
+
+
+@cli.command()
+@topology_arg
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
+@click.option("--controller-app", help="Override the topology's controller app.")
+@click.option("-v", "--verbose", is_flag=True, help="List every check, not only failures.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+def run(topology: Path, report_dir: Path | None, formats: str, controller_app: str | None,
+        verbose: bool, quiet: bool) -> None:
+    """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed."""
+    from testbed.report.writers import FORMATS, write_all
+    from testbed.runner import default_report_dir, run as run_topology
+
+    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
+    if unknown := set(fmts) - set(FORMATS):
+        raise click.BadParameter(f"unknown format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}",
+                                 param_hint="--format")
+    with signals_raise(), render.EventRenderer(quiet) as ev:
+        tb = _build(topology, controller_app, ev)
+        try:
+            rep = run_topology(tb, ev)
+        finally:
+            with signals_ignored():
+                tb.down()
+    out = report_dir or default_report_dir(tb.topo.name, rep.run_id)
+    written = write_all(rep, out, fmts)
+    render.report(rep, verbose)
+    render.console.print("reports: " + ", ".join(str(p) for p in written.values()))
+    sys.exit(0 if rep.verdict == "PASS" else 1)
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def clean(dry_run: bool) -> None:
+    """Remove leftovers of crashed runs (and only those): found by manifest and run-id tags."""
+    from testbed.engine.rundir import all_runs, live
+    from testbed.engine.teardown import orphan_bridges, teardown
+
+    runs = all_runs()
+    dead = [m for m in runs if not live(m)]
+    live_ids = {m.run_id for m in runs if live(m)}
+    orphans = orphan_bridges(known={m.run_id for m in runs})
+    if not dead and not orphans:
+        render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))
+        return
+    for m in dead:
+        render.console.print(f"{'would remove' if dry_run else 'removing'} run {m.run_id} ({m.name}, {m.state}): "
+                             f"{len(m.bridges)} bridges, {len(m.nodes)} nodes, {len(m.pids)} processes")
+        if not dry_run:
+            teardown(m)
+    for bridge, rid in orphans:
+        render.console.print(f"{'would remove' if dry_run else 'removing'} bridge {bridge} of run {rid} (no manifest)")
+    if orphans and not dry_run:
+        from testbed.engine.teardown import delete_bridges
+
+        delete_bridges([b for b, _ in orphans])
+
+
+def main() -> None:
+    cli(prog_name="testbed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Finding runs from another shell (down/status/exec) by their manifests."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from testbed.engine.rundir import Manifest, all_runs, is_alive, live
+from testbed.engine.teardown import teardown
+from testbed.errors import RunNotFound
+
+
+def pick_run(run_id: str | None) -> Manifest:
+    """The run named, or the only live run; a clear error otherwise."""
+    runs = all_runs()
+    if run_id:
+        for m in runs:
+            if m.run_id == run_id:
+                return m
+        raise RunNotFound(f"no run with id {run_id!r} (see `testbed status`)")
+    alive = [m for m in runs if live(m)]
+    if not alive:
+        raise RunNotFound("no testbed is running (start one with `testbed up FILE`)")
+    if len(alive) > 1:
+        ids = ", ".join(f"{m.run_id} ({m.name})" for m in alive)
+        raise RunNotFound(f"several testbeds are running: {ids}; choose one with --run")
+    return alive[0]
+
+
+def stop_run(m: Manifest, timeout: float = 90.0) -> str:
+    """Ask the owning process to tear down (SIGTERM); if it is gone or stuck, do it ourselves."""
+    if live(m):
+        os.kill(m.supervisor_pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and is_alive(m.supervisor_pid, m.supervisor_start):
+            time.sleep(0.1)
+        if not is_alive(m.supervisor_pid, m.supervisor_start):
+            if not m.dir.exists():
+                return "stopped by its owner"
+        else:
+            os.kill(m.supervisor_pid, signal.SIGKILL)
+    teardown(m)
+    return "removed from its manifest"

@@ -1,0 +1,130 @@
+"""Kernel backend: sch_netem as the root egress qdisc, one per direction.
+
+Preferred where the kernel has sch_netem (it costs no CPU in userspace and is
+what Mininet's TCLink uses); this platform lacks it, so the userspace relay is
+the fallback. Mapping of each `Impairment` field to netem arguments is done by
+`netem_args`, a pure function so it is unit-tested without root.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from testbed.impair.base import DIRECTIONS, Direction, ImpairError, Port
+from testbed.impair.spec import Impairment
+from testbed.impair.units import format_ms
+
+PROBE = "ip link add tbimpd0 type dummy && tc qdisc add dev tbimpd0 root netem delay 1ms"
+
+
+@functools.cache
+def netem_available() -> bool:
+    """Whether sch_netem works, probed in a throwaway network namespace.
+
+    `unshare -n` gives the probe a namespace of its own that vanishes with it,
+    so nothing on the host is created, changed or left behind.
+    """
+    try:
+        r = subprocess.run(["unshare", "-n", "sh", "-c", PROBE], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+def _pct(v: float) -> str:
+    return f"{v:.6g}%"
+
+
+def netem_args(imp: Impairment) -> list[str]:
+    """netem arguments (after 'netem') equivalent to `imp`; see spec.py for semantics."""
+    args = ["limit", str(imp.limit)]
+    if not imp.up:
+        return args + ["loss", "random", "100%"]
+    if imp.delay_ms or imp.jitter_ms:
+        args += ["delay", format_ms(imp.delay_ms)]
+        if imp.jitter_ms:
+            args.append(format_ms(imp.jitter_ms))
+            if imp.jitter_dist != "uniform":  # netem without a table is uniform
+                args += ["distribution", imp.jitter_dist]
+    if imp.loss_pct:
+        if imp.loss_model == "gilbert":
+            p, r = imp.gilbert_p_r()
+            args += ["loss", "gemodel", _pct(p * 100), _pct(r * 100), "100%", "0%"]
+        else:
+            args += ["loss", "random", _pct(imp.loss_pct)]
+    if imp.duplicate_pct:
+        args += ["duplicate", _pct(imp.duplicate_pct)]
+    if imp.reorder_pct and imp.delay_ms:
+        args += ["reorder", _pct(imp.reorder_pct), "gap", str(imp.reorder_gap)]
+    if imp.rate_bps:
+        args += ["rate", f"{imp.rate_bps}bit"]
+    return args
+
+
+def _tc(port: Port, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*port.ns_prefix(), "tc", *args], capture_output=True, text=True, check=False)
+
+
+class NetemLink:
+    """Live netem impairment of one link: a_to_b on if_b's egress, b_to_a on if_a's."""
+
+    def __init__(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment) -> None:
+        # egress port per direction
+        self.ports: dict[Direction, Port] = {"a_to_b": if_b, "b_to_a": if_a}
+        self.current: dict[Direction, Impairment] = {}
+        self.stopped = False
+        try:
+            for d, imp in (("a_to_b", a_to_b), ("b_to_a", b_to_a)):
+                self._apply(d, imp, "replace")
+        except ImpairError:
+            self.stop()
+            raise
+
+    def _apply(self, direction: Direction, imp: Impairment, verb: str) -> None:
+        port = self.ports[direction]
+        r = _tc(port, "qdisc", verb, "dev", port.ifname, "root", "netem", *netem_args(imp))
+        if r.returncode != 0:
+            raise ImpairError(f"tc qdisc {verb} netem on {port.ifname}: {r.stderr.strip()}")
+        self.current[direction] = imp
+
+    def set(self, direction: Direction, impairment: Impairment) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        self._apply(direction, impairment, "change")
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for d, port in self.ports.items():
+            r = _tc(port, "-s", "-j", "qdisc", "show", "dev", port.ifname, "root")
+            q: dict[str, Any] = {}
+            try:
+                q = next((x for x in json.loads(r.stdout or "[]") if x.get("kind") == "netem"), {})
+            except ValueError:
+                pass
+            out[d] = {
+                "tx_packets": q.get("packets", 0), "tx_bytes": q.get("bytes", 0),
+                "dropped": q.get("drops", 0), "queued": q.get("qlen", 0),
+                "impairment": self.current[d].to_dict() if d in self.current else None,
+            }
+        return out
+
+    def stop(self) -> None:
+        if self.stopped:
+            return
+        self.stopped = True
+        for d in self.current:
+            port = self.ports[d]
+            _tc(port, "qdisc", "del", "dev", port.ifname, "root")
+
+
+class NetemBackend:
+    """ImpairBackend on sch_netem; interfaces may be in any namespace."""
+
+    name = "netem"
+
+    def impair_link(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment,
+                    workdir: Path) -> NetemLink:
+        return NetemLink(if_a, if_b, a_to_b, b_to_a)

@@ -1,0 +1,1 @@
+"""Run reports: one data structure, written as JSON, JUnit XML and HTML."""

@@ -1,0 +1,25 @@
+"""The JSON Schema of topology files, generated from the model (never hand-written).
+
+Shipped as schemas/topology.schema.json; topology files reference it in a
+`# yaml-language-server: $schema=` modeline so editors validate while typing.
+A unit test fails if the shipped file is out of date.
+"""
+from __future__ import annotations
+
+import json
+
+from testbed.topology.model import Topology
+
+SCHEMA_ID = "https://github.com/medalliance/testbed/schemas/topology.schema.json"
+
+
+def schema() -> dict:
+    s = Topology.model_json_schema(by_alias=True, mode="validation")
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["$id"] = SCHEMA_ID
+    s["title"] = "testbed topology"
+    return s
+
+
+def schema_json() -> str:
+    return json.dumps(schema(), indent=2, sort_keys=False) + "\n"
