@@ -17,7 +17,7 @@ import click
 
 from testbed.cli import render
 from testbed.cli.runs import pick_run, stop_run
-from testbed.cli.signals import signals_ignored, signals_raise
+from testbed.cli.signals import Interrupted, signals_ignored, signals_raise
 from testbed.errors import TestbedError, TopologyError, UsageError
 
 
@@ -135,8 +135,10 @@ def up(topology: Path, detach: bool, controller_app: str | None, quiet: bool) ->
                 render.console.print(f"[yellow]! {w}[/]")
             while True:
                 signal.pause()
-        except KeyboardInterrupt:
-            pass
+        except (KeyboardInterrupt, Interrupted):
+            # Once up, Ctrl-C, SIGTERM (`testbed down`) and SIGHUP are the normal way to stop.
+            if tb.manifest is None or tb.manifest.state != "up":
+                raise
         finally:
             with signals_ignored():
                 tb.down()

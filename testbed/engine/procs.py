@@ -43,7 +43,7 @@ def kill_verified(pids: list[tuple[int, float | None]], grace: float = 2.0, grou
     deadline = time.monotonic() + grace
     while mine and time.monotonic() < deadline:
         _reap(mine)
-        mine = [(p, s) for p, s in mine if is_alive(p, s) and not _zombie(p)]
+        mine = [(p, s) for p, s in mine if is_alive(p, s)]
         if mine:
             time.sleep(0.02)
     sig_send(mine, signal.SIGKILL, group)
@@ -62,13 +62,6 @@ def sig_send(pids: list[tuple[int, float | None]], sig: int, group: bool) -> Non
                 os.kill(p, sig)
             except (ProcessLookupError, PermissionError):
                 pass
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return False
 
 
 def _reap(pids: list[tuple[int, float | None]]) -> None:

@@ -76,12 +76,18 @@ class Manifest:
 
 
 def process_start_time(pid: int) -> float | None:
-    """Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    """Start time of a running process in clock ticks since boot (field 22 of /proc/PID/stat).
+
+    None for a process that is gone or a zombie (exited, not yet reaped by its parent).
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return float(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return float(fields[19])
 
 
 def is_alive(pid: int | None, start: float | None = None) -> bool:

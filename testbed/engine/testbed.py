@@ -69,6 +69,7 @@ class NodeHandle:
 
 
 class Testbed:
+    __test__ = False  # a library class, not a pytest test class
     def __init__(self, topo: Topology, source: str = "<memory>", on_event: EventSink | None = None,
                  controller_app: str | None = None, ready_timeout: float = READY_TIMEOUT_S):
         self.topo = topo

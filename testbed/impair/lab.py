@@ -54,6 +54,7 @@ class NetPair:
     suffix: str
     subnet: int
     direct: bool = False  # True: one veth straight from A to B (a baseline), no root-ns ends
+    node_offloads: bool = False  # True: leave TSO/checksum offload on in the namespaces
     created_ns: list[str] = field(default_factory=list)
     created_links: list[str] = field(default_factory=list)
 
@@ -85,9 +86,9 @@ class NetPair:
         return f"10.250.{self.subnet}.2"
 
     @classmethod
-    def create(cls, direct: bool = False) -> NetPair:
+    def create(cls, direct: bool = False, node_offloads: bool = False) -> NetPair:
         """Build a fresh pair with a random tbimp<hex> suffix; undo everything on failure."""
-        pair = cls(secrets.token_hex(3), secrets.randbelow(256), direct)
+        pair = cls(secrets.token_hex(3), secrets.randbelow(256), direct, node_offloads)
         try:
             pair._build()
         except BaseException:
@@ -110,8 +111,9 @@ class NetPair:
             _run("ip", "link", "set", inner, "netns", ns)
             _run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
             # the network builder does the same for node-side ends: per-packet accuracy
-            _run("ip", "netns", "exec", ns, "ethtool", "-K", inner, "tx", "off", "rx", "off",
-                 "tso", "off", "gso", "off", "gro", "off", check=False)
+            if not self.node_offloads:
+                _run("ip", "netns", "exec", ns, "ethtool", "-K", inner, "tx", "off", "rx", "off",
+                     "tso", "off", "gso", "off", "gro", "off", check=False)
             _run("ip", "-n", ns, "addr", "add", f"{ip}/30", "dev", inner)
             _run("ip", "-n", ns, "link", "set", inner, "up")
             _run("ip", "-n", ns, "link", "set", "lo", "up")

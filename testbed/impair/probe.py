@@ -49,9 +49,13 @@ def summarize(seqs: list[int], delays_ms: list[float], sent: int) -> dict[str, A
     }
     if delays_ms:
         d = sorted(delays_ms)
+
+        def pct(q: float) -> float:
+            return d[min(len(d) - 1, int(q * len(d)))]
+
         out.update(
             delay_min_ms=d[0], delay_median_ms=statistics.median(d),
-            delay_p99_ms=d[min(len(d) - 1, int(0.99 * len(d)))], delay_max_ms=d[-1],
+            delay_p25_ms=pct(0.25), delay_p75_ms=pct(0.75), delay_p99_ms=pct(0.99), delay_max_ms=d[-1],
             delay_mean_ms=statistics.fmean(d),
             delay_stdev_ms=statistics.pstdev(d) if len(d) > 1 else 0.0,
         )

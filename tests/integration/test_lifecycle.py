@@ -1,0 +1,131 @@
+"""up / exec / down, and teardown on every path: exception, SIGTERM, SIGKILL + clean."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from testbed import Testbed
+from testbed.engine.rundir import all_runs
+
+from .conftest import MINIMAL, REPO, TESTBED, cli, leftovers
+
+
+def _wait_up(proc: subprocess.Popen, timeout: float = 90) -> str:
+    """Poll `testbed status --json` until the run owned by proc is up; return its run id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        for m in all_runs():
+            if m.supervisor_pid == proc.pid and m.state == "up":
+                return m.run_id
+        time.sleep(0.2)
+    raise AssertionError("testbed up did not come up in time")
+
+
+def test_context_manager_up_exec_down(state_dir):
+    with Testbed.from_file(MINIMAL) as tb:
+        rid = tb.run_id
+        out = tb.node("dr-tablet-01").cmd("ping -c2 -W2 emr")
+        assert " 0% packet loss" in out, out
+        # a node resolves the others by name and has its own address
+        assert tb.node("emr").ip in tb.node("emr").cmd("ip -4 -o addr show")
+        # a background process started in a node is removed at teardown
+        tb.node("pacs").popen(["sleep", "300"])
+        # exec from another process, by node name, as a user would
+        r = cli("exec", "--run", rid, "kiosk-01", "--", "ping", "-c1", "-W2", "pacs")
+        assert "1 received" in r.stdout
+        st = json.loads(cli("status", "--json").stdout)
+        assert [s["run_id"] for s in st] == [rid] and st[0]["live"] and st[0]["state"] == "up"
+        assert leftovers(rid, state_dir)  # sanity: the helper does see a live run
+    assert leftovers(rid, state_dir) == []
+    assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode != 0
+
+
+def test_teardown_after_exception(state_dir):
+    tb = Testbed.from_file(MINIMAL)
+    with pytest.raises(RuntimeError, match="boom"):
+        with tb:
+            rid = tb.run_id
+            raise RuntimeError("boom")
+    assert leftovers(rid, state_dir) == []
+
+
+def test_build_failure_tears_down(state_dir, tmp_path):
+    # A controller app that does not exist: the build fails after nodes exist.
+    tb = Testbed.from_file(MINIMAL, controller_app="no_such_module_xyz", ready_timeout=15)
+    with pytest.raises(Exception):
+        tb.up()
+    assert tb.manifest is not None
+    assert leftovers(tb.manifest.run_id, state_dir) == []
+
+
+def test_sigterm_to_up_tears_down(state_dir):
+    proc = subprocess.Popen([*TESTBED, "up", "--quiet", str(MINIMAL)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        rid = _wait_up(proc)
+        assert leftovers(rid, state_dir)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert leftovers(rid, state_dir) == []
+
+
+def test_down_from_another_shell(state_dir):
+    proc = subprocess.Popen([*TESTBED, "up", "--quiet", str(MINIMAL)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        rid = _wait_up(proc)
+        r = cli("down")
+        assert rid in r.stdout
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert leftovers(rid, state_dir) == []
+
+
+def test_clean_after_sigkill_leaves_live_runs_alone(state_dir):
+    victim = subprocess.Popen([*TESTBED, "up", "--quiet", str(MINIMAL)], cwd=REPO, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    other = subprocess.Popen([*TESTBED, "up", "--quiet", str(MINIMAL)], cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        rid = _wait_up(victim)
+        other_rid = _wait_up(other)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        time.sleep(0.5)
+        assert leftovers(rid, state_dir), "SIGKILL should leave something for clean to find"
+        r = cli("clean")
+        assert rid in r.stdout and other_rid not in r.stdout
+        assert leftovers(rid, state_dir) == []
+        # the live run is untouched and still forwards
+        r = cli("exec", "--run", other_rid, "dr-tablet-01", "--", "ping", "-c1", "-W2", "emr")
+        assert "1 received" in r.stdout
+        assert "nothing to clean" in cli("clean").stdout
+    finally:
+        for p in (victim, other):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                p.wait(timeout=60)
+    assert leftovers(other_rid, state_dir) == []
+
+
+def test_run_minimal_writes_reports(state_dir, tmp_path):
+    out = tmp_path / "reports"
+    r = cli("run", "--quiet", "--report-dir", str(out), str(MINIMAL))
+    assert "PASS" in r.stdout
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["verdict"] == "PASS"
+    assert rep["summary"]["reachability"]["pass"] == 3
+    assert rep["platform"]["datapath"] in ("netdev", "system")
+    assert (out / "junit.xml").read_text().startswith("<?xml")
+    assert "PASS" in (out / "report.html").read_text()
+    assert leftovers(rep["run_id"], state_dir) == []
