@@ -62,7 +62,18 @@ class Manifest:
     def dir(self) -> Path:
         return state_dir() / self.run_id
 
+    def save_throttled(self, interval: float = 0.5) -> None:
+        """Save at most every `interval` s: during a build, after every node, cheaply.
+
+        A crash between two saves can only lose node shells, which die with their
+        pty when this process dies; bridges and ports are recorded before creation.
+        """
+        now = time.monotonic()
+        if now - getattr(self, "_last_save", 0.0) >= interval:
+            self.save()
+
     def save(self) -> None:
+        self._last_save = time.monotonic()
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / "manifest.json.tmp"
         tmp.write_text(json.dumps(asdict(self), indent=1))

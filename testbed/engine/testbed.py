@@ -185,7 +185,7 @@ class Testbed:
             m.nodes[n.name] = NodeRecord(name=n.name, internal=h.name, kind=n.kind, site=n.site,
                                          ip=str(lay.ips[n.name].ip), mac=lay.macs[n.name], pid=h.pid,
                                          pid_start=process_start_time(h.pid), netns=netns_inode(h.pid))
-            m.save()
+            m.save_throttled()
             self.emit.progress("nodes", i + 1, len(hosts))
         dp = "user" if m.datapath == "netdev" else "kernel"
         for n in topo.switches:

@@ -1,0 +1,81 @@
+"""`make bench`: speed of the testbed against baselines measured in the same run.
+
+Row 1 (foundation): `testbed up`+`down` of linear topologies (N switches, a host
+each) as a ratio to a plain Mininet script building the same topology with the
+same switch type (OVS, same datapath) and waiting for the same controller.
+Target: ratio <= 1.2 at every N, and time per node flat in N. Each measurement
+runs in a fresh process; the median of --repeat runs is reported.
+Then the reference topology's up and down times, then the link-impairment
+benchmark (bench/impair_bench.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def measure(mode: str, n: int) -> dict:
+    r = subprocess.run([sys.executable, str(HERE / "linear.py"), "--mode", mode, "--n", str(n)],
+                       capture_output=True, text=True, timeout=900, cwd=REPO)
+    if r.returncode != 0:
+        raise SystemExit(f"{mode} N={n} failed:\n{r.stdout}\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def median_of(mode: str, n: int, repeat: int) -> dict:
+    runs = [measure(mode, n) for _ in range(repeat)]
+    return {k: statistics.median(r[k] for r in runs) for k in ("up_s", "down_s")}
+
+
+def linear_rows(sizes: list[int], repeat: int) -> bool:
+    print("## testbed up+down vs plain Mininet, linear topology (N switches + N hosts), median of", repeat)
+    print(f"{'N':>4} {'testbed up':>11} {'down':>7} {'total':>7} | {'mininet up':>11} {'down':>7} {'total':>7} "
+          f"| {'ratio':>6} {'ms/node':>8}")
+    ok = True
+    for n in sizes:
+        tb = median_of("testbed", n, repeat)
+        mn = median_of("mininet", n, repeat)
+        t_tb, t_mn = tb["up_s"] + tb["down_s"], mn["up_s"] + mn["down_s"]
+        ratio = t_tb / t_mn
+        ok &= ratio <= 1.2
+        print(f"{n:>4} {tb['up_s']:>10.2f}s {tb['down_s']:>6.2f}s {t_tb:>6.2f}s | {mn['up_s']:>10.2f}s "
+              f"{mn['down_s']:>6.2f}s {t_mn:>6.2f}s | {ratio:>6.2f} {1000 * t_tb / (2 * n):>8.1f}", flush=True)
+    return ok
+
+
+def reference_row() -> None:
+    code = ("import json,time;from testbed.engine.testbed import Testbed;"
+            "tb=Testbed.from_file('topologies/xiangtan-alliance.yaml');tb.up();tb.down();"
+            "print(json.dumps(tb.timings))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900, cwd=REPO)
+    if r.returncode != 0:
+        raise SystemExit(r.stderr)
+    t = json.loads(r.stdout.strip().splitlines()[-1])
+    print(f"\n## reference topology (xiangtan-alliance): up {t['up_s']:.2f}s, down {t['down_s']:.2f}s", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="10,50,100")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--skip-impair", action="store_true")
+    a = ap.parse_args()
+    t0 = time.monotonic()
+    ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
+    reference_row()
+    if not a.skip_impair and (HERE / "impair_bench.py").exists():
+        print()
+        subprocess.run([sys.executable, str(HERE / "impair_bench.py")], cwd=REPO, check=False)
+    print(f"\nbench finished in {time.monotonic() - t0:.0f}s; linear target (ratio <= 1.2): {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
