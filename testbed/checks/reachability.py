@@ -1,7 +1,7 @@
 """Reachability: every intended pair of nodes can talk, measured with real pings.
 
-"Intended" comes from the topology: with slices, each member to each node that
-offers a service the slice allows; without slices, every host to every service
+"Intended" comes from the slice policy (testbed.slicing.policy): each member to
+each node offering a service its slice allows, gNBs to UPFs; without slices, every host to every service
 provider (or every other host when nobody offers services). Pings for all
 sources run concurrently, one small shell loop per source node, each warmed up
 (the userspace datapath drops the very first packets of a fresh port).
@@ -15,7 +15,7 @@ from collections import defaultdict
 
 from testbed.checks.result import CheckResult
 from testbed.topology.model import Topology
-from testbed.topology.resolve import expand_members
+from testbed.slicing.policy import compile_policy
 
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/([\d.]+)/")
 
@@ -37,22 +37,12 @@ def service_targets(topo: Topology, ref: str) -> list[str]:
 
 
 def intended_pairs(topo: Topology) -> list[tuple[str, str]]:
-    pairs: dict[tuple[str, str], None] = {}
+    """Pairs the policy grants (with slices), else every host to every service provider."""
     if topo.slices:
-        for sl in topo.slices:
-            targets = [t for ref in sl.services for t in service_targets(topo, ref)]
-            for m in expand_members(topo, sl.members):
-                for t in targets:
-                    if t != m.name:
-                        pairs[(m.name, t)] = None
-    else:
-        providers = [n.name for n in topo.nodes if n.services]
-        hosts = [n.name for n in topo.hosts]
-        for h in hosts:
-            for t in providers or hosts:
-                if t != h:
-                    pairs[(h, t)] = None
-    return list(pairs)
+        return compile_policy(topo).pairs()
+    providers = [n.name for n in topo.nodes if n.services]
+    hosts = [n.name for n in topo.hosts]
+    return [(h, t) for h in hosts for t in (providers or hosts) if t != h]
 
 
 def check_reachability(tb, pairs: list[tuple[str, str]] | None = None, timeout: float = 120.0) -> list[CheckResult]:

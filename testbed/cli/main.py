@@ -293,6 +293,21 @@ def clean(dry_run: bool) -> None:
         delete_bridges([b for b, _ in orphans])
 
 
+def _register_plugins() -> None:
+    """Verbs that live in their own modules (one concern each) attach themselves here."""
+    import importlib
+    import pkgutil
+
+    import testbed.cli as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name.startswith("cmd_"):
+            importlib.import_module(f"testbed.cli.{mod.name}").register(cli)
+
+
+_register_plugins()
+
+
 def main() -> None:
     cli(prog_name="testbed")
 

@@ -24,7 +24,7 @@ from testbed.engine import naming
 from testbed.engine.controller import ControllerProcess, resolve_app, start_controller
 from testbed.engine.events import Emitter, EventSink
 from testbed.engine.layout import Layout, make_layout
-from testbed.engine.plan import forwarding_plan
+from testbed.engine.planning import controller_plan
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import Manifest, NodeRecord, all_runs, process_start_time
 from testbed.engine.teardown import teardown
@@ -161,7 +161,7 @@ class Testbed:
         hosts_file = self._write_hosts_file()
         net = self.net = new_net()
         # Controller first: switches connect as soon as they exist.
-        plan = {"switches": forwarding_plan(lay.wiring())}
+        plan = controller_plan(topo, lay)
         if topo.controller.remote:
             host, port = topo.controller.remote.rsplit(":", 1)
             ctrl_ip, ctrl_port = host, int(port)

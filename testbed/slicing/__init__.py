@@ -1,0 +1,1 @@
+"""Slice policy: who may reach which service, compiled from the topology's slices."""
