@@ -2,18 +2,26 @@
 
 The public API is small on purpose: load a topology file, build it as a context
 manager, run the checks. The CLI (`testbed`) is a thin layer over the same calls.
+Imports are lazy: helper processes (link relays, traffic programs) import
+submodules of this package and must not pay for pydantic or Mininet.
 """
-from testbed.errors import TestbedError, TopologyError
-from testbed.topology.loader import load
-from testbed.topology.model import Topology
+from __future__ import annotations
 
-__all__ = ["TestbedError", "TopologyError", "Topology", "load", "Testbed"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TestbedError": "testbed.errors",
+    "TopologyError": "testbed.errors",
+    "Topology": "testbed.topology.model",
+    "load": "testbed.topology.loader",
+    "Testbed": "testbed.engine.testbed",
+}
+
+__all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    # Testbed pulls in Mininet; keep `import testbed` cheap for validate/schema users.
-    if name == "Testbed":
-        from testbed.engine.testbed import Testbed
-
-        return Testbed
-    raise AttributeError(name)
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'testbed' has no attribute {name!r}")

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from testbed.impair.netem import netem_available
+
 
 @dataclass(frozen=True)
 class Check:
@@ -57,11 +59,6 @@ def ovs_kernel_module() -> bool:
     if Path("/sys/module/openvswitch").exists():
         return True
     return bool(shutil.which("modprobe")) and _run(["modprobe", "-n", "-q", "openvswitch"]).returncode == 0
-
-
-@lru_cache(maxsize=1)
-def netem_available() -> bool:
-    return _ns_probe("ip link add d0 type veth peer name d1 && tc qdisc add dev d0 root netem delay 1ms")
 
 
 def htb_available() -> bool:
@@ -119,7 +116,9 @@ def detect(include_docker: bool = True) -> PlatformReport:
     add(Check("ovs-kernel-datapath", km, "openvswitch module present" if km else
               "no openvswitch kernel module: using the userspace datapath (netdev)"))
     nm = netem_available()
-    rep.impairment = "netem" if nm else "userspace"
+    from testbed.engine.impairments import choose_backend
+
+    rep.impairment = choose_backend()
     add(Check("netem", nm, "sch_netem works" if nm else "no sch_netem: delay/jitter/loss use the userspace relay"))
     add(Check("htb", htb_available(), "HTB rate limiting", True))
     sc = sctp_available()

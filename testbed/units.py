@@ -6,6 +6,7 @@ the loader turns them into `file:line field: message` lines for the user.
 """
 from __future__ import annotations
 
+import math
 import re
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
@@ -23,16 +24,21 @@ def parse_rate(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a rate like '100Mbit'")
     if isinstance(value, (int, float)):
-        if value <= 0:
-            raise ValueError("rate must be positive")
-        return int(value)
-    m = _RATE.match(str(value))
-    if not m:
-        raise ValueError(f"expected a rate like '100Mbit', got {value!r}")
-    bps = int(float(m.group(1)) * _RATE_MULT[m.group(2).lower()])
+        bps = float(value)
+    else:
+        m = _RATE.match(str(value))
+        if not m:
+            raise ValueError(f"expected a rate like '100Mbit', got {value!r}")
+        bps = float(m.group(1)) * _RATE_MULT[m.group(2).lower()]
+    # int() of inf raises OverflowError (which pydantic would not report), and a
+    # fraction of a bit/s truncates to 0, which tc reads as "no limit".
+    if not math.isfinite(bps):
+        raise ValueError("rate must be a finite number")
     if bps <= 0:
         raise ValueError("rate must be positive")
-    return bps
+    if bps < 1:
+        raise ValueError("rate must be at least 1 bit/s")
+    return int(bps)
 
 
 def parse_duration_ms(value: str | int | float) -> float:
@@ -70,6 +76,8 @@ def parse_size(value: str | int) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a size like '512m' or '4g'")
     if isinstance(value, int):
+        if value < 0:
+            raise ValueError(f"size must not be negative, got {value}")
         return value
     m = _SIZE.match(str(value))
     if not m:

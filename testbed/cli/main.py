@@ -203,16 +203,20 @@ def status(run_id: str | None, as_json: bool) -> None:
         render.console.print("no testbed runs")
         return
     t = Table(title="testbed runs")
-    for col in ("run", "name", "state", "pid", "age", "nodes", "datapath", "impairments", "controller"):
+    for col in ("run", "name", "state", "pid", "age", "nodes", "impaired links", "datapath", "impairments", "controller"):
         t.add_column(col)
     for m in runs:
         state = m.state if live(m) else f"[red]{m.state} (owner dead: `testbed clean`)[/]"
         ctrl = m.controller.get("remote") or f"{m.controller.get('app', '')}:{m.controller.get('port', '')}"
         t.add_row(m.run_id, m.name, state, str(m.supervisor_pid), f"{time.time() - m.created:.0f}s",
-                  str(len(m.nodes)), m.datapath, m.impairment_backend, ctrl)
+                  str(len(m.nodes)), str(len(m.links)), m.datapath, m.impairment_backend, ctrl)
     render.console.print(t)
     if run_id:
+        from testbed.cli.cmd_link import links_table
+
         render.console.print(render.nodes_table(runs[0]))
+        if runs[0].links:
+            render.console.print(links_table(runs[0]))
 
 
 @cli.command(context_settings={"ignore_unknown_options": True})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -48,10 +49,16 @@ class EventRenderer:
 
 
 def problems(ps: list[Problem]) -> None:
+    """One `FILE:LINE field: message` line per problem.
+
+    Everything but our own styling is user input (paths, keys, values quoted in
+    messages), so it is escaped: `[/]` in a file must print, not parse as a tag.
+    Lines are never wrapped, so grep and editors can follow `FILE:LINE` in logs.
+    """
     for p in ps:
         where = f"{p.file}:{p.line}" if p.line else p.file
-        field = f" [bold]{p.field}[/]:" if p.field else ":"
-        err_console.print(f"[red]{where}[/]{field} {p.message}")
+        field = f" [bold]{escape(p.field)}[/]:" if p.field else ":"
+        err_console.print(f"[red]{escape(where)}[/]{field} {escape(p.message)}", soft_wrap=True)
     err_console.print(f"[red]{len(ps)} problem(s)[/]")
 
 

@@ -17,7 +17,20 @@ from pathlib import Path
 
 from testbed.errors import BuildError
 
-BUNDLED_APPS = {"forwarding": "controllers.forwarding"}
+BUNDLED_APPS = {
+    "forwarding": "controllers.forwarding",  # installs the plan as computed (slicing rules if sliced)
+    "slicing": "controllers.slicing",  # slice enforcement; refuses a plan without slices
+    "allow-all": "controllers.allow_all",  # DELIBERATELY BROKEN, for prober tests: ignores slices
+}
+AUTO = "auto"  # slicing for a topology with slices, forwarding otherwise
+
+
+def read_status(path: Path) -> dict:
+    """The app's status file ({} while it has not written one)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def free_port() -> int:
@@ -34,10 +47,42 @@ class ControllerProcess:
     log_path: Path
 
     def status(self) -> dict:
-        try:
-            return json.loads(self.status_path.read_text())
-        except (OSError, ValueError):
+        return read_status(self.status_path)
+
+    def install_times(self) -> dict[str, float]:
+        """From the status file: seconds from first switch connection to last rules installed
+        (`rules_installed_s`) and the slowest single switch (`rules_installed_max_switch_s`)."""
+        st = self.status()
+        conn, ready = st.get("connected", {}), st.get("ready", {})
+        both = [d for d in ready if d in conn]
+        if not both:
             return {}
+        return {"rules_installed_s": max(ready[d] for d in both) - min(conn[d] for d in both),
+                "rules_installed_max_switch_s": max(ready[d] - conn[d] for d in both)}
+
+    def wait_generation(self, dpids: set[str], generation: int, timeout: float) -> float:
+        """Block until every dpid has plan `generation` applied (live update); returns seconds waited."""
+        t0 = time.monotonic()
+        while True:
+            applied = self.status().get("applied", {})
+            if all(applied.get(d, 0) >= generation for d in dpids):
+                return time.monotonic() - t0
+            if self.proc.poll() is not None:
+                raise BuildError(f"controller exited with code {self.proc.returncode}; see {self.log_path}")
+            if time.monotonic() - t0 > timeout:
+                raise BuildError(f"plan generation {generation} not applied within {timeout:.0f}s; "
+                                 f"see {self.log_path}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop this controller process (it is ours: we started it)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
 
     def wait_ready(self, dpids: set[str], timeout: float, on_progress=None) -> float:
         """Block until every dpid reports its rules installed; returns seconds waited."""
@@ -67,8 +112,11 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def resolve_app(app: str, topology_dir: Path) -> str:
-    """A bundled app name, a module name, or a .py path relative to the topology file."""
+def resolve_app(app: str, topology_dir: Path, sliced: bool = False) -> str:
+    """A bundled app name ("auto": by whether the topology has slices), a module name,
+    or a .py path relative to the topology file."""
+    if app == AUTO:
+        app = "slicing" if sliced else "forwarding"
     if app in BUNDLED_APPS:
         return BUNDLED_APPS[app]
     if app.endswith(".py"):
@@ -80,12 +128,23 @@ def resolve_app(app: str, topology_dir: Path) -> str:
     return app
 
 
-def start_controller(app_module: str, run_dir: Path, plan: dict) -> ControllerProcess:
+def write_plan(run_dir: Path, plan: dict) -> Path:
+    """Write the plan atomically: a running app may be watching the file."""
     plan_path = run_dir / "plan.json"
-    plan_path.write_text(json.dumps(plan))
+    tmp = run_dir / "plan.json.tmp"
+    tmp.write_text(json.dumps(plan))
+    os.replace(tmp, plan_path)
+    return plan_path
+
+
+def start_controller(app_module: str, run_dir: Path, plan: dict | None, port: int | None = None) -> ControllerProcess:
+    """Start the app on `port` (a free one if None). plan None: keep the run's current plan.json
+    (a restart must install the latest generation, grants included)."""
+    plan_path = write_plan(run_dir, plan) if plan is not None else run_dir / "plan.json"
     status_path = run_dir / "controller-status.json"
+    status_path.unlink(missing_ok=True)  # a restart must not read the dead process's readiness
     log_path = run_dir / "controller.log"
-    port = free_port()
+    port = port or free_port()
     env = dict(os.environ, TESTBED_PLAN=str(plan_path), TESTBED_STATUS=str(status_path))
     log = open(log_path, "ab")
     try:

@@ -13,6 +13,8 @@ import secrets
 PREFIX = "tb"
 RUN_ID_RE = re.compile(r"^[0-9a-f]{4}$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+INDEX_WIDTH = 2  # base-36 digits of a node's index: tb + 4 + kind + 2 + "-ethNN" fits in 15
+MAX_PER_KIND = 36**INDEX_WIDTH  # hosts, and separately switches, one run can name (validate() checks)
 
 
 def new_run_id(taken: set[str]) -> str:
@@ -24,7 +26,7 @@ def new_run_id(taken: set[str]) -> str:
     raise RuntimeError("could not find a free run id")
 
 
-def b36(n: int, width: int = 2) -> str:
+def b36(n: int, width: int = INDEX_WIDTH) -> str:
     if n >= 36**width:
         raise ValueError(f"index {n} too large for {width} base-36 digits")
     out = ""

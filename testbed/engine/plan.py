@@ -30,6 +30,14 @@ class Wiring:
         """(local port, neighbour switch), lowest port first so paths are deterministic."""
         return sorted((p, peer) for p, peer, pp in self.ports.get(sw, []) if peer in self.dpids)
 
+    def trunks(self, sw: str) -> list[tuple[int, str, int]]:
+        """(local port, neighbour switch, its port): both ends of each switch-switch link, lowest local port first.
+
+        With parallel links, the two ends of one link must be used together: a
+        broadcast sent on one link and expected back on another is dropped.
+        """
+        return sorted((p, peer, pp) for p, peer, pp in self.ports.get(sw, []) if peer in self.dpids and pp is not None)
+
 
 def _toward(w: Wiring, root: str) -> dict[str, int]:
     """For every switch, the port on its shortest path toward `root` (BFS from root)."""
@@ -38,13 +46,11 @@ def _toward(w: Wiring, root: str) -> dict[str, int]:
     todo = deque([root])
     while todo:
         sw = todo.popleft()
-        for _port, peer in w.neighbours(sw):
+        for _port, peer, back in w.trunks(sw):
             if peer in seen:
                 continue
             seen.add(peer)
-            # the peer's port that leads back to sw (lowest if parallel links)
-            back = min(p for p, n, _ in w.ports[peer] if n == sw)
-            out[peer] = back
+            out[peer] = back  # the peer's end of the link that leads back to sw
             todo.append(peer)
     return out
 
@@ -60,11 +66,10 @@ def spanning_tree_ports(w: Wiring) -> dict[str, set[int]]:
         todo = deque([root])
         while todo:
             sw = todo.popleft()
-            for port, peer in w.neighbours(sw):
+            for port, peer, back in w.trunks(sw):
                 if peer in seen:
                     continue
                 seen.add(peer)
-                back = min(p for p, n, _ in w.ports[peer] if n == sw)
                 tree[sw].add(port)
                 tree[peer].add(back)
                 todo.append(peer)

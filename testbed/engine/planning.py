@@ -1,7 +1,10 @@
 """Which OpenFlow plan a run's controller gets, from the topology and its layout.
 
-The one place the engine asks "what rules should the switches hold?", so the
-slicing work can change the answer without touching the build code.
+The one place the engine asks "what rules should the switches hold?". A topology
+with slices gets the slicing plan (testbed.slicing.flows: only what the slice
+policy grants, default drop); one without gets plain forwarding (plan.py).
+Either way the plan also says what the controller needs to know about the
+network (hosts, their addresses and attachments), so any app can use it.
 """
 from __future__ import annotations
 
@@ -9,7 +12,32 @@ from testbed.engine.layout import Layout
 from testbed.engine.plan import forwarding_plan
 from testbed.topology.model import Topology
 
+PLAN_VERSION = 2
 
-def controller_plan(topo: Topology, layout: Layout) -> dict:
-    """The JSON document the controller app installs ({"switches": {dpid: [flow, ...]}})."""
-    return {"switches": forwarding_plan(layout.wiring())}
+
+def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, list[str]] | None = None,
+                    revoked: dict[str, list[str]] | None = None, generation: int = 1) -> dict:
+    """The JSON document the controller app installs.
+
+    {"version", "generation", "mode": "slicing"|"forwarding", "tables": [...],
+     "switches": {dpid: [rule, ...]}, "meters": {dpid: [meter, ...]}, "hosts": {...}, ...}
+    A rule is {"table", "priority", "match", "actions", "cookie", "note"} plus
+    optional "meter" (id) and "goto" (table). `extra_members`/`revoked` are the
+    run-time slice grants and revocations (`testbed slice grant|revoke`).
+    """
+    wiring = layout.wiring()
+    ips = {name: str(ip.ip) for name, ip in layout.ips.items()}
+    hosts = {h: {"switch": sw, "dpid": wiring.dpids[sw], "port": port, "mac": mac, "ip": ips.get(h)}
+             for h, (sw, port, mac) in sorted(wiring.hosts.items())}
+    trunks = sorted((a, pa, b, pb) for a, ports in wiring.ports.items() for pa, b, pb in ports
+                    if b in wiring.dpids and a < b)
+    if topo.slices:
+        from testbed.slicing.flows import slicing_plan
+        from testbed.slicing.policy import compile_policy
+
+        plan = slicing_plan(topo, compile_policy(topo, extra_members, revoked), wiring, ips)
+    else:
+        plan = {"mode": "forwarding", "tables": [0], "switches": forwarding_plan(wiring), "meters": {}}
+    plan.update(version=PLAN_VERSION, generation=generation, hosts=hosts,
+                switch_names={dp: sw for sw, dp in wiring.dpids.items()}, trunks=trunks)
+    return plan

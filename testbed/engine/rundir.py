@@ -56,6 +56,7 @@ class Manifest:
     root_interfaces: list[str] = field(default_factory=list)
     pids: dict[str, list[float]] = field(default_factory=dict)  # extra processes: label -> [pid, start]
     containers: list[str] = field(default_factory=list)
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)  # changeable links: "A:B" -> how to reach
     report_dir: str | None = None
 
     @property

@@ -16,11 +16,12 @@ import resource
 import shlex
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from testbed import platform
-from testbed.engine import naming
+from testbed.engine import impairments, naming
 from testbed.engine.controller import ControllerProcess, resolve_app, start_controller
 from testbed.engine.events import Emitter, EventSink
 from testbed.engine.layout import Layout, make_layout
@@ -85,6 +86,7 @@ class Testbed:
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
         self._nodes: dict[str, Any] = {}
+        self.link_handles: dict[str, Any] = {}
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: Any) -> "Testbed":
@@ -131,7 +133,7 @@ class Testbed:
         self.manifest = Manifest(run_id=rid, topology=os.path.abspath(self.source), name=self.topo.name,
                                  supervisor_pid=me, supervisor_start=process_start_time(me) or 0.0)
         self.manifest.datapath = platform.choose_datapath()
-        self.manifest.impairment_backend = "netem" if platform.netem_available() else "userspace"
+        self.manifest.impairment_backend = impairments.choose_backend()
         self.manifest.root_interfaces = self.layout.root_interfaces()
         self.manifest.save()
         self.emit.info(f"run {rid}: datapath {self.manifest.datapath}, impairments {self.manifest.impairment_backend}")
@@ -151,7 +153,6 @@ class Testbed:
         return path
 
     def _build(self) -> None:
-        from mininet.link import Link, TCLink
 
         from testbed.engine.mn import TbHost, TbSwitch, new_net
 
@@ -167,7 +168,8 @@ class Testbed:
             ctrl_ip, ctrl_port = host, int(port)
             m.controller = {"remote": topo.controller.remote}
         else:
-            app = resolve_app(self.controller_app or topo.controller.app, Path(self.source).parent)
+            app = resolve_app(self.controller_app or topo.controller.app, Path(self.source).parent,
+                              sliced=bool(topo.slices))
             self.controller = start_controller(app, m.dir, plan)
             m.pids["controller"] = record(self.controller.proc.pid)
             m.controller = {"app": app, "port": self.controller.port, "log": str(self.controller.log_path)}
@@ -200,23 +202,14 @@ class Testbed:
         self.emit.done("nodes", f"{len(hosts)} hosts, {len(topo.switches)} switches")
 
         self.emit.stage("links", "creating links", total=len(lay.links))
+        impaired = [ln for ln in lay.links if impairments.needs_impairment(ln.params)]
+        for ln in impaired:
+            if m.impairment_backend == "userspace":
+                m.root_interfaces += list(impairments.relay_ends(m.run_id, ln.index))
+        m.save()
         for ln in lay.links:
-            p = ln.params
-            kw: dict[str, Any] = {}
-            cls = Link
-            if p.bw is not None:
-                cls, kw["bw"] = TCLink, p.bw / 1e6
-            shaped = any(v for v in (p.delay, p.jitter, p.loss))
-            if shaped and m.impairment_backend == "netem":
-                cls = TCLink
-                kw.update({k: v for k, v in (("delay", f"{p.delay}ms" if p.delay else None),
-                                             ("jitter", f"{p.jitter}ms" if p.jitter else None),
-                                             ("loss", p.loss or None)) if v})
-            elif shaped:
-                self.warnings.append(f"link {ln.a}:{ln.b}: delay/jitter/loss not applied (no netem; "
-                                     "userspace impairment relay not wired yet)")
             net.addLink(self._nodes[ln.a], self._nodes[ln.b], port1=ln.port_a, port2=ln.port_b,
-                        intfName1=ln.intf_a, intfName2=ln.intf_b, cls=cls, **kw)
+                        intfName1=ln.intf_a, intfName2=ln.intf_b, **self._link_kwargs(ln))
             self.emit.progress("links", ln.index + 1, len(lay.links))
         self.emit.done("links", f"{len(lay.links)} links")
 
@@ -225,6 +218,8 @@ class Testbed:
         self._configure_hosts(hosts_file)
         self._configure_root_side()
         self.emit.done("configure")
+        if impaired:
+            self._start_impairments(impaired)
 
         self.emit.stage("switches", "starting switches", total=len(topo.switches))
         t_sw = time.monotonic()
@@ -233,11 +228,50 @@ class Testbed:
             dpids = set(lay.dpids.values())
             waited = self.controller.wait_ready(
                 dpids, self.ready_timeout, lambda d, t: self.emit.progress("switches", d, t, "rules installed"))
-            self.timings["rules_installed_s"] = waited
+            self.timings["rules_wait_s"] = waited
+            self.timings.update(self.controller.install_times())
         self.timings["switches_s"] = time.monotonic() - t_sw
         self.emit.done("switches", f"{len(topo.switches)} switches connected, rules installed")
         m.state = "up"
         m.save()
+
+    def _link_kwargs(self, ln) -> dict[str, Any]:
+        """Mininet link class and parameters: HTB for rate, a relay pair where impaired."""
+        from mininet.link import Link, TCIntf
+
+        p, backend = ln.params, self.manifest.impairment_backend
+        kw: dict[str, Any] = {"cls": Link}
+        htb = p.bw is not None and not (backend == "netem" and impairments.needs_impairment(p))
+        if htb:
+            kw.update(cls1=TCIntf, cls2=TCIntf, params1={"bw": p.bw / 1e6}, params2={"bw": p.bw / 1e6})
+        if backend == "userspace" and impairments.needs_impairment(p):
+            kw.update(cls=impairments.RelayLink, relay_ends=impairments.relay_ends(self.run_id, ln.index))
+        return kw
+
+    def _start_impairments(self, links: list) -> None:
+        m = self.manifest
+        self.emit.stage("impairments", f"{m.impairment_backend} impairments", total=len(links))
+        pids = {name: rec.pid if rec.kind != "switch" else None for name, rec in m.nodes.items()}
+        # Relays start in parallel: each takes ~0.3 s to import and report ready.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = {pool.submit(impairments.start, ln, m.impairment_backend, pids, m.dir / "links", m.run_id): ln
+                       for ln in links}
+            for i, fut in enumerate(as_completed(futures)):
+                ln = futures[fut]
+                handle, rec = fut.result()
+                key = impairments.link_key(ln.a, ln.b)
+                self.link_handles[key] = handle
+                m.links[key] = rec
+                if rec.get("relay_pid"):
+                    m.pids[f"relay-{key}"] = record(rec["relay_pid"])
+                m.save_throttled()
+                self.emit.progress("impairments", i + 1, len(links))
+        m.save()
+        self.emit.done("impairments", f"{len(links)} links impaired ({m.impairment_backend})")
+
+    def set_link(self, ref: str, items: list[str], direction: str = "both") -> dict:
+        """Change a running link (`delay=20ms loss=1%`, `down`, `up`); returns its new settings."""
+        return impairments.set_link(self.manifest, ref, items, direction)
 
     def _configure_hosts(self, hosts_file: Path) -> None:
         """Per host, one shell round trip: offloads off, MTU, private /etc/hosts, no IPv6 chatter."""
@@ -272,12 +306,30 @@ class Testbed:
             if r.returncode != 0:
                 raise BuildError(f"configuring switch ports failed: {r.stderr.strip()}")
 
+    # -- controller ----------------------------------------------------------
+    def restart_controller(self, timeout: float | None = None) -> float:
+        """Stop the run's controller (if still running), start the same app on the same port with
+        the run's current plan, and wait until every switch has its rules again. Meanwhile the
+        switches (fail_mode=secure) keep forwarding by the rules they hold. Returns seconds waited."""
+        if self.controller is None:
+            raise UsageError("this run uses a remote controller; restart it yourself")
+        old = self.controller
+        old.stop()
+        self.controller = start_controller(self.manifest.controller["app"], self.manifest.dir, None, port=old.port)
+        self.manifest.pids["controller"] = record(self.controller.proc.pid)
+        self.manifest.save()
+        waited = self.controller.wait_ready(set(self.layout.dpids.values()), timeout or self.ready_timeout)
+        self.timings["controller_restart_s"] = waited
+        return waited
+
     # -- teardown ------------------------------------------------------------
     def down(self) -> None:
         """Remove everything this run created. Safe to call twice and after a failed build."""
         if self.manifest is None or self.manifest.state == "down":
             return
         t0 = time.monotonic()
+        if self.controller is not None and "packet_in" in (st := self.controller.status()):
+            self.timings["controller_packet_in"] = st["packet_in"]
         self.manifest.state = "stopping"
         self.manifest.save()
         self._close_mininet()

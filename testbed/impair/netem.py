@@ -17,7 +17,8 @@ from testbed.impair.base import DIRECTIONS, Direction, ImpairError, Port
 from testbed.impair.spec import Impairment
 from testbed.impair.units import format_ms
 
-PROBE = "ip link add tbimpd0 type dummy && tc qdisc add dev tbimpd0 root netem delay 1ms"
+# veth, not dummy: some kernels (this one) have no dummy driver but may have netem.
+PROBE = "ip link add tbimpd0 type veth peer name tbimpd1 && tc qdisc add dev tbimpd0 root netem delay 1ms"
 
 
 @functools.cache

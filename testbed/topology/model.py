@@ -10,7 +10,7 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from testbed import units
 
@@ -18,20 +18,39 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
-def _unit(parser, example: str, pattern: str):
+def _unit(parser, example: str, pattern: str, maximum: float | None = None):
+    number: dict = {"type": "number", "minimum": 0}
+    if maximum is not None:
+        number["maximum"] = maximum
     return [
         BeforeValidator(parser),
-        WithJsonSchema(
-            {"anyOf": [{"type": "string", "pattern": pattern}, {"type": "number", "minimum": 0}],
-             "examples": [example]}
-        ),
+        WithJsonSchema({"anyOf": [{"type": "string", "pattern": pattern}, number], "examples": [example]}),
     ]
 
 
 Rate = Annotated[int, *_unit(units.parse_rate, "100Mbit", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(bit|bps|b)?(/s)?$")]
 Duration = Annotated[float, *_unit(units.parse_duration_ms, "10ms", r"^\d+(\.\d+)?\s*(us|ms|s|m|h)$")]
-Percent = Annotated[float, *_unit(units.parse_percent, "1%", r"^\d+(\.\d+)?\s*%$")]
+Percent = Annotated[float, *_unit(units.parse_percent, "1%", r"^\d+(\.\d+)?\s*%$", maximum=100)]
 Size = Annotated[int, *_unit(units.parse_size, "4g", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(i?[bB])?$")]
+
+MAC_PATTERN = r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"
+# The same, with the group bit (lowest bit of the first octet) clear: what editors check.
+UNICAST_MAC_PATTERN = r"^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$"
+
+
+def _unicast_mac(value: str) -> str:
+    if int(value[:2], 16) & 1:
+        raise ValueError(f"{value} is a group (multicast/broadcast) MAC; a host NIC needs a unicast one "
+                         "(lowest bit of the first octet clear, e.g. 02:...)")
+    return value
+
+
+Mac = Annotated[
+    str,
+    Field(pattern=MAC_PATTERN),
+    AfterValidator(_unicast_mac),
+    WithJsonSchema({"type": "string", "pattern": UNICAST_MAC_PATTERN, "examples": ["02:00:00:00:00:01"]}),
+]
 
 SiteType = Literal["datacentre", "branch-campus", "community-health-centre", "clinic", "county-hospital", "other"]
 NodeKind = Literal["switch", "server", "vdi", "mec", "upf", "gnb", "ue", "host"]
@@ -128,7 +147,9 @@ def _service(value: Any) -> Any:
     return value
 
 
-ServiceRef = Annotated[Service, BeforeValidator(_service)]
+KnownServiceName = Literal[tuple(KNOWN_SERVICES)]  # type: ignore[valid-type]  # built at runtime, for the schema
+# The schema must admit what the validator admits: a known name or a full {name, port, proto}.
+ServiceRef = Annotated[Service, BeforeValidator(_service, json_schema_input_type=Union[KnownServiceName, Service])]
 
 
 class Node(Strict):
@@ -139,7 +160,7 @@ class Node(Strict):
     site: Name | None = None
     description: str | None = None
     ip: IPv4Interface | None = Field(None, description="Address, e.g. 10.77.0.10 (prefix taken from the pool).")
-    mac: str | None = Field(None, pattern=r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
+    mac: Mac | None = None
     services: list[ServiceRef] = Field(default_factory=list)
     runtime: Literal["namespace", "docker"] | None = None
     image: str | None = None

@@ -26,21 +26,26 @@ def _layer(fields: tuple[str, ...], *layers: object) -> dict:
 
 
 def link_params(topo: Topology, link: Link) -> LinkParams:
-    """The settings a link really gets after layering site and file defaults."""
+    """The settings a link really gets after layering site and file defaults.
+
+    A link between two nodes of one site takes that site's `link`. A link whose
+    ends are in different sites leaves a site, and that includes a link to a node
+    with no site (the operator's aggregation switches): it takes the `uplink` of
+    the end that is not the data centre, because the WAN belongs to the remote site.
+    """
     a, b = (topo.node(n) for n in link.endpoints)
-    site_layer = None
-    if a.site and b.site and a.site != b.site:
-        # Prefer the uplink of the non-datacentre end: the WAN belongs to the remote site.
-        remote = b if _site_type(topo, a.site) == "datacentre" else a
-        site_layer = topo.site(remote.site).uplink if remote.site else None
+    if a.site == b.site:
+        site_layer = topo.site(a.site).link if a.site else None
     else:
-        site_name = a.site or b.site
-        site_layer = topo.site(site_name).link if site_name else None
+        site_layer = _uplink(topo, a, b)
     return LinkParams(**_layer(LINK_FIELDS, link, site_layer, topo.defaults.link))
 
 
-def _site_type(topo: Topology, name: str) -> str:
-    return topo.site(name).type
+def _uplink(topo: Topology, *ends: Node) -> LinkParams | None:
+    """The `uplink` for a link leaving a site: a non-datacentre end's, preferring one that sets it."""
+    sites = [topo.site(n.site) for n in ends if n.site]
+    remote = [s for s in sites if s.type != "datacentre"] or sites  # dc <-> site-less: the dc's own
+    return next((s.uplink for s in remote if s.uplink is not None), None)
 
 
 def node_settings(topo: Topology, node: Node) -> NodeDefaults:
@@ -77,15 +82,28 @@ def assign_addresses(topo: Topology) -> dict[str, IPv4Interface]:
 
 
 def assign_macs(topo: Topology) -> dict[str, str]:
-    """Stable, locally administered MACs so the controller's plan can name them up front."""
+    """Stable, locally administered MACs so the controller's plan can name them up front.
+
+    Explicit MACs are kept; generated ones (02:7b:..., numbered in file order) skip
+    any MAC given explicitly, so the two kinds never collide. Duplicates among the
+    explicit ones are validate()'s to report.
+    """
+    taken = {n.mac.lower() for n in topo.nodes if n.kind in HOST_KINDS and n.mac}
     out: dict[str, str] = {}
     index = 0
     for node in topo.nodes:
         if node.kind not in HOST_KINDS:
             continue
-        index += 1
-        out[node.name] = node.mac.lower() if node.mac else "02:7b:%02x:%02x:%02x:%02x" % (
-            (index >> 24) & 0xFF, (index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
+        if node.mac:
+            out[node.name] = node.mac.lower()
+            continue
+        while True:
+            index += 1
+            mac = "02:7b:%02x:%02x:%02x:%02x" % (
+                (index >> 24) & 0xFF, (index >> 16) & 0xFF, (index >> 8) & 0xFF, index & 0xFF)
+            if mac not in taken:
+                break
+        out[node.name] = mac
     return out
 
 

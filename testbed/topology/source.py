@@ -17,10 +17,17 @@ from testbed.errors import Problem
 Path = Sequence[str | int]
 
 
+# pydantic appends this to the loc of an error in a dict *key* (not its value);
+# the key itself is already the previous part, so the marker adds nothing.
+KEY_MARKER = "[key]"
+
+
 def format_path(path: Path) -> str:
     """('links', 3, 'bw') -> 'links[3].bw' (the form users see in errors)."""
     out = ""
     for part in path:
+        if part == KEY_MARKER:
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -40,7 +47,12 @@ class Source:
         node, line = self.tree, 1 if self.tree is not None else None
         for part in path:
             if isinstance(node, CommentedMap) and part in node:
-                line = node.lc.key(part)[0] + 1
+                # A key inherited through a YAML merge (`<<: *anchor`) has no line
+                # mark of its own in this map; the map's own line is where it applies.
+                if part in node.lc.data:
+                    line = node.lc.key(part)[0] + 1
+                elif node.lc.line is not None:
+                    line = node.lc.line + 1
                 node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
                 line = node.lc.item(part)[0] + 1

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 
+from testbed.engine import naming
 from testbed.errors import Problem
 from testbed.topology.model import HOST_KINDS, SERVICE_KINDS, FIVEQI_PDB_MS, Topology
 from testbed.topology.resolve import assign_addresses
 from testbed.topology.source import Source
 
 MAX_SWITCH_PORTS = 99  # interface names are <= 15 chars: tbRRRRsNN-ethPP
+MAX_NODES_PER_KIND = naming.MAX_PER_KIND  # internal names carry a short index per kind
 
 
 def validate(topo: Topology, src: Source) -> list[Problem]:
@@ -38,6 +40,7 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
         if n.kind == "switch" and (n.ip is not None or n.runtime == "docker"):
             p(("nodes", i, "ip" if n.ip is not None else "runtime"), "a switch has no address or container")
 
+    _node_counts(topo, p)
     _links(topo, node_kind, p)
     _addresses(topo, p)
     _slices(topo, node_kind, site_names, p)
@@ -52,6 +55,16 @@ def _unique(items: list, coll: str, p) -> None:
         if item.name in seen:
             p((coll, i, "name"), f"duplicate name {item.name!r}")
         seen.add(item.name)
+
+
+def _node_counts(topo: Topology, p) -> None:
+    """A run names each switch and host with a short index; more than it can hold cannot be built."""
+    for label, is_kind in (("switches", lambda k: k == "switch"), ("hosts", lambda k: k != "switch")):
+        indexes = [i for i, n in enumerate(topo.nodes) if is_kind(n.kind)]
+        if len(indexes) > MAX_NODES_PER_KIND:
+            first_over = indexes[MAX_NODES_PER_KIND]
+            p(("nodes", first_over, "name"),
+              f"{len(indexes)} {label}; a testbed holds at most {MAX_NODES_PER_KIND} {label}")
 
 
 def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
@@ -90,17 +103,32 @@ def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
         elif n.kind == "switch" and degree[n.name] > MAX_SWITCH_PORTS:
             p(("nodes", i, "name"), f"switch {n.name!r} has {degree[n.name]} ports (at most {MAX_SWITCH_PORTS})")
     # One connected network: an island can never reach anything and is always a typo.
-    if topo.nodes and adj:
-        start = topo.nodes[0].name
-        reached, todo = {start}, deque([start])
-        while todo:
-            for nxt in adj[todo.popleft()]:
-                if nxt not in reached:
-                    reached.add(nxt)
-                    todo.append(nxt)
-        for i, n in enumerate(topo.nodes):
-            if n.name not in reached and degree[n.name] > 0:
-                p(("nodes", i, "name"), f"{n.name!r} is not connected to {start!r}")
+    # The main network is the one holding the first node that has a link (a host with
+    # no link was reported above); every other island is reported once, at its first node.
+    reached: set[str] = set()
+    main: str | None = None
+    for i, n in enumerate(topo.nodes):
+        if degree[n.name] == 0 or n.name in reached:
+            continue
+        island = _component(n.name, adj)
+        reached |= island
+        if main is None:
+            main = n.name
+            continue
+        others = sorted(island - {n.name})
+        shown = ", ".join(map(repr, others[:3])) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        p(("nodes", i, "name"), f"{n.name!r} is not connected to {main!r}" + (f" (island with {shown})" if others else ""))
+
+
+def _component(start: str, adj: dict[str, set[str]]) -> set[str]:
+    """Every node reachable from `start` (breadth first)."""
+    reached, todo = {start}, deque([start])
+    while todo:
+        for nxt in adj[todo.popleft()]:
+            if nxt not in reached:
+                reached.add(nxt)
+                todo.append(nxt)
+    return reached
 
 
 def _addresses(topo: Topology, p) -> None:

@@ -16,9 +16,8 @@ from testbed.errors import Problem, TopologyError
 from testbed.topology.loader import load
 
 
-def case(id_: str, text: str, field: str, line: int | None, fragment: str, bug: str | None = None):
-    marks = [pytest.mark.xfail(reason=f"BUG {bug}", strict=True)] if bug else []
-    return pytest.param(text, field, line, fragment, id=id_, marks=marks)
+def case(id_: str, text: str, field: str, line: int | None, fragment: str):
+    return pytest.param(text, field, line, fragment, id=id_)
 
 
 CASES = [
@@ -57,9 +56,7 @@ CASES = [
           - {name: sw, kind: switch}
         link:
           - {endpoints: [sw, sw]}
-        """, "link", 4, "did you mean 'links'?",
-        bug="loader.py:38 the did-you-mean hint is drawn from every model's fields, so a top-level "
-            "'link' (valid only inside sites/defaults) gets \"did you mean 'link'?\" - its own name"),
+        """, "link", 4, "did you mean 'links'?"),
     case("wrong-type-cpus", """\
         name: t
         nodes:
@@ -742,8 +739,6 @@ def test_directory_instead_of_file_is_a_clear_problem(tmp_path: Path) -> None:
     assert "cannot read file" in p.message
 
 
-@pytest.mark.xfail(reason="BUG loader.py:82 catches only OSError; UnicodeDecodeError escapes as a traceback",
-                   strict=True, raises=UnicodeDecodeError)
 def test_non_utf8_file_is_a_clear_problem(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("name: t\ndescription: Xiangtan Shi\n".encode("latin-1") + b"\xff\xfe\n")
@@ -751,8 +746,6 @@ def test_non_utf8_file_is_a_clear_problem(tmp_path: Path) -> None:
     assert "utf-8" in p.message.lower()
 
 
-@pytest.mark.xfail(reason="BUG units.py:28 int(inf) raises OverflowError, which pydantic does not "
-                          "turn into a validation error; load() crashes", strict=True, raises=OverflowError)
 def test_infinite_rate_is_a_problem_not_a_crash(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -765,8 +758,6 @@ def test_infinite_rate_is_a_problem_not_a_crash(write_yaml) -> None:
     assert any(p.field == "defaults.link.bw" and p.line == 3 for p in problems)
 
 
-@pytest.mark.xfail(reason="BUG source.py:43 Source.line() calls lc.key() for a key that came from a "
-                          "YAML merge (<<: *anchor) and raises KeyError", strict=True, raises=KeyError)
 def test_error_in_merged_key_is_located(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -782,8 +773,6 @@ def test_error_in_merged_key_is_located(write_yaml) -> None:
     assert any(p.field == "nodes[1].site" and p.line == 4 for p in problems)
 
 
-@pytest.mark.xfail(reason="BUG validate.py:94 the island search starts at nodes[0]; when that node has "
-                          "no link every connected node is reported 'not connected'", strict=True)
 def test_unlinked_first_node_is_one_problem_not_a_cascade(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -798,9 +787,6 @@ def test_unlinked_first_node_is_one_problem_not_a_cascade(write_yaml) -> None:
     assert [(p.line, p.field) for p in problems] == [(3, "nodes[0].name")], "\n".join(map(str, problems))
 
 
-@pytest.mark.xfail(reason="BUG resolve.py:86 assign_macs numbers generated MACs without skipping explicit "
-                          "ones, and validate.py:119 checks only explicit MACs: h2 silently gets h1's MAC",
-                   strict=True)
 def test_explicit_mac_colliding_with_generated_mac(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -822,8 +808,6 @@ def test_explicit_mac_colliding_with_generated_mac(write_yaml) -> None:
     assert len(set(macs.values())) == len(macs), macs
 
 
-@pytest.mark.xfail(reason="BUG model.py:142 the MAC pattern admits group (multicast/broadcast) addresses "
-                          "for a host NIC", strict=True)
 def test_broadcast_mac_for_a_host_is_rejected(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -837,8 +821,6 @@ def test_broadcast_mac_for_a_host_is_rejected(write_yaml) -> None:
     assert any(p.field == "nodes[1].mac" and p.line == 4 for p in problems)
 
 
-@pytest.mark.xfail(reason="BUG units.py:72 parse_size returns negative ints unchecked: memory: -5 loads",
-                   strict=True)
 def test_negative_memory_is_rejected(write_yaml) -> None:
     path = write_yaml("""\
         name: t
@@ -883,9 +865,6 @@ def test_cli_validate_missing_file_exits_2(tmp_path: Path, monkeypatch) -> None:
     assert "missing.yaml" in result.stderr and "cannot read file" in result.stderr
 
 
-@pytest.mark.xfail(reason="BUG cli/render.py:54 problems are printed with rich's default wrapping; when stderr "
-                          "is not a terminal (CI logs, pipes) the width is 80 columns and a long `FILE:LINE "
-                          "field` is split across lines, breaking grep and editor links", strict=True)
 def test_cli_problem_lines_are_never_wrapped(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     folder = Path("alliance-" + "x" * 90, "site-configs-" + "y" * 90, "more-" + "z" * 90)
@@ -897,8 +876,6 @@ def test_cli_problem_lines_are_never_wrapped(tmp_path: Path, monkeypatch) -> Non
     assert f"{bad}:2 nodes: List should have at least 1 item" in result.stderr.splitlines()[0]
 
 
-@pytest.mark.xfail(reason="BUG cli/render.py:54 problem text is passed to rich as markup: user input that "
-                          "looks like a tag ('[/]') raises MarkupError (traceback, exit 1)", strict=True)
 def test_cli_prints_user_text_that_looks_like_markup(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bad.yaml").write_text('name: t\ndefaults:\n  link: {bw: "[/]"}\nnodes:\n  - {name: sw, kind: switch}\n')
@@ -907,9 +884,6 @@ def test_cli_prints_user_text_that_looks_like_markup(tmp_path: Path, monkeypatch
     assert "bad.yaml:3" in result.stderr and "got '[/]'" in result.stderr
 
 
-@pytest.mark.xfail(reason="BUG cli/render.py:54 (markup) + source.py:23 (format_path keeps pydantic's '[key]' "
-                          "loc marker): a bad dict key is shown as 'defaults.kinds.router.' - the '[key]' is "
-                          "eaten as a rich tag", strict=True)
 def test_cli_shows_the_bad_dict_key_path(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bad.yaml").write_text("name: t\ndefaults:\n  kinds: {router: {cpus: 1}}\nnodes:\n  - {name: sw, kind: switch}\n")

@@ -51,9 +51,6 @@ def test_site_link_defaults_apply_inside_a_site(write_yaml) -> None:
     assert (p.bw, p.delay, p.mtu) == (10_000_000_000, 1.0, 9000)
 
 
-@pytest.mark.xfail(reason="BUG resolve.py:32 a link from a site switch to a site-less node (the operator's "
-                          "aggregation switches) is treated as inside the site, so the site's `uplink` is never "
-                          "applied: every uplink in xiangtan-alliance.yaml is dead", strict=True)
 def test_uplink_to_siteless_aggregation_uses_site_uplink(reference: Topology) -> None:
     p = link_params(reference, _link(reference, "branch-north-sw", "agg-city"))
     assert (p.bw, p.delay) == (1_000_000_000, 2.0)

@@ -21,15 +21,11 @@ def test_parse_rate_rejects(bad) -> None:
         units.parse_rate(bad)
 
 
-@pytest.mark.xfail(reason="BUG units.py:26 a positive fractional bare rate (0.5) passes the <= 0 check, "
-                          "then int() truncates it to 0 bit/s", strict=True)
 def test_parse_rate_fraction_below_one_bit_is_rejected() -> None:
     with pytest.raises(ValueError):
         units.parse_rate(0.5)
 
 
-@pytest.mark.xfail(reason="BUG units.py:28 parse_rate(inf) raises OverflowError, not ValueError", strict=True,
-                   raises=OverflowError)
 def test_parse_rate_infinity_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         units.parse_rate(float("inf"))
@@ -74,7 +70,6 @@ def test_parse_size_rejects(bad) -> None:
         units.parse_size(bad)
 
 
-@pytest.mark.xfail(reason="BUG units.py:72 parse_size returns a negative int unchanged", strict=True)
 def test_parse_size_rejects_negative_int() -> None:
     with pytest.raises(ValueError):
         units.parse_size(-5)

@@ -1,0 +1,247 @@
+"""Shared base of the plan-installing apps: install the testbed's rule plan, keep it in sync.
+
+The testbed computes every rule up front (testbed/engine/planning.py) and writes
+the plan as JSON ($TESTBED_PLAN). An app built on `PlanApp`:
+
+- on switch connect: wipes the switch's flows and meters (a reconnecting switch
+  may hold stale ones), installs the meters, a priority-0 drop in every table
+  the plan uses, and the plan's rules, then a barrier. The barrier reply proves
+  the rules are in; the switch is then "ready" in $TESTBED_STATUS.
+- watches the plan file; when the testbed rewrites it with a higher
+  "generation" (`testbed slice grant|revoke`), it installs the difference on
+  every connected switch without a restart: new meters, then new and changed
+  rules, then deletes rules and meters that are gone (so admitted traffic
+  never meets a gap), then a barrier; `applied[dpid]` in the status file tells
+  the CLI when the new generation is in.
+- never asks for packet-ins; any that arrive are counted in the status file.
+
+Subclasses (one concern each) change what is installed by overriding `rules()`.
+This module defines no app itself (os-ken only starts apps defined in the
+module it is given), so it is safe to import from app modules.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from controllers.compat import (AppBase, CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, hub,
+                                ofp_event, ofproto_v1_3, set_ev_cls)
+
+WATCH_INTERVAL_S = 0.2
+
+
+def rule_key(rule: dict) -> str:
+    """Identity of a rule on a switch: OpenFlow's own (table, priority, match)."""
+    return json.dumps([rule.get("table", 0), rule["priority"], rule["match"]], sort_keys=True)
+
+
+class PlanApp(AppBase):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+    follow_plan = True  # apply plan changes live
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan_path = os.environ["TESTBED_PLAN"]
+        self.status_path = os.environ["TESTBED_STATUS"]
+        self.plan = self._read_plan()
+        self.datapaths: dict[str, object] = {}
+        self.ready: dict[str, float] = {}
+        self.connected: dict[str, float] = {}
+        self.applied: dict[str, int] = {}
+        self._pending: dict[tuple[str, int], int] = {}  # (dpid, barrier xid) -> generation
+        self.packet_in = 0
+        self.errors: list[str] = []
+        self._lock = threading.RLock()  # plan + what was sent to the switches change together
+        self._plan_stamp = self._stamp()
+        self._write_status()
+        if self.follow_plan:
+            hub.spawn(self._watch_plan)
+
+    # -- what to install (override in subclasses) ---------------------------
+    def rules(self, plan: dict, dpid: str) -> tuple[list[dict], list[dict]]:
+        """(rules, meters) for one switch."""
+        return plan["switches"].get(dpid, []), plan.get("meters", {}).get(dpid, [])
+
+    def tables(self, plan: dict) -> list[int]:
+        return plan.get("tables", [0])
+
+    # -- plan file -------------------------------------------------------------
+    def _read_plan(self) -> dict:
+        with open(self.plan_path) as fh:
+            return json.load(fh)
+
+    def _stamp(self):
+        try:
+            st = os.stat(self.plan_path)
+            return (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            return None
+
+    def _watch_plan(self) -> None:
+        while True:
+            hub.sleep(WATCH_INTERVAL_S)
+            stamp = self._stamp()
+            if stamp is None or stamp == self._plan_stamp:
+                continue
+            self._plan_stamp = stamp
+            try:
+                new = self._read_plan()
+            except (OSError, ValueError) as exc:  # half-written by a careless writer: next round
+                self.logger.warning("plan unreadable (%s); keeping the installed rules", exc)
+                self._plan_stamp = None
+                continue
+            if new.get("generation", 0) <= self.plan.get("generation", 0):
+                continue
+            self.update_plan(new)
+
+    def update_plan(self, new: dict) -> None:
+        """Install the difference between the current plan and `new` on every connected switch."""
+        with self._lock:
+            old, self.plan = self.plan, new
+            gen = new.get("generation", 0)
+            for key, dp in list(self.datapaths.items()):
+                added, removed, m_add, m_mod, m_del = self._diff(old, new, key)
+                self.logger.info("plan generation %s on %s: +%d -%d rules, meters +%d ~%d -%d", gen, key,
+                                 len(added), len(removed), len(m_add), len(m_mod), len(m_del))
+                parser, ofp = dp.ofproto_parser, dp.ofproto
+                for m in m_add:
+                    self._meter(dp, ofp.OFPMC_ADD, m)
+                for m in m_mod:
+                    self._meter(dp, ofp.OFPMC_MODIFY, m)
+                for r in added:
+                    self.add_flow(dp, r)
+                for r in removed:
+                    dp.send_msg(parser.OFPFlowMod(
+                        datapath=dp, table_id=r.get("table", 0), command=ofp.OFPFC_DELETE_STRICT,
+                        priority=r["priority"], match=parser.OFPMatch(**r["match"]),
+                        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+                for m in m_del:
+                    dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=m["meter_id"]))
+                self._barrier(dp, key, gen)
+            self._write_status()
+
+    def _diff(self, old: dict, new: dict, key: str):
+        o_rules, o_meters = self.rules(old, key)
+        n_rules, n_meters = self.rules(new, key)
+        o = {rule_key(r): r for r in o_rules}
+        n = {rule_key(r): r for r in n_rules}
+        body = lambda r: json.dumps([r.get("actions"), r.get("meter"), r.get("goto"), r.get("cookie")], sort_keys=True)  # noqa: E731
+        added = [r for k, r in n.items() if k not in o or body(o[k]) != body(r)]
+        removed = [r for k, r in o.items() if k not in n]
+        om = {m["meter_id"]: m for m in o_meters}
+        nm = {m["meter_id"]: m for m in n_meters}
+        m_add = [m for i, m in nm.items() if i not in om]
+        m_mod = [m for i, m in nm.items() if i in om and om[i] != m]
+        m_del = [m for i, m in om.items() if i not in nm]
+        return added, removed, m_add, m_mod, m_del
+
+    # -- OpenFlow helpers ------------------------------------------------------
+    def _write_status(self) -> None:
+        with self._lock:
+            data = {"pid": os.getpid(), "app": type(self).__name__, "ready": self.ready,
+                    "connected": self.connected, "packet_in": self.packet_in,
+                    "generation": self.plan.get("generation", 0), "applied": self.applied,
+                    "errors": self.errors[-20:], "time": time.time()}
+            tmp = self.status_path + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, self.status_path)
+
+    @staticmethod
+    def add_flow(dp, rule: dict) -> None:
+        """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        inst = []
+        if rule.get("meter") is not None:
+            inst.append(parser.OFPInstructionMeter(int(rule["meter"]), ofp.OFPIT_METER))
+        actions = []
+        for a in rule.get("actions", []):
+            if "output" in a:
+                actions.append(parser.OFPActionOutput(int(a["output"])))
+            elif "set_field" in a:
+                actions.append(parser.OFPActionSetField(**a["set_field"]))
+        if actions:
+            inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
+        if rule.get("goto") is not None:
+            inst.append(parser.OFPInstructionGotoTable(int(rule["goto"])))
+        dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
+                                      match=parser.OFPMatch(**rule["match"]), instructions=inst,
+                                      cookie=int(rule.get("cookie", 0))))
+
+    @staticmethod
+    def _meter(dp, command: int, m: dict) -> None:
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        band = parser.OFPMeterBandDrop(rate=int(m["rate_kbps"]), burst_size=int(m.get("burst_kb", 0)))
+        flags = ofp.OFPMF_KBPS | (ofp.OFPMF_BURST if m.get("burst_kb") else 0)
+        dp.send_msg(parser.OFPMeterMod(datapath=dp, command=command, flags=flags, meter_id=int(m["meter_id"]),
+                                       bands=[band]))
+
+    def _barrier(self, dp, key: str, generation: int) -> None:
+        req = dp.ofproto_parser.OFPBarrierRequest(dp)
+        dp.send_msg(req)  # send_msg assigns the xid
+        self._pending[(key, req.xid)] = generation
+
+    def install_all(self, dp) -> None:
+        """A switch (re)connected: replace whatever it holds with the current plan."""
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        key = f"{dp.id:016x}"
+        with self._lock:
+            rules, meters = self.rules(self.plan, key)
+            dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
+                                          out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
+            dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL))
+            for m in meters:
+                self._meter(dp, ofp.OFPMC_ADD, m)
+            # Default drop in every table: an explicit priority-0 rule with no instructions (no packet-in).
+            for table in self.tables(self.plan):
+                self.add_flow(dp, {"table": table, "priority": 0, "match": {}, "actions": [],
+                                   "cookie": self.plan.get("drop_cookie", 0)})
+            for r in rules:
+                self.add_flow(dp, r)
+            self.datapaths[key] = dp
+            self._barrier(dp, key, self.plan.get("generation", 0))
+
+    # -- handlers --------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def switch_features(self, ev):
+        dp = ev.msg.datapath
+        self.connected[f"{dp.id:016x}"] = time.time()
+        self.install_all(dp)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def barrier_reply(self, ev):
+        key = f"{ev.msg.datapath.id:016x}"
+        gen = self._pending.pop((key, ev.msg.xid), None)
+        if gen is None:
+            return
+        self.ready.setdefault(key, time.time())
+        self.applied[key] = max(gen, self.applied.get(key, 0))
+        self._write_status()
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
+    def error_msg(self, ev):
+        msg = ev.msg
+        text = f"{msg.datapath.id:016x}: OpenFlow error type={msg.type} code={msg.code}"
+        self.logger.error(text)
+        self.errors.append(text)
+        self._write_status()
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def packet_in_handler(self, ev):
+        # Never requested; counted so tests and reports can show there are none.
+        self.packet_in += 1
+        self._write_status()
+
+    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
+    def switch_gone(self, ev):
+        if ev.datapath.id is not None:
+            key = f"{ev.datapath.id:016x}"
+            with self._lock:
+                if self.datapaths.get(key) is ev.datapath:
+                    del self.datapaths[key]
+                    self.ready.pop(key, None)
+                    self.connected.pop(key, None)
+                    self.applied.pop(key, None)
+            self._write_status()

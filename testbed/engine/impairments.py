@@ -1,0 +1,131 @@
+"""Link impairments in a built network: where relays sit, and how links change live.
+
+A link with delay, jitter or loss gets an impairment point. With netem (kernels
+that have it) that is a netem qdisc on each end's egress. Without it, the link
+is built as two veth pairs with a userspace relay between their root-namespace
+ends (node A | A-eth <-> rA | relay | rB <-> B-eth | node B). Either way the
+manifest records how to reach it, so `testbed link set` in another process can
+change it while the run is up, and faults (link down/up) use the same path.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from mininet.link import Link
+
+from testbed.engine import naming
+from testbed.engine.layout import LinkLayout
+from testbed.errors import UsageError
+from testbed.impair import Impairment, ImpairError, NetemBackend, Port, UserspaceBackend, netem_available
+from testbed.impair.netem import NetemLink
+from testbed.impair.userspace import control_request
+from testbed.topology.model import LinkParams
+
+BACKEND_ENV = "TESTBED_IMPAIRMENT"  # auto | netem | userspace
+
+
+def choose_backend() -> str:
+    forced = os.environ.get(BACKEND_ENV, "auto")
+    if forced == "userspace" or (forced == "auto" and not netem_available()):
+        return "userspace"
+    return "netem"
+
+
+def needs_impairment(p: LinkParams) -> bool:
+    """Any of delay/jitter/loss given (even 0) makes the link changeable at run time."""
+    return any(v is not None for v in (p.delay, p.jitter, p.loss))
+
+
+def impairment_of(p: LinkParams, backend: str) -> Impairment:
+    """One direction's settings (links are symmetric in the topology file)."""
+    return Impairment(delay_ms=p.delay or 0.0, jitter_ms=p.jitter or 0.0, loss_pct=p.loss or 0.0,
+                      rate_bps=p.bw if backend == "netem" else None)
+
+
+def relay_ends(run_id: str, index: int) -> tuple[str, str]:
+    base = f"{naming.run_prefix(run_id)}r{naming.b36(index)}"
+    return base + "a", base + "b"
+
+
+class RelayLink(Link):
+    """A Mininet link built as two veth pairs whose inner ends stay in the root namespace."""
+
+    def __init__(self, node1, node2, relay_ends: tuple[str, str] = ("", ""), **params: Any):
+        self.relay_ends = relay_ends
+        super().__init__(node1, node2, **params)
+
+    def makeIntfPair(self, intfname1, intfname2, addr1=None, addr2=None, node1=None, node2=None,
+                     deleteIntfs=True):
+        ra, rb = self.relay_ends
+        for node, intf, addr, end in ((node1, intfname1, addr1, ra), (node2, intfname2, addr2, rb)):
+            mac = f" address {addr}" if addr else ""
+            out = node.cmd(f"ip link add name {intf}{mac} type veth peer name {end} netns 1")
+            if out.strip():
+                raise ImpairError(f"creating {intf}<->{end}: {out.strip()}")
+
+
+def start(ln: LinkLayout, backend: str, pid_of: dict[str, int | None], workdir: Path,
+          run_id: str) -> tuple[Any, dict]:
+    """Start the impairment of one built link; returns (handle, manifest record)."""
+    imp = impairment_of(ln.params, backend)
+    rec: dict[str, Any] = {"a": ln.a, "b": ln.b, "backend": backend, "a_to_b": imp.to_dict(), "b_to_a": imp.to_dict()}
+    if backend == "userspace":
+        ra, rb = relay_ends(run_id, ln.index)
+        workdir.mkdir(parents=True, exist_ok=True)
+        handle = UserspaceBackend().impair_link(Port(ra), Port(rb), imp, imp, workdir)
+        rec.update(control=str(handle.control_path), relay_pid=handle.pid)
+    else:
+        pa, pb = (Port(ln.intf_a, pid=pid_of.get(ln.a)), Port(ln.intf_b, pid=pid_of.get(ln.b)))
+        handle = NetemBackend().impair_link(pa, pb, imp, imp, workdir)
+        rec.update(intf_a=ln.intf_a, intf_b=ln.intf_b, pid_a=pid_of.get(ln.a), pid_b=pid_of.get(ln.b))
+    return handle, rec
+
+
+def link_key(a: str, b: str) -> str:
+    return f"{a}:{b}"
+
+
+def find_link(links: dict[str, dict], ref: str) -> tuple[str, dict]:
+    """'A:B' or 'B:A' -> the link record; a clear error listing choices otherwise."""
+    if ref in links:
+        return ref, links[ref]
+    a, _, b = ref.partition(":")
+    if link_key(b, a) in links:
+        return link_key(b, a), links[link_key(b, a)]
+    choices = ", ".join(sorted(links)[:12]) or "none (give a link delay/jitter/loss, even 0ms, to make it changeable)"
+    raise UsageError(f"no changeable link {ref!r}; changeable links: {choices}")
+
+
+def apply(rec: dict, direction: str, imp: Impairment) -> None:
+    """Change one direction of a running link from any process (manifest record only)."""
+    if rec["backend"] == "userspace":
+        reply = control_request(Path(rec["control"]),
+                                {"cmd": "set", "direction": direction, "impairment": imp.to_dict()})
+        if not reply.get("ok"):
+            raise ImpairError(f"relay refused the change: {reply.get('error')}")
+    else:
+        ports = {"a_to_b": Port(rec["intf_b"], pid=rec["pid_b"]), "b_to_a": Port(rec["intf_a"], pid=rec["pid_a"])}
+        nl = NetemLink.__new__(NetemLink)  # attach to the existing qdiscs without re-creating them
+        nl.ports, nl.current, nl.stopped = ports, {}, False
+        nl.set(direction, imp)
+    rec[direction] = imp.to_dict()
+
+
+def set_link(m, ref: str, items: list[str], direction: str = "both") -> dict:
+    """Apply `delay=20ms loss=1%` / `down` / `up` to a running link of manifest `m`; saves it."""
+    from testbed.impair import apply_assignments
+
+    key, rec = find_link(m.links, ref)
+    dirs = ["a_to_b", "b_to_a"] if direction == "both" else [direction]
+    if any(d not in ("a_to_b", "b_to_a") for d in dirs):
+        raise UsageError(f"direction must be a_to_b, b_to_a or both, got {direction!r}")
+    for d in dirs:
+        try:
+            new = apply_assignments(Impairment.from_dict(rec[d]), items)
+        except ValueError as exc:
+            raise UsageError(f"link {key}: {exc}") from None
+        apply(rec, d, new)
+    m.save()
+    return {"link": key, **{d: rec[d] for d in ("a_to_b", "b_to_a")}}

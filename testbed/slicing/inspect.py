@@ -1,0 +1,115 @@
+"""Read back what a switch holds (`ovs-ofctl dump-flows`), per slice, in the topology's names.
+
+Cookies say which slice and kind of rule (testbed.slicing.flows.cookie); MACs,
+IPs and port numbers are replaced by the node names of the run's plan, so
+`in_port=3,dl_src=02:7b:00:00:00:04` reads `in_port=3(dr-tablet-01),dl_src=dr-tablet-01`.
+Parsing is a pure function of the dump text, so it unit-tests without a switch.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+
+from testbed.slicing.flows import COMMON, decode_cookie
+
+_FIELD = re.compile(r"(\w+)=([^,\s]+)")
+_HIDE = {"vlan_tci=0x0000/0x1fff"}  # "untagged only": on every rule we make, noise when reading
+
+
+@dataclass
+class FlowLine:
+    cookie: int
+    table: int
+    priority: int
+    packets: int
+    bytes: int
+    match: str
+    actions: str
+    slice: str = "?"
+    kind: str = "?"
+
+
+def parse_dump_flows(text: str) -> list[FlowLine]:
+    """Lines of `ovs-ofctl -O OpenFlow13 dump-flows BRIDGE` -> FlowLine (header lines skipped)."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("cookie="):
+            continue
+        head, _, actions = line.partition(" actions=")
+        stats, _, match = head.rpartition(" ")
+        kv = dict(_FIELD.findall(stats.replace(" ", ",")))
+        prio = 0
+        parts = []
+        for item in match.split(","):
+            if item.startswith("priority="):
+                prio = int(item.split("=", 1)[1])
+            elif item and item not in _HIDE:
+                parts.append(item)
+        out.append(FlowLine(cookie=int(kv.get("cookie", "0"), 16), table=int(kv.get("table", 0)), priority=prio,
+                            packets=int(kv.get("n_packets", 0)), bytes=int(kv.get("n_bytes", 0)),
+                            match=",".join(parts), actions=actions))
+    return out
+
+
+def label(flows: list[FlowLine], plan: dict, dpid: str) -> list[FlowLine]:
+    """Fill in slice and kind from cookies; put node names in place of MACs, IPs and host ports."""
+    names = {s["id"]: name for name, s in plan.get("slices", {}).items()}
+    names.setdefault(0, COMMON)
+    subst: dict[str, str] = {}
+    port_of: dict[str, str] = {}
+    for host, rec in plan.get("hosts", {}).items():
+        subst[rec["mac"]] = host
+        if rec.get("ip"):
+            subst[rec["ip"]] = host
+        if rec["dpid"] == dpid:
+            port_of[str(rec["port"])] = host
+
+    def readable(text: str) -> str:
+        def one(m: re.Match) -> str:
+            k, v = m.group(1), m.group(2)
+            if k == "in_port" and v in port_of:
+                return f"{k}={v}({port_of[v]})"
+            return f"{k}={subst.get(v, v)}"
+        text = re.sub(r"(\w+)=([0-9a-fA-F:.]+)", one, text)
+        return re.sub(r"set_field:([0-9a-f:]{17})->", lambda m: f"set_field:{subst.get(m.group(1), m.group(1))}->", text)
+
+    for f in flows:
+        dec = decode_cookie(f.cookie)
+        if dec is None:
+            f.slice, f.kind = "(foreign)", "?"
+        else:
+            f.slice, f.kind = names.get(dec[0], f"slice#{dec[0]}"), dec[1]
+        f.match = readable(f.match)
+        f.actions = readable(f.actions)
+    return flows
+
+
+def dump_flows(bridge: str) -> str:
+    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge], capture_output=True, text=True,
+                       timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip() or f"ovs-ofctl dump-flows {bridge} failed")
+    return r.stdout
+
+
+def meter_stats(bridge: str) -> dict[int, dict]:
+    """meter id -> {"rate_kbps", "packets", "bytes", "dropped"} (best effort: {} if unsupported)."""
+    out: dict[int, dict] = {}
+    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge], capture_output=True, text=True,
+                       timeout=20)
+    for m in re.finditer(r"meter=(\d+)\s+\S+\s+(?:\S+\s+)*?bands=\s*type=drop rate=(\d+)", r.stdout):
+        out.setdefault(int(m.group(1)), {})["rate_kbps"] = int(m.group(2))
+    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "meter-stats", bridge], capture_output=True, text=True,
+                       timeout=20)
+    for block in re.split(r"(?=meter:)", r.stdout):
+        m = re.match(r"meter:(\d+)", block)
+        if not m:
+            continue
+        d = out.setdefault(int(m.group(1)), {})
+        for key, pat in (("packets", r"packet_in_count:(\d+)"), ("bytes", r"byte_in_count:(\d+)"),
+                         ("dropped", r"0: packet_count:(\d+)")):
+            if mm := re.search(pat, block):
+                d[key] = int(mm.group(1))
+    return out

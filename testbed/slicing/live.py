@@ -1,0 +1,120 @@
+"""Grant or revoke slice membership of a running testbed, without a restart.
+
+The paper's "apply for a slice on demand": the run's changes (extra members,
+revocations) are kept in its run directory (slice-changes.json), the policy is
+recompiled from the topology file plus those changes, and the plan is
+rewritten with the next generation number. The controller app (PlanApp) sees
+the new plan, installs the difference (new rules first, then deletions), and
+reports the generation in its status file; we wait for every switch to report it.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
+
+from testbed.engine.controller import read_status, write_plan
+from testbed.engine.layout import make_layout
+from testbed.engine.planning import controller_plan
+from testbed.engine.rundir import Manifest, is_alive
+from testbed.errors import TestbedError, UsageError
+from testbed.slicing.policy import INFRA, compile_policy
+from testbed.topology.loader import load
+
+CHANGES_FILE = "slice-changes.json"
+
+
+@dataclass
+class SliceChange:
+    action: str
+    slice: str
+    member: str
+    generation: int
+    grants_added: list[tuple] = field(default_factory=list)
+    grants_removed: list[tuple] = field(default_factory=list)
+    rules_added: int = 0
+    rules_removed: int = 0
+    apply_s: float = 0.0
+
+
+def load_changes(run_dir: Path) -> dict[str, dict[str, list[str]]]:
+    try:
+        data = json.loads((run_dir / CHANGES_FILE).read_text())
+    except (OSError, ValueError):
+        data = {}
+    return {"extra": data.get("extra", {}), "revoked": data.get("revoked", {})}
+
+
+def _rule_keys(plan: dict) -> set[str]:
+    return {json.dumps([dp, r.get("table", 0), r["priority"], r["match"]], sort_keys=True)
+            for dp, rules in plan["switches"].items() for r in rules}
+
+
+def change_membership(m: Manifest, action: str, slice_name: str, member: str, timeout: float = 30.0) -> SliceChange:
+    """`action` is "grant" or "revoke"; returns what changed once every switch has applied it."""
+    if action not in ("grant", "revoke"):
+        raise UsageError(f"unknown action {action!r}")
+    if m.controller.get("remote"):
+        raise UsageError("this run uses a remote controller; slice changes go through the testbed's own app")
+    ctrl_pid = m.pids.get("controller")
+    if not ctrl_pid or not is_alive(int(ctrl_pid[0]), ctrl_pid[1]):
+        raise TestbedError(f"the controller of run {m.run_id} is not running; nothing would apply the change")
+    topo = load(m.topology)
+    slices = {s.name for s in topo.slices}
+    if slice_name not in slices:
+        raise UsageError(f"no slice {slice_name!r} in {m.topology}; slices: {', '.join(sorted(slices)) or 'none'}"
+                         + (" (infra is implicit and cannot be changed)" if slice_name == INFRA else ""))
+    hosts = {n.name for n in topo.hosts}
+    if member not in hosts:
+        raise UsageError(f"{member!r} is not a host of {m.topology}")
+    run_dir = m.dir
+    with open(run_dir / (CHANGES_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs at once: one after the other
+        ch = load_changes(run_dir)
+        before = compile_policy(topo, ch["extra"], ch["revoked"])
+        extra, revoked = ch["extra"].setdefault(slice_name, []), ch["revoked"].setdefault(slice_name, [])
+        if action == "grant":
+            if member in revoked:
+                revoked.remove(member)
+            if member not in before.members.get(slice_name, []) and member not in extra:
+                extra.append(member)
+        else:
+            if member in extra:
+                extra.remove(member)
+            if member not in revoked:
+                revoked.append(member)
+        after = compile_policy(topo, ch["extra"], ch["revoked"])
+        old_plan = json.loads((run_dir / "plan.json").read_text())
+        gen = int(old_plan.get("generation", 1)) + 1
+        plan = controller_plan(topo, make_layout(topo, m.run_id), ch["extra"], ch["revoked"], generation=gen)
+        _check_same_network(old_plan, plan)
+        tmp = run_dir / (CHANGES_FILE + ".tmp")
+        tmp.write_text(json.dumps(ch, indent=1))
+        tmp.replace(run_dir / CHANGES_FILE)
+        write_plan(run_dir, plan)
+        t0 = time.monotonic()
+        dpids = set(plan["switches"])
+        while True:
+            applied = read_status(run_dir / "controller-status.json").get("applied", {})
+            if all(applied.get(d, 0) >= gen for d in dpids):
+                break
+            if time.monotonic() - t0 > timeout:
+                raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
+                                   f"(does app {m.controller.get('app')} follow plan changes?); "
+                                   f"see {m.controller.get('log')}")
+            time.sleep(0.05)
+    b, a = set(before.grants), set(after.grants)
+    ok, nk = _rule_keys(old_plan), _rule_keys(plan)
+    return SliceChange(action, slice_name, member, gen,
+                       grants_added=sorted(astuple(g) for g in a - b),
+                       grants_removed=sorted(astuple(g) for g in b - a),
+                       rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=time.monotonic() - t0)
+
+
+def _check_same_network(old: dict, new: dict) -> None:
+    """The topology file may have been edited since the run started: refuse a plan for another network."""
+    if old.get("hosts") and old["hosts"] != new["hosts"]:
+        raise TestbedError("the topology file no longer matches the running network (hosts, addresses or "
+                           "ports changed); restart the run to use the edited file")

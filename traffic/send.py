@@ -1,0 +1,136 @@
+"""Send a batch of probes from inside one node, then print what was sent (JSON).
+
+    python -m traffic.send < job.json
+
+The job (JSON on stdin) says what to send from this node:
+  iface            the node's interface (for crafted frames)
+  rounds, gap      each frame / datagram / echo is sent once per round, `gap` s apart
+                   (the userspace datapath may drop the first packets of a fresh flow)
+  frames           crafted frames, hex; sent as-is on an AF_PACKET socket
+  connects         [[dst ip, port, probe id], ...]: real TCP connects (kernel: ARP, SYN, retries)
+  udp              [[dst ip, port, payload hex], ...]: real UDP datagrams
+  pings            [[dst ip, ident, payload hex], ...]: ICMP echo requests via a raw IP socket
+  connect_timeout  how long connects may take
+  flood            {frame, rate_bps, seconds, max_count}: one frame repeated at a rate
+Everything is bounded by count and time; the sender exits by itself.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import select
+import socket
+import sys
+import time
+
+
+def _connects(targets: list, timeout: float) -> tuple[dict, list]:
+    """Start every connect non-blocking; returns (id -> state, open sockets)."""
+    state, pending = {}, {}
+    for ip, port, pid in targets:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        rc = s.connect_ex((ip, int(port)))
+        if rc in (0, errno.EINPROGRESS):
+            pending[s.fileno()] = (s, pid)
+            state[pid] = "timeout"
+        else:
+            state[pid] = f"error {errno.errorcode.get(rc, rc)}"
+            s.close()
+    return state, list(pending.values())
+
+
+def _finish_connects(state: dict, pending: list, deadline: float) -> None:
+    poll = select.poll()
+    by_fd = {s.fileno(): (s, pid) for s, pid in pending}
+    for fd in by_fd:
+        poll.register(fd, select.POLLOUT)
+    while by_fd and time.monotonic() < deadline:
+        for fd, _ev in poll.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+            s, pid = by_fd.pop(fd)
+            poll.unregister(fd)
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            state[pid] = "connected" if err == 0 else ("refused" if err == errno.ECONNREFUSED
+                                                        else f"error {errno.errorcode.get(err, err)}")
+    for s, _pid in pending:
+        s.close()
+
+
+def flood(sock: socket.socket, frame: bytes, rate_bps: float, seconds: float, max_count: int) -> dict:
+    """Send `frame` at about rate_bps for `seconds` (paced in 1 ms slots), at most max_count times."""
+    per_s = rate_bps / (len(frame) * 8)
+    t0 = time.monotonic()
+    sent = errors = 0
+    while sent < max_count:
+        now = time.monotonic() - t0
+        if now >= seconds:
+            break
+        due = min(max_count, int(per_s * now) + 1)
+        while sent < due:
+            try:
+                sock.send(frame)
+                sent += 1
+            except OSError:  # ENOBUFS: the queue is full; back off a little
+                errors += 1
+                break
+        time.sleep(0.0005)
+    dur = time.monotonic() - t0
+    return {"sent": sent, "bytes": sent * len(frame), "seconds": dur, "errors": errors,
+            "sent_bps": sent * len(frame) * 8 / dur if dur else 0.0}
+
+
+def run(job: dict) -> dict:
+    out: dict = {"frames_sent": 0, "udp_sent": 0, "pings_sent": 0, "errors": []}
+    raw = None
+    if job.get("frames") or job.get("flood"):
+        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        raw.bind((job["iface"], 0))
+    frames = [bytes.fromhex(f) for f in job.get("frames", [])]
+    udp = [(ip, int(p), bytes.fromhex(pl)) for ip, p, pl in job.get("udp", [])]
+    pings = [(ip, int(i), bytes.fromhex(pl)) for ip, i, pl in job.get("pings", [])]
+    usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
+    isock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) if pings else None
+    timeout = float(job.get("connect_timeout", 3.0))
+    state, pending = _connects(job.get("connects", []), timeout)
+    deadline = time.monotonic() + timeout
+    from traffic.packets import icmp_echo
+
+    for rnd in range(int(job.get("rounds", 2))):
+        if rnd:
+            time.sleep(float(job.get("gap", 0.25)))
+        for f in frames:
+            try:
+                raw.send(f)
+                out["frames_sent"] += 1
+            except OSError as exc:
+                out["errors"].append(f"frame: {exc}")
+        for ip, port, pl in udp:
+            try:
+                usock.sendto(pl, (ip, port))
+                out["udp_sent"] += 1
+            except OSError as exc:
+                out["errors"].append(f"udp {ip}:{port}: {exc}")
+        for ip, ident, pl in pings:
+            try:
+                isock.sendto(icmp_echo(ident, rnd + 1, pl), (ip, 0))
+                out["pings_sent"] += 1
+            except OSError as exc:
+                out["errors"].append(f"ping {ip}: {exc}")
+    _finish_connects(state, pending, deadline)
+    out["connects"] = state
+    if job.get("flood"):
+        fl = job["flood"]
+        out["flood"] = flood(raw, bytes.fromhex(fl["frame"]), float(fl["rate_bps"]), float(fl["seconds"]),
+                             int(fl["max_count"]))
+    out["errors"] = out["errors"][:20]
+    return out
+
+
+def main() -> int:
+    job = json.loads(sys.stdin.read())
+    print(json.dumps(run(job)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
