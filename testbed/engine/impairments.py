@@ -18,7 +18,7 @@ from mininet.link import Link
 from testbed.engine import naming
 from testbed.engine.layout import LinkLayout
 from testbed.errors import UsageError
-from testbed.impair import Impairment, ImpairError, NetemBackend, Port, UserspaceBackend, netem_available
+from testbed.impair import Impairment, ImpairError, NetemBackend, Port, netem_available, start_relay
 from testbed.impair.netem import NetemLink
 from testbed.impair.userspace import control_request
 from testbed.topology.model import LinkParams
@@ -74,7 +74,8 @@ def start(ln: LinkLayout, backend: str, pid_of: dict[str, int | None], workdir: 
     if backend == "userspace":
         ra, rb = relay_ends(run_id, ln.index)
         workdir.mkdir(parents=True, exist_ok=True)
-        handle = UserspaceBackend().impair_link(Port(ra), Port(rb), imp, imp, workdir)
+        stem = workdir / naming.b36(ln.index)  # short: unix socket paths are limited to ~100 bytes
+        handle = start_relay(ra, rb, imp, imp, stem.with_suffix(".sock"), stem.with_suffix(".log"))
         rec.update(control=str(handle.control_path), relay_pid=handle.pid)
     else:
         pa, pb = (Port(ln.intf_a, pid=pid_of.get(ln.a)), Port(ln.intf_b, pid=pid_of.get(ln.b)))
