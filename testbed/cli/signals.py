@@ -21,12 +21,16 @@ class Interrupted(TestbedError):
 
 
 def _raise(signum: int, _frame: object) -> None:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Interrupted(signum)
 
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    old = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python then
+    # never raises KeyboardInterrupt; we want Ctrl-C / kill -INT to tear down anyway.
+    old = {s: signal.signal(s, _raise) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         yield
     finally:
