@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 import re
 
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(bit|bps|b)?(?:/s)?\s*$", re.I)
-_TIME = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|m|h)\s*$", re.I)
-_PCT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
+_NUM = r"(\d+(?:\.\d*)?|\.\d+)"
+_RATE = re.compile(rf"^\s*{_NUM}\s*([kmgt]i?)?(bit|bps|b)?(?:/s)?\s*$", re.I)
+# In text the unit is required ('10' is ambiguous); a bare YAML number is ms / percent.
+_TIME = re.compile(rf"^\s*{_NUM}\s*(us|µs|ms|s|m|h)\s*$", re.I)
+_PCT = re.compile(rf"^\s*{_NUM}\s*%\s*$")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
 
-_RATE_MULT = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-_TIME_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_RATE_MULT = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,  # decimal, as tc
+              "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+_TIME_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 _SIZE_MULT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
@@ -29,7 +32,7 @@ def parse_rate(value: str | int | float) -> int:
         m = _RATE.match(str(value))
         if not m:
             raise ValueError(f"expected a rate like '100Mbit', got {value!r}")
-        bps = float(m.group(1)) * _RATE_MULT[m.group(2).lower()]
+        bps = float(m.group(1)) * _RATE_MULT[(m.group(2) or "").lower()]
     # int() of inf raises OverflowError (which pydantic would not report), and a
     # fraction of a bit/s truncates to 0, which tc reads as "no limit".
     if not math.isfinite(bps):
@@ -51,7 +54,7 @@ def parse_duration_ms(value: str | int | float) -> float:
         return float(value)
     m = _TIME.match(str(value))
     if not m:
-        raise ValueError(f"expected a duration like '10ms' or '2s', got {value!r}")
+        raise ValueError(f"expected a duration like '10ms', '1.5s' or '250us', got {value!r}")
     return float(m.group(1)) * _TIME_MS[m.group(2).lower()]
 
 

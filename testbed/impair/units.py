@@ -1,56 +1,16 @@
 """Unit parsing for impairment values ('10ms', '1%', '50Mbit').
 
-Kept inside the impairment package so the engine stays self-contained; the
-conventions match `testbed.units` (a bare duration is ms, a bare percentage is
-percent, 'bps' means bits per second) so the two can be merged later without
-changing what users type.
+Parsing is `testbed.units` (one set of rules for topology files and `testbed
+link set`); this module adds what only impairments need: 'unlimited' rates and
+formatting in tc's syntax.
 """
 from __future__ import annotations
 
-import re
+from testbed.units import parse_duration_ms, parse_percent, parse_rate
 
-_TIME = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s)?\s*$", re.I)
-_PCT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*%?\s*$")
-_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]i?)?(bit|bps|b)?(?:/s)?\s*$", re.I)
+__all__ = ["parse_duration_ms", "parse_percent", "parse_rate_bps", "format_rate", "format_ms"]
 
-_TIME_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3}
-_RATE_MULT = {
-    "": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
-    "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4,
-}
 _UNLIMITED = {"none", "unlimited", "off", "0"}
-
-
-def parse_duration_ms(value: str | int | float) -> float:
-    """'10ms' -> 10.0, '1.5s' -> 1500.0, '250us' -> 0.25; a bare number is ms."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '10ms', got {value!r}")
-    if isinstance(value, (int, float)):
-        ms = float(value)
-    else:
-        m = _TIME.match(value)
-        if not m:
-            raise ValueError(f"expected a duration like '10ms', '1.5s' or '250us', got {value!r}")
-        ms = float(m.group(1)) * _TIME_MS[(m.group(2) or "ms").lower()]
-    if ms < 0:
-        raise ValueError(f"duration must not be negative, got {value!r}")
-    return ms
-
-
-def parse_percent(value: str | int | float) -> float:
-    """'1%' -> 1.0, '0.5%' -> 0.5; a bare number is percent. Must lie in 0..100."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a percentage like '1%', got {value!r}")
-    if isinstance(value, (int, float)):
-        pct = float(value)
-    else:
-        m = _PCT.match(value)
-        if not m:
-            raise ValueError(f"expected a percentage like '1%' or '0.5%', got {value!r}")
-        pct = float(m.group(1))
-    if not 0.0 <= pct <= 100.0:
-        raise ValueError(f"percentage must be between 0% and 100%, got {value!r}")
-    return pct
 
 
 def parse_rate_bps(value: str | int | float | None) -> int | None:
@@ -61,21 +21,14 @@ def parse_rate_bps(value: str | int | float | None) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise ValueError(f"expected a rate like '50Mbit', got {value!r}")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
             raise ValueError(f"rate must not be negative, got {value!r}")
-        return int(value) or None
-    if value.strip().lower() in _UNLIMITED:
+        if value == 0:
+            return None
+    elif isinstance(value, str) and value.strip().lower() in _UNLIMITED:
         return None
-    m = _RATE.match(value)
-    if not m:
-        raise ValueError(f"expected a rate like '50Mbit', '1Gbit' or '500kbit', got {value!r}")
-    bps = int(float(m.group(1)) * _RATE_MULT[(m.group(2) or "").lower()])
-    if bps <= 0:
-        raise ValueError(f"rate must be at least 1 bit/s, got {value!r}")
-    return bps
+    return parse_rate(value)
 
 
 def format_rate(bps: int | None) -> str:

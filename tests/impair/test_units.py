@@ -5,7 +5,7 @@ from testbed.impair.units import format_ms, format_rate, parse_duration_ms, pars
 
 
 @pytest.mark.parametrize("text,ms", [("10ms", 10.0), ("1.5s", 1500.0), ("250us", 0.25), ("0ms", 0.0),
-                                     ("20", 20.0), (" 3 ms ", 3.0), (7, 7.0)])
+                                     (" 3 ms ", 3.0), (7, 7.0)])
 def test_duration(text, ms):
     assert parse_duration_ms(text) == pytest.approx(ms)
 
@@ -16,7 +16,7 @@ def test_duration_rejects(bad):
         parse_duration_ms(bad)
 
 
-@pytest.mark.parametrize("text,pct", [("1%", 1.0), ("0.5%", 0.5), ("100%", 100.0), ("3", 3.0), (0, 0.0)])
+@pytest.mark.parametrize("text,pct", [("1%", 1.0), ("0.5%", 0.5), ("100%", 100.0), (0, 0.0)])
 def test_percent(text, pct):
     assert parse_percent(text) == pytest.approx(pct)
 
@@ -47,3 +47,12 @@ def test_formatting_round_trips_tc_syntax():
     assert format_rate(1234) == "1234bit"
     assert format_ms(10.0) == "10ms"
     assert format_ms(0.25) == "250us"
+
+
+@pytest.mark.parametrize("text", ["20", "3"])
+def test_text_needs_a_unit(text):
+    # '20' could be ms or s, '3' could be % or a fraction: text must say which.
+    with pytest.raises(ValueError):
+        parse_duration_ms(text)
+    with pytest.raises(ValueError):
+        parse_percent(text)
