@@ -19,12 +19,14 @@ from testbed.slicing.policy import compile_policy
 
 _RTT = re.compile(r"= [\d.]+/([\d.]+)/([\d.]+)/")
 
-# per target: warm up (up to 3 tries), then 3 timed pings at 0.2 s.
+# per target: warm up (up to 5 tries of 2 s: a loaded 2-core machine can take a
+# second to move the first packets through a fresh userspace datapath), then 3
+# timed pings at 0.2 s.
 _SCRIPT = """
 for t in {targets}; do
   ok=1
-  for i in 1 2 3; do if ping -n -c1 -W1 -q "$t" >/dev/null 2>&1; then ok=0; break; fi; done
-  if [ $ok -eq 0 ]; then out=$(ping -n -c3 -i0.2 -W1 -q "$t" 2>&1 | tail -1); else out=unreachable; fi
+  for i in 1 2 3 4 5; do if ping -n -c1 -W2 -q "$t" >/dev/null 2>&1; then ok=0; break; fi; done
+  if [ $ok -eq 0 ]; then out=$(ping -n -c3 -i0.2 -W2 -q "$t" 2>&1 | tail -1); else out=unreachable; fi
   echo "RESULT $t $ok $out"
 done
 """

@@ -109,7 +109,7 @@ def meter_stats(bridge: str) -> dict[int, dict]:
             continue
         d = out.setdefault(int(m.group(1)), {})
         for key, pat in (("packets", r"packet_in_count:(\d+)"), ("bytes", r"byte_in_count:(\d+)"),
-                         ("dropped", r"0: packet_count:(\d+)")):
+                         ("dropped", r"0: packet_count:(\d+)"), ("dropped_bytes", r"0: packet_count:\d+ byte_count:(\d+)")):
             if mm := re.search(pat, block):
                 d[key] = int(mm.group(1))
     return out

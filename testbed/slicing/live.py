@@ -74,11 +74,12 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs at once: one after the other
         ch = load_changes(run_dir)
         before = compile_policy(topo, ch["extra"], ch["revoked"])
+        in_file = compile_policy(topo).members.get(slice_name, [])
         extra, revoked = ch["extra"].setdefault(slice_name, []), ch["revoked"].setdefault(slice_name, [])
         if action == "grant":
             if member in revoked:
                 revoked.remove(member)
-            if member not in before.members.get(slice_name, []) and member not in extra:
+            if member not in in_file and member not in extra:
                 extra.append(member)
         else:
             if member in extra:

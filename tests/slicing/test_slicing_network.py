@@ -1,0 +1,243 @@
+"""Slice enforcement on a real network (topologies/minimal.yaml): root, Open vSwitch, mnexec.
+
+Each test builds its own run under a private state dir, bounds every wait, and checks
+that nothing of the run is left afterwards. Whether a packet arrived is decided by a
+capture at the target, not by the lack of a reply.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from slicing_helpers import MINIMAL, cli, leftovers
+
+from testbed.engine.testbed import Testbed
+from testbed.slicing.inspect import meter_stats
+from testbed.topology.loader import load
+from testbed.topology.model import Service
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_network")]
+
+LISTEN = """
+import socket, sys, time
+socks = []
+for p in map(int, sys.argv[1:]):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", p)); s.listen(16); s.setblocking(False); socks.append(s)
+print("ready", flush=True)
+end = time.time() + 120
+while time.time() < end:
+    for s in socks:
+        try:
+            c, _ = s.accept(); c.close()
+        except BlockingIOError:
+            pass
+    time.sleep(0.01)
+"""
+CONNECT = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2).close()"
+# Send 5 crafted TCP SYNs from the node's interface with a chosen source IP (and MAC).
+SPOOF = """
+import sys
+from scapy.all import Ether, IP, TCP, sendp, conf, get_if_list
+conf.verb = 0
+iface = [i for i in get_if_list() if i != "lo"][0]
+src_mac, dst_mac, src_ip, dst_ip, port = sys.argv[1:6]
+sendp(Ether(src=src_mac, dst=dst_mac) / IP(src=src_ip, dst=dst_ip) / TCP(sport=40404, dport=int(port), flags="S"),
+      iface=iface, count=5, inter=0.05)
+"""
+
+
+def listen(tb, node: str, *ports: int) -> subprocess.Popen:
+    p = tb.node(node).popen([sys.executable, "-c", LISTEN, *map(str, ports)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def tcp_ok(tb, src: str, dst: str, port: int) -> bool:
+    return tb.node(src).run([sys.executable, "-c", CONNECT, tb.node(dst).ip, str(port)], timeout=10).returncode == 0
+
+
+def ping_ok(tb, src: str, dst: str, count: int = 3) -> bool:
+    """Up to `count` single pings (the first packets on a fresh userspace port may be lost)."""
+    for _ in range(count):
+        if tb.node(src).run(["ping", "-n", "-c1", "-W1", tb.node(dst).ip], timeout=5).returncode == 0:
+            return True
+    return False
+
+
+def captured(tb, node: str, bpf: str, action, limit: float = 20.0) -> int:
+    """Packets matching `bpf` that arrive at `node` while `action()` runs (and 0.5 s after)."""
+    cap = tb.node(node).popen(["timeout", str(limit), "tcpdump", "-nn", "-l", "-i", "any", bpf],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while "listening" not in (cap.stderr.readline() or "") and time.monotonic() < deadline:
+        pass  # tcpdump says "listening on any..." once attached
+    action()
+    time.sleep(0.5)
+    cap.terminate()  # `timeout` passes it on to tcpdump
+    out, _ = cap.communicate(timeout=10)
+    return len([ln for ln in out.splitlines() if ln.strip()])
+
+
+def spoof(tb, src: str, as_ip: str, dst: str, port: int) -> None:
+    d = tb.node(dst)
+    r = tb.node(src).run([sys.executable, "-c", SPOOF, tb.node(src).mac, d.mac, as_ip, d.ip, str(port)], timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def clinical_meter(tb) -> int:
+    import json as _json
+
+    return _json.loads((tb.manifest.dir / "plan.json").read_text())["slices"]["clinical"]["meter_id"]
+
+
+def status(tb) -> dict:
+    return tb.controller.status()
+
+
+def test_slices_enforced_on_real_network(state_dir):
+    t0 = time.monotonic()
+    with Testbed.from_file(MINIMAL) as tb:
+        rid = tb.run_id
+        assert tb.manifest.controller["app"] == "controllers.forwarding"
+        assert 0 < tb.timings["rules_installed_s"] < 10
+        procs = [listen(tb, "emr", 443, 22), listen(tb, "pacs", 104)]
+        try:
+            assert ping_ok(tb, "dr-tablet-01", "emr") and ping_ok(tb, "dr-tablet-01", "pacs")
+            assert tcp_ok(tb, "dr-tablet-01", "emr", 443) and tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            assert ping_ok(tb, "kiosk-01", "emr") and tcp_ok(tb, "kiosk-01", "emr", 443)
+            # other slice, forbidden port, unsliced host: blocked
+            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert not ping_ok(tb, "kiosk-01", "pacs", count=1)
+            assert not tcp_ok(tb, "dr-tablet-01", "emr", 22)
+            assert not tcp_ok(tb, "gnb-clinic", "emr", 443)
+            # spoofed source IP: the kiosk claims the doctor's address; the capture at PACS decides
+            doc_ip = tb.node("dr-tablet-01").ip
+            bpf = f"tcp dst port 104 and src host {doc_ip} and src port 40404"
+            assert captured(tb, "pacs", bpf, lambda: spoof(tb, "kiosk-01", doc_ip, "pacs", 104)) == 0
+            # control: the same crafted packets from the doctor's own tablet do arrive
+            assert captured(tb, "pacs", bpf, lambda: spoof(tb, "dr-tablet-01", doc_ip, "pacs", 104)) >= 1
+            # steady workload: admitted traffic causes no packet-in
+            before = status(tb)["packet_in"]
+            r = tb.node("dr-tablet-01").run(["ping", "-n", "-q", "-c", "50", "-i", "0.02", tb.node("emr").ip])
+            assert " 0% packet loss" in r.stdout, r.stdout
+            assert status(tb)["packet_in"] == before == 0
+            # `testbed flows` shows the rules per slice, with counters
+            out = cli("flows", "clinic-sw", "--run", rid, "--json").stdout
+            doc = json.loads(out)["clinic-sw"]
+            slices = {f["slice"] for f in doc["flows"]}
+            assert {"clinical", "kiosk", "-"} <= slices
+            assert any(f["slice"] == "clinical" and f["kind"] == "icmp" and f["packets"] >= 50 for f in doc["flows"])
+            assert "clinical" in cli("flows", "--run", rid, "--slice", "clinical").stdout
+        finally:
+            for p in procs:
+                p.kill()
+    assert leftovers(rid, state_dir) == []
+    assert time.monotonic() - t0 < 120
+
+
+def test_controller_death_fails_secure_and_restart_restores(state_dir):
+    with Testbed.from_file(MINIMAL) as tb:
+        rid = tb.run_id
+        procs = [listen(tb, "emr", 443), listen(tb, "pacs", 104)]
+        try:
+            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            tb.controller.proc.kill()
+            tb.controller.proc.wait(10)
+            # switches keep their rules (fail_mode=secure): admitted flows pass, nothing else does
+            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104) and tcp_ok(tb, "kiosk-01", "emr", 443)
+            assert ping_ok(tb, "dr-tablet-01", "emr")
+            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert not ping_ok(tb, "kiosk-01", "pacs", count=1)
+            waited = tb.restart_controller(timeout=30)
+            assert waited < 30 and tb.timings["controller_restart_s"] == waited
+            st = status(tb)
+            assert set(st["applied"]) == set(tb.layout.dpids.values())
+            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104) and not tcp_ok(tb, "kiosk-01", "pacs", 104)
+        finally:
+            for p in procs:
+                p.kill()
+    assert leftovers(rid, state_dir) == []
+
+
+def test_grant_and_revoke_while_running(state_dir):
+    with Testbed.from_file(MINIMAL) as tb:
+        rid = tb.run_id
+        procs = [listen(tb, "emr", 443), listen(tb, "pacs", 104)]
+        try:
+            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            # an admitted flow of another member keeps running across the changes
+            bg = tb.node("dr-tablet-01").popen(["ping", "-n", "-q", "-c", "150", "-i", "0.02", tb.node("emr").ip],
+                                               stdout=subprocess.PIPE, text=True)
+            out = cli("slice", "grant", "clinical", "kiosk-01", "--run", rid).stdout
+            assert "kiosk-01 -> pacs" in out
+            assert tcp_ok(tb, "kiosk-01", "pacs", 104)
+            cli("slice", "revoke", "clinical", "kiosk-01", "--run", rid)
+            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert tcp_ok(tb, "kiosk-01", "emr", 443)  # its own slice is untouched
+            cli("slice", "revoke", "clinical", "dr-tablet-01", "--run", rid)
+            assert not tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            cli("slice", "grant", "clinical", "dr-tablet-01", "--run", rid)
+            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            # the admitted ping to EMR lost nothing while rules were added and removed
+            bg_out, _ = bg.communicate(timeout=30)
+            assert " 0% packet loss" in bg_out, bg_out
+            assert status(tb)["generation"] == 5
+            bad = cli("slice", "grant", "no-such-slice", "kiosk-01", "--run", rid, check=False)
+            assert bad.returncode == 2
+        finally:
+            for p in procs:
+                p.kill()
+    assert leftovers(rid, state_dir) == []
+
+
+def test_meter_holds_a_udp_flood_to_the_slice_rate(state_dir):
+    rate = 20_000_000
+    topo = load(MINIMAL).model_copy(deep=True)
+    clinical = next(s for s in topo.slices if s.name == "clinical")
+    clinical.rate = rate
+    topo.node("emr").services += [Service(name="iperf", port=5201, proto="tcp"),
+                                  Service(name="iperf-u", port=5201, proto="udp")]
+    clinical.services += ["iperf", "iperf-u"]
+    with Testbed(topo, source=str(MINIMAL)) as tb:
+        rid = tb.run_id
+        srv = tb.node("emr").popen(["iperf3", "-s", "-1", "-p", "5201"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            assert ping_ok(tb, "dr-tablet-01", "emr", count=5)
+            time.sleep(0.3)
+            r = tb.node("dr-tablet-01").run(["iperf3", "-c", tb.node("emr").ip, "-p", "5201", "-u", "-b", "100M",
+                                             "-t", "3", "-J"], timeout=30)
+            res = json.loads(r.stdout)["end"]
+            got = res.get("sum_received", res["sum"])["bits_per_second"]
+            sent = res["sum"]["bits_per_second"]
+            seconds = res["sum"]["seconds"]
+        finally:
+            srv.kill()
+        meter = meter_stats(tb.manifest.nodes["clinic-sw"].internal)[clinical_meter(tb)]
+        passed = (meter["bytes"] - meter["dropped_bytes"]) * 8 / seconds
+        print(f"meter: sent {sent / 1e6:.1f} Mbit/s, meter passed {passed / 1e6:.2f} Mbit/s, "
+              f"received {got / 1e6:.2f} Mbit/s, slice rate {rate / 1e6:.0f} Mbit/s")
+        assert sent > 2 * rate  # it really was a flood
+        assert meter["dropped"] > 0  # the drop band threw the excess away
+        assert got <= 1.15 * rate and passed <= 1.15 * rate
+        # No lower bound: on an idle machine `got` is within 1% of the rate (20.07 of 20 Mbit/s),
+        # but with the host overloaded (load average 25+ on 2 cores) the userspace meter was seen
+        # passing only ~1 Mbit/s while dropping the rest - under investigation, see the issue.
+        assert passed > 0
+    assert leftovers(rid, state_dir) == []
+
+
+def test_allow_all_app_is_really_broken(state_dir):
+    """The deliberately broken app the prober's tests use: cross-slice traffic passes."""
+    with Testbed.from_file(MINIMAL, controller_app="allow-all") as tb:
+        rid = tb.run_id
+        p = listen(tb, "pacs", 104)
+        try:
+            assert tcp_ok(tb, "kiosk-01", "pacs", 104)
+        finally:
+            p.kill()
+    assert leftovers(rid, state_dir) == []
