@@ -45,4 +45,13 @@ if [ ! -f "$stamp" ]; then
   "$VENV/bin/pip" install -q -e '.[dev]'
   rm -f "$VENV"/.installed-*; touch "$stamp"
 fi
+# Docker engine, for `runtime: docker` nodes and tests/docker (CI runs them, not skips them).
+# docker-engine.sh is idempotent; skip even calling it when the engine already answers.
+# TESTBED_NO_DOCKER=1 leaves Docker alone (namespace-only machines).
+if [ "${TESTBED_NO_DOCKER:-0}" != 1 ]; then
+  if ! { command -v debootstrap >/dev/null && timeout 10 docker info >/dev/null 2>&1; }; then
+    say "installing/starting the Docker engine (scripts/docker-engine.sh)"
+    bash scripts/docker-engine.sh
+  fi
+fi
 say "ready: $VENV/bin/testbed"

@@ -236,6 +236,11 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
     if not is_alive(rec.pid, rec.pid_start):
         raise TestbedError(f"node {node!r} of run {m.run_id} is not running")
     argv = list(command) or ["bash", "--norc"]
+    if rec.runtime == "docker":  # the container's namespaces and cgroups, so its limits apply
+        from testbed.engine.docker_node import enter_argv
+
+        full = enter_argv(rec.pid, argv, rec.container)
+        os.execvp(full[0], full)
     os.execvp("mnexec", ["mnexec", "-a", str(rec.pid), *argv])
 
 
@@ -280,8 +285,12 @@ def clean(dry_run: bool) -> None:
     runs = all_runs()
     dead = [m for m in runs if not live(m)]
     live_ids = {m.run_id for m in runs if live(m)}
+    from testbed.engine.docker_node import labelled_containers, remove_containers
+
     orphans = orphan_bridges(known={m.run_id for m in runs})
-    if not dead and not orphans:
+    stray_containers = {rid: names for rid, names in labelled_containers().items()
+                        if rid not in {m.run_id for m in runs}}  # labelled by a run with no manifest
+    if not dead and not orphans and not stray_containers:
         render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))
         return
     for m in dead:
@@ -295,6 +304,11 @@ def clean(dry_run: bool) -> None:
         from testbed.engine.teardown import delete_bridges
 
         delete_bridges([b for b, _ in orphans])
+    for rid, names in sorted(stray_containers.items()):
+        render.console.print(f"{'would remove' if dry_run else 'removing'} {len(names)} container(s) of run {rid} "
+                             f"(no manifest): {', '.join(names)}")
+        if not dry_run:
+            remove_containers(names)
 
 
 def _register_plugins() -> None:

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 
+from testbed.engine import docker_node
 from testbed.engine.events import Emitter
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
@@ -64,14 +65,18 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     emit.stage("teardown", f"removing run {m.run_id}")
     # 1. Controller and helper processes first, so nothing reacts to the network vanishing.
     kill_verified([(int(p), s) for p, s in m.pids.values()])
-    # 2. Containers of this run (by recorded id; labels carry the run id too).
-    if m.containers and shutil.which("docker"):
-        _run(["docker", "rm", "-f", "-v", *m.containers])
-    # 3. Every process inside the run's namespaces (servers started by workloads, probes).
+    # 2. Every process inside the run's namespaces (servers started by workloads, probes).
     inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
     strays = pids_in_netns(inodes)
     shells = [(n.pid, n.pid_start) for n in m.nodes.values() if n.pid]
     kill_verified([(p, None) for p in strays if p not in {s for s, _ in shells}], grace=1.0)
+    # 3. Containers of this run (recorded names, and whatever carries the run label). Their node
+    # shells go first: they sit in the containers' cgroups, which Docker cannot remove while they live.
+    containers = sorted(set(m.containers) | set(docker_node.containers_of_run(m.run_id))) if m.containers else []
+    if containers:
+        kill_verified([(n.pid, n.pid_start) for n in m.nodes.values() if n.pid and n.runtime == "docker"],
+                      grace=2.0, group=True, sig=signal.SIGHUP)
+        docker_node.remove_containers(containers)
     # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
     delete_bridges(bridges)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed import platform
-from testbed.engine import impairments, naming
+from testbed.engine import docker_node, impairments, naming
 from testbed.engine.controller import ControllerProcess, resolve_app, start_controller
 from testbed.engine.events import Emitter, EventSink
 from testbed.engine.layout import Layout, make_layout
@@ -61,12 +61,17 @@ class NodeHandle:
 
     def run(self, argv: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """Run argv in the node's namespaces without its shell; safe to call from threads."""
-        return subprocess.run(["mnexec", "-a", str(self.pid), *argv], capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(self._argv(argv), capture_output=True, text=True, timeout=timeout)
 
     def popen(self, argv: list[str], **kw: Any) -> subprocess.Popen:
         """Start a background process in the node; it is killed at teardown (netns scan)."""
-        return subprocess.Popen(["mnexec", "-a", str(self.pid), *argv], **kw)
+        return subprocess.Popen(self._argv(argv), **kw)
+
+    def _argv(self, argv: list[str]) -> list[str]:
+        rec = self.tb.manifest.nodes.get(self.name) if self.tb.manifest else None
+        if rec is not None and rec.runtime == "docker":
+            return docker_node.enter_argv(self.pid, argv, self._mn.container.pid)  # cgroups too: limits apply
+        return ["mnexec", "-a", str(self.pid), *argv]
 
 
 class Testbed:
@@ -120,8 +125,12 @@ class Testbed:
         for tool in ("mnexec", "ethtool", "tc"):
             if not subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode == 0:
                 raise PlatformError(f"{tool} not found; run `make setup`")
-        if any(n.runtime == "docker" for n in self.topo.nodes):
-            raise UsageError("runtime: docker nodes are not supported yet in this build")
+        if docker_node.docker_hosts(self.topo):
+            docker_node.check_engine()
+            self.emit.stage("images", "node images")
+            spent = docker_node.ensure_images(docker_node.images_needed(self.topo), self.emit.info)
+            self.timings["images_s"] = sum(spent.values())
+            self.emit.done("images", ", ".join(f"{i} ready in {s:.1f}s" for i, s in spent.items()))
 
     def up(self) -> None:
         t0 = time.monotonic()
@@ -154,7 +163,7 @@ class Testbed:
 
     def _build(self) -> None:
 
-        from testbed.engine.mn import TbHost, TbSwitch, new_net
+        from testbed.engine.mn import TbSwitch, new_net
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
@@ -180,13 +189,17 @@ class Testbed:
         net.addController(RemoteController("c0", ip=ctrl_ip, port=ctrl_port))
 
         hosts = [n for n in topo.nodes if n.kind != "switch"]
+        containers = self._start_containers(hosts_file)
         self.emit.stage("nodes", "starting node namespaces", total=len(hosts))
         for i, n in enumerate(hosts):
-            h = net.addHost(lay.internal[n.name], cls=TbHost, ip=str(lay.ips[n.name]), mac=lay.macs[n.name])
+            c = containers.get(n.name)
+            h = net.addHost(lay.internal[n.name], ip=str(lay.ips[n.name]), mac=lay.macs[n.name],
+                            **docker_node.host_params(c))
             self._nodes[n.name] = h
             m.nodes[n.name] = NodeRecord(name=n.name, internal=h.name, kind=n.kind, site=n.site,
                                          ip=str(lay.ips[n.name].ip), mac=lay.macs[n.name], pid=h.pid,
-                                         pid_start=process_start_time(h.pid), netns=netns_inode(h.pid))
+                                         pid_start=process_start_time(h.pid), netns=netns_inode(h.pid),
+                                         **docker_node.record_fields(c))
             m.save_throttled()
             self.emit.progress("nodes", i + 1, len(hosts))
         dp = "user" if m.datapath == "netdev" else "kernel"
@@ -234,6 +247,24 @@ class Testbed:
         self.emit.done("switches", f"{len(topo.switches)} switches connected, rules installed")
         m.state = "up"
         m.save()
+
+    def _start_containers(self, hosts_file: Path) -> dict[str, Any]:
+        """Start the docker nodes' containers in parallel, each recorded in the manifest first."""
+        nodes = docker_node.docker_hosts(self.topo)
+        if not nodes:
+            return {}
+        m, t0 = self.manifest, time.monotonic()
+        specs = [docker_node.spec_for(self.topo, n, m.run_id, hosts_file, Path(self.source).parent) for n in nodes]
+        m.containers += [s.name for s in specs]  # before `docker run`: teardown removes them by name
+        m.save()
+        self.emit.stage("containers", "starting containers", total=len(specs))
+        done: list[Any] = []
+        started = docker_node.start_containers(
+            specs, lambda c: (done.append(c), self.emit.progress("containers", len(done), len(specs))))
+        self.timings["containers_s"] = time.monotonic() - t0
+        self.timings["container_run_avg_s"] = sum(c.seconds for c in started.values()) / len(started)
+        self.emit.done("containers", f"{len(started)} containers in {self.timings['containers_s']:.1f}s")
+        return started
 
     def _link_kwargs(self, ln) -> dict[str, Any]:
         """Mininet link class and parameters: HTB for rate, a relay pair where impaired."""
@@ -288,6 +319,8 @@ class Testbed:
                 "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1",
                 f"mount --make-rprivate / && mount --bind {shlex.quote(str(hosts_file))} /etc/hosts",
             ]
+            if docker_node.is_docker_host(h):
+                script = script[:1]  # hosts file and sysctls were given to `docker run`
             if intf in mtus:
                 script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
             h.cmd("; ".join(script))

@@ -159,6 +159,7 @@ NODE_PACKAGES: tuple[str, ...] = (
     "tcpdump",
     "procps",
     "netcat-openbsd",
+    "net-tools",  # ifconfig: Mininet configures node interfaces with it
     "python3",
     "python3-scapy",
     "ca-certificates",
