@@ -6,6 +6,8 @@ The job (JSON on stdin) says what to send from this node:
   iface            the node's interface (for crafted frames)
   rounds, gap      each frame / datagram / echo is sent once per round, `gap` s apart
                    (the userspace datapath may drop the first packets of a fresh flow)
+  spread           seconds over which one round's packets are paced (bursts of thousands
+                   of frames from every node at once overflow userspace relays and queues)
   frames           crafted frames, hex; sent as-is on an AF_PACKET socket
   connects         [[dst ip, port, probe id], ...]: real TCP connects (kernel: ARP, SYN, retries)
   udp              [[dst ip, port, payload hex], ...]: real UDP datagrams
@@ -95,22 +97,30 @@ def run(job: dict) -> dict:
     deadline = time.monotonic() + timeout
     from traffic.packets import icmp_echo
 
+    n_round = len(frames) + len(udp) + len(pings)
+    pause = float(job.get("spread", 0.0)) / n_round if n_round else 0.0
     for rnd in range(int(job.get("rounds", 2))):
         if rnd:
             time.sleep(float(job.get("gap", 0.25)))
         for f in frames:
+            if pause:
+                time.sleep(pause)
             try:
                 raw.send(f)
                 out["frames_sent"] += 1
             except OSError as exc:
                 out["errors"].append(f"frame: {exc}")
         for ip, port, pl in udp:
+            if pause:
+                time.sleep(pause)
             try:
                 usock.sendto(pl, (ip, port))
                 out["udp_sent"] += 1
             except OSError as exc:
                 out["errors"].append(f"udp {ip}:{port}: {exc}")
         for ip, ident, pl in pings:
+            if pause:
+                time.sleep(pause)
             try:
                 isock.sendto(icmp_echo(ident, rnd + 1, pl), (ip, 0))
                 out["pings_sent"] += 1

@@ -31,6 +31,7 @@ from traffic.packets import parse
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC = 263, 1, 1
+SO_RCVBUFFORCE = 33  # Linux; not exported by Python's socket module
 VOLATILE = ("sport",)  # per-packet fields left out of the summary key
 
 
@@ -40,7 +41,10 @@ def open_capture(iface: str) -> socket.socket:
     ifindex = socket.if_nametoindex(iface)
     # Membership is tied to this socket: the kernel drops promiscuity when it closes.
     s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", ifindex, PACKET_MR_PROMISC, 0, b""))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    try:  # past net.core.rmem_max (we run as root): bursts of probes must not overflow the queue
+        s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
+    except OSError:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
     return s
 
 
@@ -80,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 frame, addr = cap.recvfrom(65535)
             except BlockingIOError:
+                break
+            except OSError:  # interface down (a link-down fault): keep waiting
                 break
             if addr[2] == PACKET_OUTGOING:
                 continue

@@ -1,0 +1,149 @@
+"""Start the in-node programs (traffic.sink, traffic.send) and collect what they report.
+
+One capture agent per host for the whole probe run (it also runs the host's
+TCP service listeners); one sender per source host per phase, all concurrent.
+Every process is bounded in time and is a child of a node, so the testbed's
+teardown would kill it anyway; we stop them ourselves first.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from testbed.errors import TestbedError
+
+PROTO = {"tcp": 6, "udp": 17, "icmp": 1}
+
+
+def host_interfaces(tb) -> dict[str, str]:
+    """host -> its interface name inside its namespace (hosts have exactly one link)."""
+    out: dict[str, str] = {}
+    for ln in tb.layout.links:
+        for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
+            if end not in tb.layout.dpids:
+                out.setdefault(end, intf)
+    return out
+
+
+class Captures:
+    """A traffic.sink in every host; frames arrive in `frames[host]` while they run."""
+
+    def __init__(self, tb, listen: dict[str, list[int]], max_seconds: float):
+        self.tb = tb
+        self.ifaces = host_interfaces(tb)
+        self.listen = listen
+        self.max_seconds = max_seconds
+        self.frames: dict[str, list[dict]] = {h: [] for h in self.ifaces}
+        self.summary: dict[str, dict] = {}
+        self.ready: dict[str, dict] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self, timeout: float = 60.0, on_progress=None) -> None:
+        for h, intf in self.ifaces.items():
+            argv = [sys.executable, "-m", "traffic.sink", "--iface", intf, "--max-seconds", str(self.max_seconds)]
+            for p in self.listen.get(h, []):
+                argv += ["--listen", str(p)]
+            proc = self.tb.node(h).popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True)
+            self.procs[h] = proc
+            t = threading.Thread(target=self._read, args=(h, proc), daemon=True)
+            t.start()
+            self._threads.append(t)
+        deadline = time.monotonic() + timeout
+        while len(self.ready) < len(self.procs):
+            dead = [h for h, p in self.procs.items() if p.poll() is not None and h not in self.ready]
+            if dead or time.monotonic() > deadline:
+                self.stop()
+                why = f"capture agent exited in {', '.join(dead[:5])}" if dead else "capture agents not ready"
+                raise TestbedError(f"isolation probe: {why} (within {timeout:.0f}s)")
+            if on_progress:
+                on_progress(len(self.ready), len(self.procs))
+            time.sleep(0.05)
+
+    def _read(self, host: str, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            kind = ev.pop("event", "")
+            with self._lock:
+                if kind == "frame":
+                    self.frames[host].append(ev)
+                elif kind == "ready":
+                    self.ready[host] = ev
+                elif kind == "summary":
+                    self.summary[host] = ev
+
+    def snapshot(self) -> dict[str, list[dict]]:
+        with self._lock:
+            return {h: list(fs) for h, fs in self.frames.items()}
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for p in self.procs.values():
+            try:
+                p.stdin.close()
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for p in self.procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(2)
+        for t in self._threads:
+            t.join(2)
+
+
+def send_all(tb, jobs: dict[str, dict], timeout: float) -> dict[str, dict]:
+    """Run one traffic.send per node concurrently; node -> its JSON report (or {'error': ...})."""
+    ifaces = host_interfaces(tb)
+    procs = {}
+    for node, job in jobs.items():
+        job = {"iface": ifaces[node], **job}
+        p = tb.node(node).popen([sys.executable, "-m", "traffic.send"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[node] = (p, json.dumps(job))
+    # Feed and collect in threads: a job may exceed a pipe buffer.
+    out: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+
+    def run(node: str, p: subprocess.Popen, data: str) -> None:
+        try:
+            so, se = p.communicate(data, timeout=max(1.0, deadline - time.monotonic()))
+            out[node] = json.loads(so) if so.strip() else {"error": se.strip()[-300:] or "no output"}
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            out[node] = {"error": f"sender timed out after {timeout:.0f}s"}
+        except ValueError:
+            out[node] = {"error": "unreadable sender output"}
+
+    threads = [threading.Thread(target=run, args=(n, p, d), daemon=True) for n, (p, d) in procs.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout + 5)
+    return out
+
+
+def arrival_index(frames: dict[str, list[dict]]) -> tuple[dict[str, dict], dict[str, set[str]]]:
+    """host -> {(ip_src, ip_dst, proto, dport-or-icmp-type): {tokens seen, None = no token}},
+    and token -> {hosts where seen}."""
+    flows: dict[str, dict] = {}
+    tokens: dict[str, set[str]] = {}
+    for host, fs in frames.items():
+        s = flows.setdefault(host, {})
+        for f in fs:
+            if "ip_src" in f:
+                key = (f["ip_src"], f["ip_dst"], f["proto"], f.get("dport", f.get("icmp_type")))
+                s.setdefault(key, set()).add(f.get("token"))
+            if "token" in f:
+                tokens.setdefault(f["token"], set()).add(host)
+    return flows, tokens
