@@ -31,7 +31,7 @@ def probe_pairs(topo: Topology) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def run_checks(tb: Testbed, emit: Emitter) -> list[CheckResult]:
+def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True) -> list[CheckResult]:
     results: list[CheckResult] = []
     pairs = intended_pairs(tb.topo)
     emit.stage("reachability", f"pinging {len(pairs)} intended pairs")
@@ -49,10 +49,12 @@ def run_checks(tb: Testbed, emit: Emitter) -> list[CheckResult]:
                                        ("reached" if reached else "blocked") + ("" if ok else
                                        (" - LEAK" if reached else " - FALSE BLOCK")), r.metrics, r.seconds))
         emit.done("probes")
+    # Isolation: the full should-pass/must-fail matrix and the attack probes, from the slice policy.
+    if isolation and (tb.topo.slices or any(pr.type != "reachability" for pr in tb.topo.probes)):
+        from testbed.probe.run import run_probes
+
+        results += run_probes(tb, on_event=emit.sink)
     # Declared but not executed by this version: reported as skipped, never as passed.
-    for pr in tb.topo.probes:
-        if pr.type != "reachability":
-            results.append(CheckResult("probe", pr.name, "skip", f"{pr.type} probes are not implemented yet"))
     for w in tb.topo.workloads:
         results.append(CheckResult("workload", w.name, "skip", f"{w.type} workloads are not implemented yet"))
     for f in tb.topo.faults:
@@ -60,7 +62,7 @@ def run_checks(tb: Testbed, emit: Emitter) -> list[CheckResult]:
     return results
 
 
-def run(tb: Testbed, on_event: EventSink | None = None) -> RunReport:
+def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True) -> RunReport:
     """Up, check, down. Never raises for a failing check; raises TopologyError etc. for bad input."""
     emit = Emitter(on_event)
     rep = RunReport(topology=tb.source, name=tb.topo.name, run_id="")
@@ -71,7 +73,7 @@ def run(tb: Testbed, on_event: EventSink | None = None) -> RunReport:
         with tb:
             rep.run_id = tb.run_id
             t_checks = time.monotonic()
-            rep.checks = run_checks(tb, emit)
+            rep.checks = run_checks(tb, emit, isolation)
             rep.timings["checks_s"] = time.monotonic() - t_checks
     except TestbedError as exc:
         rep.error = str(exc)

@@ -249,10 +249,11 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
 @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
 @click.option("--controller-app", help="Override the topology's controller app.")
+@click.option("--no-isolation", is_flag=True, help="Skip the isolation matrix and attack probes.")
 @click.option("-v", "--verbose", is_flag=True, help="List every check, not only failures.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(topology: Path, report_dir: Path | None, formats: str, controller_app: str | None,
-        verbose: bool, quiet: bool) -> None:
+        no_isolation: bool, verbose: bool, quiet: bool) -> None:
     """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed."""
     from testbed.report.writers import FORMATS, write_all
     from testbed.runner import default_report_dir, run as run_topology
@@ -264,7 +265,7 @@ def run(topology: Path, report_dir: Path | None, formats: str, controller_app: s
     with signals_raise(), render.EventRenderer(quiet) as ev:
         tb = _build(topology, controller_app, ev)
         try:
-            rep = run_topology(tb, ev)
+            rep = run_topology(tb, ev, isolation=not no_isolation)
         finally:
             with signals_ignored():
                 tb.down()

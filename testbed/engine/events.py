@@ -29,6 +29,11 @@ class Emitter:
     def __init__(self, sink: EventSink | None):
         self._sink = sink or ignore
 
+    @property
+    def sink(self) -> EventSink:
+        """The raw callback, to hand on to code that takes an `on_event`."""
+        return self._sink
+
     def stage(self, stage: str, message: str = "", total: int = 0) -> None:
         self._sink(Event("stage", stage, message, 0, total))
 
