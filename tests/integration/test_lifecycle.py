@@ -36,8 +36,11 @@ def test_context_manager_up_exec_down(state_dir):
         # a background process started in a node is removed at teardown
         tb.node("pacs").popen(["sleep", "300"])
         # exec from another process, by node name, as a user would
-        r = cli("exec", "--run", rid, "kiosk-01", "--", "ping", "-c1", "-W2", "pacs")
+        r = cli("exec", "--run", rid, "kiosk-01", "--", "ping", "-c1", "-W2", "emr")
         assert "1 received" in r.stdout
+        # and the slice policy holds: the kiosk's slice does not include PACS
+        r = cli("exec", "--run", rid, "kiosk-01", "--", "ping", "-c1", "-W1", "pacs", check=False)
+        assert r.returncode != 0 and "0 received" in r.stdout
         st = json.loads(cli("status", "--json").stdout)
         assert [s["run_id"] for s in st] == [rid] and st[0]["live"] and st[0]["state"] == "up"
         assert leftovers(rid, state_dir)  # sanity: the helper does see a live run
