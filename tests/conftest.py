@@ -40,3 +40,20 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def network() -> None:
+    """Requested by tests that build real networks: skips where that cannot work."""
+    from tests.helpers import network_unavailable
+
+    if why := network_unavailable():
+        pytest.skip(why)
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch) -> Path:
+    """A private TESTBED_STATE_DIR: the test sees only its own runs, and so does `testbed clean`."""
+    d = tmp_path / "state"
+    monkeypatch.setenv("TESTBED_STATE_DIR", str(d))
+    return d

@@ -5,7 +5,6 @@ Exit 1 on any leak or false block (any failed probe), 0 otherwise.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -23,44 +22,25 @@ def register(cli: click.Group) -> None:
     def probe(topology: Path, controller_app: str | None, report_dir: Path | None, formats: str,
               no_attacks: bool, verbose: bool, quiet: bool) -> None:
         """Prove slice isolation with real packets: every should-pass and must-fail flow, plus attacks."""
-        from testbed import platform
         from testbed.cli import render
         from testbed.cli.signals import signals_ignored, signals_raise
         from testbed.engine.testbed import Testbed
-        from testbed.errors import TestbedError
         from testbed.probe.run import run_probes
-        from testbed.report.model import RunReport
-        from testbed.report.writers import FORMATS, write_all
-        from testbed.runner import default_report_dir
+        from testbed.cli.options import parse_formats
+        from testbed.report.writers import write_all
+        from testbed.runner import default_report_dir, run as run_topology
         from testbed.topology.loader import load
 
-        fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
-        if unknown := set(fmts) - set(FORMATS):
-            raise click.BadParameter(f"unknown format(s) {', '.join(sorted(unknown))}", param_hint="--format")
+        fmts = parse_formats(formats)
         load(topology)  # bad input fails here, before anything is created
-        t0 = time.monotonic()
         with signals_raise(), render.EventRenderer(quiet) as ev:
             tb = Testbed.from_file(topology, on_event=ev, controller_app=controller_app)
-            rep = RunReport(topology=str(topology), name=tb.topo.name, run_id="")
-            rep.counts = {"nodes": len(tb.topo.nodes), "hosts": len(tb.topo.hosts), "slices": len(tb.topo.slices)}
             try:
-                tb.up()
-                rep.run_id = tb.run_id
-                t_p = time.monotonic()
-                rep.checks = run_probes(tb, ev, attacks=not no_attacks)
-                rep.timings["checks_s"] = rep.timings["probe_s"] = time.monotonic() - t_p
-            except TestbedError as exc:
-                rep.error = str(exc)
+                rep = run_topology(tb, ev, checks=lambda t, e: run_probes(t, e.sink, attacks=not no_attacks))
             finally:
                 with signals_ignored():
                     tb.down()
-        if tb.manifest is not None:
-            rep.run_id = tb.manifest.run_id
-            rep.platform = {"datapath": tb.manifest.datapath, "impairments": tb.manifest.impairment_backend,
-                            "ovs": platform.ovs_running()[1], "controller": tb.manifest.controller.get("app", "")}
-        rep.timings.update(tb.timings)
-        rep.timings["total_s"] = time.monotonic() - t0
-        rep.warnings = list(tb.warnings)
+        rep.timings["probe_s"] = rep.timings.get("checks_s", 0.0)
         out = report_dir or default_report_dir(tb.topo.name, rep.run_id or "norun")
         written = write_all(rep, out, fmts)
         render.report(rep, verbose)

@@ -255,13 +255,11 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 def run(topology: Path, report_dir: Path | None, formats: str, controller_app: str | None,
         no_isolation: bool, verbose: bool, quiet: bool) -> None:
     """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed."""
-    from testbed.report.writers import FORMATS, write_all
+    from testbed.cli.options import parse_formats
+    from testbed.report.writers import write_all
     from testbed.runner import default_report_dir, run as run_topology
 
-    fmts = tuple(f.strip() for f in formats.split(",") if f.strip())
-    if unknown := set(fmts) - set(FORMATS):
-        raise click.BadParameter(f"unknown format(s) {', '.join(sorted(unknown))}; choose from {', '.join(FORMATS)}",
-                                 param_hint="--format")
+    fmts = parse_formats(formats)
     with signals_raise(), render.EventRenderer(quiet) as ev:
         tb = _build(topology, controller_app, ev)
         try:

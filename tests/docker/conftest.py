@@ -5,27 +5,21 @@ installs and starts the engine, so in CI they run.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from testbed import platform
+from tests import helpers
+from tests.helpers import REPO, TESTBED, network_unavailable  # noqa: F401 - used by the tests here
 
-REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-TESTBED = [sys.executable, "-m", "testbed.cli.main"]
 
 
 def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    ok, detail = platform.ovs_running()
-    if not ok:
-        return detail
+    if why := network_unavailable():
+        return why
     if shutil.which("docker") is None:
         return "docker not installed (scripts/docker-engine.sh)"
     if subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode != 0:
@@ -47,21 +41,12 @@ def _needs_engine():
         pytest.skip(why)
 
 
-@pytest.fixture
-def state_dir(tmp_path, monkeypatch) -> Path:
-    d = tmp_path / "state"
-    monkeypatch.setenv("TESTBED_STATE_DIR", str(d))
-    return d
-
-
 def labelled(run_id: str) -> list[str]:
     r = subprocess.run(["docker", "ps", "-a", "--filter", f"label=org.medalliance.testbed.run={run_id}",
                         "--format", "{{.Names}}"], capture_output=True, text=True, timeout=30)
     return r.stdout.split()
 
 
-def cli(*args: str, check: bool = True, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([*TESTBED, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, **kw)
-    if check and r.returncode != 0:
-        raise AssertionError(f"testbed {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
-    return r
+def cli(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:
+    """tests.helpers.cli with more patience: container nodes start and stop slower."""
+    return helpers.cli(*args, timeout=timeout, **kw)

@@ -11,7 +11,7 @@ import statistics
 from testbed import Testbed
 from testbed.topology.loader import parse_text
 
-from .conftest import cli, leftovers
+from tests.helpers import cli, leftovers
 
 TOPO = """
 name: impaired

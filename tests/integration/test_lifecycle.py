@@ -11,7 +11,7 @@ import pytest
 from testbed import Testbed
 from testbed.engine.rundir import all_runs
 
-from .conftest import MINIMAL, REPO, TESTBED, cli, leftovers
+from tests.helpers import MINIMAL, REPO, TESTBED, cli, leftovers
 
 
 def _wait_up(proc: subprocess.Popen, timeout: float = 90) -> str:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.probe.conftest import MINIMAL, leftovers
+from tests.helpers import MINIMAL, leftovers
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def _probe(app: str):
     return rid, {(r.kind, r.name): r for r in results}
 
 
-def test_broken_policy_leaks_are_reported(needs_root_and_ovs, state_dir):
+def test_broken_policy_leaks_are_reported(network, state_dir):
     rid, res = _probe("allow-all")
     assert leftovers(rid, state_dir) == []
     leak = res[("isolation", "kiosk-01 -> pacs pacs (tcp/104) (expect fail)")]
@@ -46,7 +46,7 @@ def test_broken_policy_leaks_are_reported(needs_root_and_ovs, state_dir):
     assert by_kind["attack:gtpu-teid"][0].status == "skip"
 
 
-def test_slicing_has_no_leak_and_no_false_block(needs_root_and_ovs, state_dir):
+def test_slicing_has_no_leak_and_no_false_block(network, state_dir):
     rid, res = _probe("slicing")
     assert leftovers(rid, state_dir) == []
     bad = [f"{k}: {r.detail}" for k, r in res.items() if r.status == "fail"]
@@ -57,8 +57,8 @@ def test_slicing_has_no_leak_and_no_false_block(needs_root_and_ovs, state_dir):
     assert res[("isolation", "dr-tablet-01 -> pacs pacs (tcp/104) (expect pass)")].metrics["captured_at"] == ["pacs"]
 
 
-def test_cli_probe_exits_1_on_leaks(needs_root_and_ovs, state_dir, tmp_path):
-    from tests.integration.conftest import cli
+def test_cli_probe_exits_1_on_leaks(network, state_dir, tmp_path):
+    from tests.helpers import cli
 
     r = cli("probe", str(MINIMAL), "--controller-app", "allow-all", "-q", "--no-attacks",
             "--report-dir", str(tmp_path / "rep"), check=False, timeout=300)

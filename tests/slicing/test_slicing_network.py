@@ -12,14 +12,14 @@ import sys
 import time
 
 import pytest
-from slicing_helpers import MINIMAL, cli, leftovers
+from tests.helpers import MINIMAL, cli, leftovers
 
 from testbed.engine.testbed import Testbed
 from testbed.slicing.inspect import meter_stats
 from testbed.topology.loader import load
 from testbed.topology.model import Service
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_network")]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("network")]
 
 LISTEN = """
 import socket, sys, time
