@@ -67,3 +67,21 @@ def test_cli_probe_exits_1_on_leaks(network, state_dir, tmp_path):
     rep = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert rep["verdict"] == "FAIL"
     assert leftovers(rep["run_id"], state_dir) == []
+
+
+def test_controller_death_leaks_nothing_and_restart_restores(network, state_dir):
+    """Fail secure, probed: with the controller killed the full matrix and attacks find no
+    leak (admitted flows keep their rules); after a restart there is still none."""
+    from testbed.engine.testbed import Testbed
+    from testbed.probe.run import run_probes
+
+    with Testbed.from_file(MINIMAL) as tb:
+        rid = tb.run_id
+        tb.controller.proc.kill()
+        tb.controller.proc.wait(timeout=10)
+        dead = [f"{r.kind} {r.name}: {r.detail}" for r in run_probes(tb) if r.status == "fail"]
+        assert dead == []
+        assert tb.restart_controller(timeout=30) < 30
+        after = [f"{r.kind} {r.name}: {r.detail}" for r in run_probes(tb) if r.status == "fail"]
+        assert after == []
+    assert leftovers(rid, state_dir) == []
