@@ -9,5 +9,5 @@ VENV=${VENV:-.venv}
 "$VENV/bin/testbed" images build --quiet
 rm -rf build/wheelhouse
 "$VENV/bin/pip" wheel -q -w build/wheelhouse '.[dev]' 2>/dev/null
-docker build -q --network host --label org.medalliance.testbed.image=runner -t "$TAG" . >/dev/null
+docker build -q --force-rm --network host --label org.medalliance.testbed.image=runner -t "$TAG" . >/dev/null
 echo "built $TAG"
