@@ -39,20 +39,25 @@ class Wiring:
         return sorted((p, peer, pp) for p, peer, pp in self.ports.get(sw, []) if peer in self.dpids and pp is not None)
 
 
-def _toward(w: Wiring, root: str) -> dict[str, int]:
-    """For every switch, the port on its shortest path toward `root` (BFS from root)."""
-    out: dict[str, int] = {}
-    seen = {root}
+def _bfs_edges(w: Wiring, root: str, seen: set[str]):
+    """Yield the tree edges (switch, its port, peer, the peer's port back) of a BFS from `root`.
+
+    `seen` holds the switches already reached (including `root`) and is updated.
+    """
     todo = deque([root])
     while todo:
         sw = todo.popleft()
-        for _port, peer, back in w.trunks(sw):
+        for port, peer, back in w.trunks(sw):
             if peer in seen:
                 continue
             seen.add(peer)
-            out[peer] = back  # the peer's end of the link that leads back to sw
+            yield sw, port, peer, back
             todo.append(peer)
-    return out
+
+
+def _toward(w: Wiring, root: str) -> dict[str, int]:
+    """For every switch, the port on its shortest path toward `root`."""
+    return {peer: back for _sw, _port, peer, back in _bfs_edges(w, root, {root})}
 
 
 def spanning_tree_ports(w: Wiring) -> dict[str, set[int]]:
@@ -63,16 +68,9 @@ def spanning_tree_ports(w: Wiring) -> dict[str, set[int]]:
         if root in seen:
             continue
         seen.add(root)
-        todo = deque([root])
-        while todo:
-            sw = todo.popleft()
-            for port, peer, back in w.trunks(sw):
-                if peer in seen:
-                    continue
-                seen.add(peer)
-                tree[sw].add(port)
-                tree[peer].add(back)
-                todo.append(peer)
+        for sw, port, peer, back in _bfs_edges(w, root, seen):
+            tree[sw].add(port)
+            tree[peer].add(back)
     return tree
 
 
