@@ -162,15 +162,31 @@ class Testbed:
         return path
 
     def _build(self) -> None:
-
-        from testbed.engine.mn import TbSwitch, new_net
+        """Stages in dependency order; each records what it creates before creating it."""
+        from testbed.engine.mn import new_net
 
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
-        lay, m, topo = self.layout, self.manifest, self.topo
         hosts_file = self._write_hosts_file()
-        net = self.net = new_net()
-        # Controller first: switches connect as soon as they exist.
+        self.net = new_net()
+        self._start_controller()  # first: switches connect as soon as they exist
+        self._add_nodes(hosts_file)
+        impaired = self._add_links()
+        self.emit.stage("configure", "addresses, offloads, name resolution")
+        self.net.build()
+        self._configure_hosts(hosts_file)
+        self._configure_root_side()
+        self.emit.done("configure")
+        if impaired:
+            self._start_impairments(impaired)
+        self._start_switches()
+        self.manifest.state = "up"
+        self.manifest.save()
+
+    def _start_controller(self) -> None:
+        from mininet.node import RemoteController
+
+        lay, m, topo = self.layout, self.manifest, self.topo
         plan = controller_plan(topo, lay)
         if topo.controller.remote:
             host, port = topo.controller.remote.rsplit(":", 1)
@@ -184,10 +200,12 @@ class Testbed:
             m.controller = {"app": app, "port": self.controller.port, "log": str(self.controller.log_path)}
             ctrl_ip, ctrl_port = "127.0.0.1", self.controller.port
             m.save()
-        from mininet.node import RemoteController
+        self.net.addController(RemoteController("c0", ip=ctrl_ip, port=ctrl_port))
 
-        net.addController(RemoteController("c0", ip=ctrl_ip, port=ctrl_port))
+    def _add_nodes(self, hosts_file: Path) -> None:
+        from testbed.engine.mn import TbSwitch
 
+        lay, m, topo, net = self.layout, self.manifest, self.topo, self.net
         hosts = [n for n in topo.nodes if n.kind != "switch"]
         containers = self._start_containers(hosts_file)
         self.emit.stage("nodes", "starting node namespaces", total=len(hosts))
@@ -214,6 +232,9 @@ class Testbed:
         m.save()
         self.emit.done("nodes", f"{len(hosts)} hosts, {len(topo.switches)} switches")
 
+    def _add_links(self) -> list:
+        """Create every link (a relay pair where impaired); returns the impaired ones."""
+        lay, m = self.layout, self.manifest
         self.emit.stage("links", "creating links", total=len(lay.links))
         impaired = [ln for ln in lay.links if impairments.needs_impairment(ln.params)]
         for ln in impaired:
@@ -221,22 +242,18 @@ class Testbed:
                 m.root_interfaces += list(impairments.relay_ends(m.run_id, ln.index))
         m.save()
         for ln in lay.links:
-            net.addLink(self._nodes[ln.a], self._nodes[ln.b], port1=ln.port_a, port2=ln.port_b,
+            self.net.addLink(self._nodes[ln.a], self._nodes[ln.b], port1=ln.port_a, port2=ln.port_b,
                         intfName1=ln.intf_a, intfName2=ln.intf_b, **self._link_kwargs(ln))
             self.emit.progress("links", ln.index + 1, len(lay.links))
         self.emit.done("links", f"{len(lay.links)} links")
+        return impaired
 
-        self.emit.stage("configure", "addresses, offloads, name resolution")
-        net.build()
-        self._configure_hosts(hosts_file)
-        self._configure_root_side()
-        self.emit.done("configure")
-        if impaired:
-            self._start_impairments(impaired)
-
-        self.emit.stage("switches", "starting switches", total=len(topo.switches))
+    def _start_switches(self) -> None:
+        """Start the bridges and wait until the controller confirmed every switch's rules."""
+        lay = self.layout
+        self.emit.stage("switches", "starting switches", total=len(lay.dpids))
         t_sw = time.monotonic()
-        net.start()
+        self.net.start()
         if self.controller is not None:
             dpids = set(lay.dpids.values())
             waited = self.controller.wait_ready(
@@ -244,9 +261,7 @@ class Testbed:
             self.timings["rules_wait_s"] = waited
             self.timings.update(self.controller.install_times())
         self.timings["switches_s"] = time.monotonic() - t_sw
-        self.emit.done("switches", f"{len(topo.switches)} switches connected, rules installed")
-        m.state = "up"
-        m.save()
+        self.emit.done("switches", f"{len(lay.dpids)} switches connected, rules installed")
 
     def _start_containers(self, hosts_file: Path) -> dict[str, Any]:
         """Start the docker nodes' containers in parallel, each recorded in the manifest first."""
