@@ -21,7 +21,7 @@ from testbed.errors import UsageError
 from testbed.impair import Impairment, ImpairError, NetemBackend, Port, netem_available, start_relay
 from testbed.impair.netem import NetemLink
 from testbed.impair.userspace import control_request
-from testbed.topology.model import LinkParams
+from testbed.topology.model import Impair, LinkParams
 
 BACKEND_ENV = "TESTBED_IMPAIRMENT"  # auto | netem | userspace
 
@@ -33,14 +33,22 @@ def choose_backend() -> str:
     return "netem"
 
 
-def needs_impairment(p: LinkParams) -> bool:
-    """Any of delay/jitter/loss given (even 0) makes the link changeable at run time."""
-    return any(v is not None for v in (p.delay, p.jitter, p.loss))
+def needs_impairment(ln: LinkLayout) -> bool:
+    """Any impairment setting given (even 0) makes the link changeable at run time."""
+    return any(x is not None and x.is_set() for x in (ln.params, ln.a_to_b, ln.b_to_a))
 
 
-def impairment_of(p: LinkParams, backend: str) -> Impairment:
-    """One direction's settings (links are symmetric in the topology file)."""
-    return Impairment(delay_ms=p.delay or 0.0, jitter_ms=p.jitter or 0.0, loss_pct=p.loss or 0.0,
+def impairment_of(p: LinkParams, backend: str, override: Impair | None = None) -> Impairment:
+    """One direction's settings: the link's (layered) values, then that direction's overrides."""
+    def get(field: str):
+        value = getattr(override, field, None) if override is not None else None
+        return getattr(p, field) if value is None else value
+
+    loss_burst = get("loss_burst") or 1.0
+    return Impairment(delay_ms=get("delay") or 0.0, jitter_ms=get("jitter") or 0.0,
+                      jitter_dist=get("jitter_dist") or "normal", loss_pct=get("loss") or 0.0,
+                      loss_model="gilbert" if loss_burst > 1 else "random", loss_burst=loss_burst,
+                      duplicate_pct=get("duplicate") or 0.0, reorder_pct=get("reorder") or 0.0,
                       rate_bps=p.bw if backend == "netem" else None)
 
 
@@ -69,17 +77,17 @@ class RelayLink(Link):
 def start(ln: LinkLayout, backend: str, pid_of: dict[str, int | None], workdir: Path,
           run_id: str) -> tuple[Any, dict]:
     """Start the impairment of one built link; returns (handle, manifest record)."""
-    imp = impairment_of(ln.params, backend)
-    rec: dict[str, Any] = {"a": ln.a, "b": ln.b, "backend": backend, "a_to_b": imp.to_dict(), "b_to_a": imp.to_dict()}
+    ab, ba = impairment_of(ln.params, backend, ln.a_to_b), impairment_of(ln.params, backend, ln.b_to_a)
+    rec: dict[str, Any] = {"a": ln.a, "b": ln.b, "backend": backend, "a_to_b": ab.to_dict(), "b_to_a": ba.to_dict()}
     if backend == "userspace":
         ra, rb = relay_ends(run_id, ln.index)
         workdir.mkdir(parents=True, exist_ok=True)
         stem = workdir / naming.b36(ln.index)  # short: unix socket paths are limited to ~100 bytes
-        handle = start_relay(ra, rb, imp, imp, stem.with_suffix(".sock"), stem.with_suffix(".log"))
+        handle = start_relay(ra, rb, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"))
         rec.update(control=str(handle.control_path), relay_pid=handle.pid)
     else:
         pa, pb = (Port(ln.intf_a, pid=pid_of.get(ln.a)), Port(ln.intf_b, pid=pid_of.get(ln.b)))
-        handle = NetemBackend().impair_link(pa, pb, imp, imp, workdir)
+        handle = NetemBackend().impair_link(pa, pb, ab, ba, workdir)
         rec.update(intf_a=ln.intf_a, intf_b=ln.intf_b, pid_a=pid_of.get(ln.a), pid_b=pid_of.get(ln.b))
     return handle, rec
 

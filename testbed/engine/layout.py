@@ -11,7 +11,7 @@ from ipaddress import IPv4Interface
 
 from testbed.engine import naming
 from testbed.engine.plan import Wiring
-from testbed.topology.model import LinkParams, Topology
+from testbed.topology.model import Impair, LinkParams, Topology
 from testbed.topology.resolve import assign_addresses, assign_macs, link_params, node_settings
 
 
@@ -25,6 +25,8 @@ class LinkLayout:
     intf_a: str  # interface names (in the node's namespace for hosts, root ns for switches)
     intf_b: str
     params: LinkParams
+    a_to_b: Impair | None = None  # per-direction overrides from the file
+    b_to_a: Impair | None = None
 
 
 @dataclass
@@ -84,6 +86,6 @@ def make_layout(topo: Topology, run_id: str) -> Layout:
         lay.links.append(LinkLayout(
             index=i, a=a, b=b, port_a=ports[0], port_b=ports[1],
             intf_a=f"{lay.internal[a]}-eth{ports[0]}", intf_b=f"{lay.internal[b]}-eth{ports[1]}",
-            params=link_params(topo, link),
+            params=link_params(topo, link), a_to_b=link.a_to_b, b_to_a=link.b_to_a,
         ))
     return lay

@@ -236,7 +236,7 @@ class Testbed:
         """Create every link (a relay pair where impaired); returns the impaired ones."""
         lay, m = self.layout, self.manifest
         self.emit.stage("links", "creating links", total=len(lay.links))
-        impaired = [ln for ln in lay.links if impairments.needs_impairment(ln.params)]
+        impaired = [ln for ln in lay.links if impairments.needs_impairment(ln)]
         for ln in impaired:
             if m.impairment_backend == "userspace":
                 m.root_interfaces += list(impairments.relay_ends(m.run_id, ln.index))
@@ -287,10 +287,10 @@ class Testbed:
 
         p, backend = ln.params, self.manifest.impairment_backend
         kw: dict[str, Any] = {"cls": Link}
-        htb = p.bw is not None and not (backend == "netem" and impairments.needs_impairment(p))
+        htb = p.bw is not None and not (backend == "netem" and impairments.needs_impairment(ln))
         if htb:
             kw.update(cls1=TCIntf, cls2=TCIntf, params1={"bw": p.bw / 1e6}, params2={"bw": p.bw / 1e6})
-        if backend == "userspace" and impairments.needs_impairment(p):
+        if backend == "userspace" and impairments.needs_impairment(ln):
             kw.update(cls=impairments.RelayLink, relay_ends=impairments.relay_ends(self.run_id, ln.index))
         return kw
 

@@ -71,13 +71,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class LinkParams(Strict):
+class Impair(Strict):
+    """What one direction of a link does to packets (netem semantics)."""
+
+    delay: Duration | None = Field(None, description="One-way delay, e.g. '5ms'.")
+    jitter: Duration | None = Field(None, description="Delay variation, e.g. '1ms'.")
+    jitter_dist: Literal["uniform", "normal", "pareto", "paretonormal"] | None = Field(
+        None, description="Distribution of the jitter (default normal).")
+    loss: Percent | None = Field(None, description="Loss, e.g. '0.1%'.")
+    loss_burst: float | None = Field(None, ge=1, description="Mean loss burst in packets: > 1 makes loss bursty "
+                                                             "(Gilbert model); 1 is random loss.")
+    duplicate: Percent | None = Field(None, description="Duplicated packets, e.g. '0.5%'.")
+    reorder: Percent | None = Field(None, description="Packets sent ahead of the queue (needs delay), e.g. '1%'.")
+
+    def is_set(self) -> bool:
+        return any(getattr(self, f) is not None for f in IMPAIR_FIELDS)
+
+
+IMPAIR_FIELDS = ("delay", "jitter", "jitter_dist", "loss", "loss_burst", "duplicate", "reorder")
+
+
+class LinkParams(Impair):
     """Properties of a link; any left out inherit from the site and file defaults."""
 
     bw: Rate | None = Field(None, description="Rate limit, e.g. '100Mbit' (HTB).")
-    delay: Duration | None = Field(None, description="One-way delay, e.g. '5ms'.")
-    jitter: Duration | None = Field(None, description="Delay variation, e.g. '1ms'.")
-    loss: Percent | None = Field(None, description="Random loss, e.g. '0.1%'.")
     mtu: int | None = Field(None, ge=68, le=9000)
 
 
@@ -171,18 +188,16 @@ class Node(Strict):
     memory: Size | None = None
 
 
-class Link(Strict):
-    """A point-to-point link; a host's link to its switch is its only interface."""
+class Link(LinkParams):
+    """A point-to-point link; a host's link to its switch is its only interface.
+
+    Settings apply to both directions; `a_to_b` / `b_to_a` override them for one
+    direction (a = endpoints[0]).
+    """
 
     endpoints: tuple[Name, Name]
-    bw: Rate | None = None
-    delay: Duration | None = None
-    jitter: Duration | None = None
-    loss: Percent | None = None
-    mtu: int | None = Field(None, ge=68, le=9000)
-
-    def params(self) -> LinkParams:
-        return LinkParams(bw=self.bw, delay=self.delay, jitter=self.jitter, loss=self.loss, mtu=self.mtu)
+    a_to_b: Impair | None = None
+    b_to_a: Impair | None = None
 
 
 class Slice(Strict):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface
 
-from testbed.topology.model import HOST_KINDS, Link, LinkParams, Node, NodeDefaults, Topology
+from testbed.topology.model import IMPAIR_FIELDS, HOST_KINDS, Link, LinkParams, Node, NodeDefaults, Topology
 
-LINK_FIELDS = ("bw", "delay", "jitter", "loss", "mtu")
+LINK_FIELDS = ("bw", "mtu", *IMPAIR_FIELDS)
 NODE_FIELDS = ("runtime", "image", "cpus", "memory")
 
 

@@ -91,6 +91,9 @@ def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
         ):
             p(("links", i, "endpoints"), f"duplicate link between {a!r} and {b!r}")
         seen_pairs.add(pair)
+        for where, imp in (((), link), (("a_to_b",), link.a_to_b), (("b_to_a",), link.b_to_a)):
+            if imp is not None and (imp.loss_burst or 1) > 1 and (imp.loss or 0) >= 100:
+                p(("links", i, *where, "loss"), "bursty loss must be below 100% (to cut a link use a link-down fault)")
         degree[a] += 1
         degree[b] += 1
         adj[a].add(b)

@@ -89,3 +89,33 @@ def test_rate_via_htb(state_dir):
 
         bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
         assert 45e6 <= bps <= 55e6, bps
+
+
+DIRECTIONAL = """
+name: directional
+nodes:
+  - {name: s1, kind: switch}
+  - {name: a, kind: host}
+  - {name: b, kind: host}
+links:
+  - endpoints: [a, s1]
+    a_to_b: {delay: 10ms}                      # a -> switch only
+    b_to_a: {duplicate: 50%}                   # switch -> a only
+  - {endpoints: [b, s1], jitter: 5ms, jitter_dist: uniform, delay: 10ms}
+"""
+
+
+def test_per_direction_duplication_and_jitter_from_the_file(state_dir):
+    with Testbed(parse_text(DIRECTIONAL, "directional.yaml")) as tb:
+        rec = tb.manifest.links
+        assert rec["a:s1"]["a_to_b"]["delay_ms"] == 10 and rec["a:s1"]["b_to_a"]["delay_ms"] == 0
+        assert rec["a:s1"]["b_to_a"]["duplicate_pct"] == 50
+        assert rec["b:s1"]["a_to_b"]["jitter_dist"] == "uniform"
+        out = tb.node("a").cmd(f"ping -n -c 40 -i 0.05 -W 2 {tb.node('b').ip}")
+        rtts = _rtts(out)
+        # 10 ms one way on a's link + 10 ms each way on b's link, +-5 ms uniform jitter twice
+        med = statistics.median(rtts[2:])
+        assert 27 <= med <= 33, med
+        assert statistics.pstdev(rtts[2:]) > 1.0  # jitter is there
+        assert max(rtts[2:]) - min(rtts[2:]) <= 21  # bounded: uniform +-5 ms per direction, plus noise
+        assert "DUP!" in out  # replies toward a are duplicated (50%)
