@@ -32,6 +32,9 @@ def link_set(run_id: str | None, direction: str, link_ref: str, settings: tuple[
 
     m = pick_run(run_id)
     out = set_link(m, link_ref, list(settings), direction)
+    if "state" in out:
+        render.console.print(f"{out['link']}: {out['state']}")
+        return
     for d in ("a_to_b", "b_to_a"):
         render.console.print(f"{out['link']} {d}: {_describe(out[d])}")
 

@@ -10,6 +10,7 @@ change it while the run is up, and faults (link down/up) use the same path.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ def link_key(a: str, b: str) -> str:
     return f"{a}:{b}"
 
 
-def find_link(links: dict[str, dict], ref: str) -> tuple[str, dict]:
+def find_link(links: dict, ref: str, what: str = "changeable link") -> tuple[str, Any]:
     """'A:B' or 'B:A' -> the link record; a clear error listing choices otherwise."""
     if ref in links:
         return ref, links[ref]
@@ -104,7 +105,7 @@ def find_link(links: dict[str, dict], ref: str) -> tuple[str, dict]:
     if link_key(b, a) in links:
         return link_key(b, a), links[link_key(b, a)]
     choices = ", ".join(sorted(links)[:12]) or "none (give a link delay/jitter/loss, even 0ms, to make it changeable)"
-    raise UsageError(f"no changeable link {ref!r}; changeable links: {choices}")
+    raise UsageError(f"no {what} {ref!r}; {what}s: {choices}")
 
 
 def apply(rec: dict, direction: str, imp: Impairment) -> None:
@@ -122,10 +123,31 @@ def apply(rec: dict, direction: str, imp: Impairment) -> None:
     rec[direction] = imp.to_dict()
 
 
+def set_carrier(m, ref: str, up: bool) -> str:
+    """Cut or restore any link by its switch ports (links without an impairment point)."""
+    key, ends = find_link(m.wires, ref, "link")
+    for intf in ends:
+        r = subprocess.run(["ip", "link", "set", "dev", intf, "up" if up else "down"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ImpairError(f"link {key}: {r.stderr.strip()}")
+    return key
+
+
 def set_link(m, ref: str, items: list[str], direction: str = "both") -> dict:
-    """Apply `delay=20ms loss=1%` / `down` / `up` to a running link of manifest `m`; saves it."""
+    """Apply `delay=20ms loss=1%` / `down` / `up` to a running link of manifest `m`; saves it.
+
+    Any link can go down and up (fault injection); the other settings need the
+    link's impairment point, which links with any impairment setting have.
+    """
     from testbed.impair import apply_assignments
 
+    if items in (["down"], ["up"]) and direction == "both":
+        try:
+            find_link(m.links, ref)
+        except UsageError:
+            key = set_carrier(m, ref, items == ["up"])
+            return {"link": key, "state": items[0]}
     key, rec = find_link(m.links, ref)
     dirs = ["a_to_b", "b_to_a"] if direction == "both" else [direction]
     if any(d not in ("a_to_b", "b_to_a") for d in dirs):

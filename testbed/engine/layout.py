@@ -49,15 +49,13 @@ class Layout:
                         w.hosts[peer] = (me, my_port, self.macs[peer])
         return w
 
+    def switch_ends(self, ln: LinkLayout) -> list[str]:
+        """The link's interfaces that are switch ports (in the root namespace)."""
+        return [intf for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)) if end in self.dpids]
+
     def root_interfaces(self) -> list[str]:
         """Interfaces this run creates in the root namespace (switch ports)."""
-        out = []
-        for ln in self.links:
-            if ln.a in self.dpids:
-                out.append(ln.intf_a)
-            if ln.b in self.dpids:
-                out.append(ln.intf_b)
-        return out
+        return [intf for ln in self.links for intf in self.switch_ends(ln)]
 
 
 def make_layout(topo: Topology, run_id: str) -> Layout:

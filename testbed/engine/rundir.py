@@ -56,7 +56,8 @@ class Manifest:
     root_interfaces: list[str] = field(default_factory=list)
     pids: dict[str, list[float]] = field(default_factory=dict)  # extra processes: label -> [pid, start]
     containers: list[str] = field(default_factory=list)
-    links: dict[str, dict[str, Any]] = field(default_factory=dict)  # changeable links: "A:B" -> how to reach
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)  # impaired links: "A:B" -> how to reach
+    wires: dict[str, list[str]] = field(default_factory=dict)  # every link: "A:B" -> its root-namespace ends
     report_dir: str | None = None
 
     @property

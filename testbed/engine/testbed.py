@@ -144,6 +144,7 @@ class Testbed:
         self.manifest.datapath = platform.choose_datapath()
         self.manifest.impairment_backend = impairments.choose_backend()
         self.manifest.root_interfaces = self.layout.root_interfaces()
+        self.manifest.wires = {impairments.link_key(ln.a, ln.b): self.layout.switch_ends(ln) for ln in self.layout.links}
         self.manifest.save()
         self.emit.info(f"run {rid}: datapath {self.manifest.datapath}, impairments {self.manifest.impairment_backend}")
         try:

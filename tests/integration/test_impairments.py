@@ -55,6 +55,13 @@ def test_delay_applied_and_changed_live(state_dir):
         assert " 0 received" in out, out
         tb.set_link("a:s1", ["up", "delay=10ms"])
         assert abs((_median_rtt(tb, "a", "b") - base) - 20.0) <= 1.0
+        # any link can be cut and restored (fault injection), impaired or not
+        assert "b:s1: down" in cli("link", "set", "--run", rid, "b:s1", "down").stdout
+        out = tb.node("c").cmd(f"ping -n -c 2 -i 0.2 -W 1 {tb.node('b').ip}")
+        assert " 0 received" in out, out
+        cli("link", "set", "--run", rid, "s1:b", "up")
+        assert _median_rtt(tb, "c", "b", n=10) < 5
+        assert cli("link", "set", "--run", rid, "b:s1", "delay=5ms", check=False).returncode == 2
         status = cli("status", "--run", rid).stdout
         assert "a:s1" in status and "delay=10ms" in status
     assert leftovers(rid, state_dir) == []
