@@ -10,12 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from testbed import platform
-from testbed.checks.reachability import check_reachability, intended_pairs, service_targets
+from testbed.checks.reachability import check_reachability, intended_pairs
 from testbed.checks.result import CheckResult
 from testbed.engine.events import EventSink, Emitter
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError
 from testbed.report.model import RunReport
+from testbed.slicing.policy import targets
 from testbed.topology.model import Topology
 
 
@@ -27,7 +28,8 @@ def probe_pairs(topo: Topology) -> list[tuple[str, str, str, str]]:
             continue
         for s in pr.src:
             for d in pr.dst:
-                for t in ([d] if any(n.name == d for n in topo.nodes) else service_targets(topo, d)):
+                nodes = [d] if any(n.name == d for n in topo.nodes) else list(dict.fromkeys(n for n, _ in targets(topo, d)))
+                for t in nodes:
                     out.append((pr.name, s, t, pr.expect))
     return out
 

@@ -102,30 +102,20 @@ def run(job: dict) -> dict:
     for rnd in range(int(job.get("rounds", 2))):
         if rnd:
             time.sleep(float(job.get("gap", 0.25)))
-        for f in frames:
+        # (counter, what to name in an error, send): one list so every kind is paced alike
+        sends = [("frames_sent", "frame", lambda f=f: raw.send(f)) for f in frames]
+        sends += [("udp_sent", f"udp {ip}:{port}", lambda ip=ip, port=port, pl=pl: usock.sendto(pl, (ip, port)))
+                  for ip, port, pl in udp]
+        sends += [("pings_sent", f"ping {ip}", lambda ip=ip, i=i, pl=pl, r=rnd: isock.sendto(icmp_echo(i, r + 1, pl), (ip, 0)))
+                  for ip, i, pl in pings]
+        for counter, what, send in sends:
             if pause:
                 time.sleep(pause)
             try:
-                raw.send(f)
-                out["frames_sent"] += 1
+                send()
+                out[counter] += 1
             except OSError as exc:
-                out["errors"].append(f"frame: {exc}")
-        for ip, port, pl in udp:
-            if pause:
-                time.sleep(pause)
-            try:
-                usock.sendto(pl, (ip, port))
-                out["udp_sent"] += 1
-            except OSError as exc:
-                out["errors"].append(f"udp {ip}:{port}: {exc}")
-        for ip, ident, pl in pings:
-            if pause:
-                time.sleep(pause)
-            try:
-                isock.sendto(icmp_echo(ident, rnd + 1, pl), (ip, 0))
-                out["pings_sent"] += 1
-            except OSError as exc:
-                out["errors"].append(f"ping {ip}: {exc}")
+                out["errors"].append(f"{what}: {exc}")
     _finish_connects(state, pending, deadline)
     out["connects"] = state
     if job.get("flood"):

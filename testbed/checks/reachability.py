@@ -32,12 +32,6 @@ done
 """
 
 
-def service_targets(topo: Topology, ref: str) -> list[str]:
-    if ":" in ref:
-        return [ref.split(":", 1)[0]]
-    return [n.name for n in topo.nodes if any(s.name == ref for s in n.services)]
-
-
 def intended_pairs(topo: Topology) -> list[tuple[str, str]]:
     """Pairs the policy grants (with slices), else every host to every service provider."""
     if topo.slices:

@@ -33,6 +33,22 @@ def read_status(path: Path) -> dict:
         return {}
 
 
+def wait_generation(status_path: Path, dpids: set[str], generation: int, timeout: float) -> float:
+    """Block until every dpid reports plan `generation` applied (live update); returns seconds waited.
+
+    Reads only the status file, so `testbed slice grant` in another process can wait too.
+    Raises TimeoutError naming the generation.
+    """
+    t0 = time.monotonic()
+    while True:
+        applied = read_status(status_path).get("applied", {})
+        if all(applied.get(d, 0) >= generation for d in dpids):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(f"plan generation {generation} not applied within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,20 +75,6 @@ class ControllerProcess:
             return {}
         return {"rules_installed_s": max(ready[d] for d in both) - min(conn[d] for d in both),
                 "rules_installed_max_switch_s": max(ready[d] - conn[d] for d in both)}
-
-    def wait_generation(self, dpids: set[str], generation: int, timeout: float) -> float:
-        """Block until every dpid has plan `generation` applied (live update); returns seconds waited."""
-        t0 = time.monotonic()
-        while True:
-            applied = self.status().get("applied", {})
-            if all(applied.get(d, 0) >= generation for d in dpids):
-                return time.monotonic() - t0
-            if self.proc.poll() is not None:
-                raise BuildError(f"controller exited with code {self.proc.returncode}; see {self.log_path}")
-            if time.monotonic() - t0 > timeout:
-                raise BuildError(f"plan generation {generation} not applied within {timeout:.0f}s; "
-                                 f"see {self.log_path}")
-            time.sleep(0.05)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop this controller process (it is ours: we started it)."""

@@ -19,7 +19,7 @@ from mininet.link import Link
 from testbed.engine import naming
 from testbed.engine.layout import LinkLayout
 from testbed.errors import UsageError
-from testbed.impair import Impairment, ImpairError, NetemBackend, Port, netem_available, start_relay
+from testbed.impair import Impairment, ImpairError, NetemBackend, Port, select_backend, start_relay
 from testbed.impair.netem import NetemLink
 from testbed.impair.userspace import control_request
 from testbed.topology.model import Impair, LinkParams
@@ -28,10 +28,9 @@ BACKEND_ENV = "TESTBED_IMPAIRMENT"  # auto | netem | userspace
 
 
 def choose_backend() -> str:
-    forced = os.environ.get(BACKEND_ENV, "auto")
-    if forced == "userspace" or (forced == "auto" and not netem_available()):
-        return "userspace"
-    return "netem"
+    """'netem' or 'userspace', as select_backend decides for $TESTBED_IMPAIRMENT (default auto)."""
+    backend, _reason = select_backend(os.environ.get(BACKEND_ENV, "auto"))
+    return backend.name
 
 
 def needs_impairment(ln: LinkLayout) -> bool:

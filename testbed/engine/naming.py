@@ -7,11 +7,9 @@ these in the run manifest. Teardown and `clean` find resources by this run id.
 """
 from __future__ import annotations
 
-import re
 import secrets
 
 PREFIX = "tb"
-RUN_ID_RE = re.compile(r"^[0-9a-f]{4}$")
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 INDEX_WIDTH = 2  # base-36 digits of a node's index: tb + 4 + kind + 2 + "-ethNN" fits in 15
 MAX_PER_KIND = 36**INDEX_WIDTH  # hosts, and separately switches, one run can name (validate() checks)

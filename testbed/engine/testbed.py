@@ -11,6 +11,7 @@ recorded in the run's manifest first, so another process (`testbed down`,
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shlex
@@ -388,17 +389,8 @@ class Testbed:
     def _close_mininet(self) -> None:
         """Drop our ends of the node shells' ptys; the processes are killed by teardown()."""
         for h in self._nodes.values():
-            for f in (getattr(h, "stdin", None),):
-                try:
-                    if f is not None:
-                        f.close()
-                except OSError:
-                    pass
-            for attr in ("slave",):
-                fd = getattr(h, attr, None)
-                if isinstance(fd, int):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-        self._nodes_closed = True
+            with contextlib.suppress(OSError, AttributeError):
+                h.stdin.close()  # the pty master (Mininet reads and writes through it)
+            if isinstance(getattr(h, "slave", None), int):
+                with contextlib.suppress(OSError):
+                    os.close(h.slave)

@@ -165,24 +165,21 @@ def _parse_choice(choices: tuple[str, ...]):
     return parse
 
 
-def _parse_burst(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise ValueError(f"expected a mean burst length in packets like '3', got {value!r}") from None
-    if not v >= 1:
-        raise ValueError(f"mean burst length must be >= 1 packet, got {value!r}")
-    return v
+def _parse_at_least_1(cast: type, what: str):
+    """Parser for a number >= 1: a mean burst length (float) or a count (int)."""
+    def parse(value: str):
+        try:
+            v = cast(value)
+        except ValueError:
+            raise ValueError(f"expected {what}, got {value!r}") from None
+        if not v >= 1:
+            raise ValueError(f"must be >= 1, got {value!r}")
+        return v
+    return parse
 
 
-def _parse_int_min1(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError:
-        raise ValueError(f"expected a whole number, got {value!r}") from None
-    if v < 1:
-        raise ValueError(f"must be >= 1, got {value!r}")
-    return v
+_parse_burst = _parse_at_least_1(float, "a mean burst length in packets like '3'")
+_parse_int_min1 = _parse_at_least_1(int, "a whole number")
 
 
 # user-facing key -> (Impairment field, parser). Aliases follow tc/netem words.

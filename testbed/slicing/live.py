@@ -15,7 +15,7 @@ import time
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
-from testbed.engine.controller import read_status, write_plan
+from testbed.engine.controller import wait_generation, write_plan
 from testbed.engine.layout import make_layout
 from testbed.engine.planning import controller_plan
 from testbed.engine.rundir import Manifest, is_alive
@@ -96,16 +96,12 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
         tmp.replace(run_dir / CHANGES_FILE)
         write_plan(run_dir, plan)
         t0 = time.monotonic()
-        dpids = set(plan["switches"])
-        while True:
-            applied = read_status(run_dir / "controller-status.json").get("applied", {})
-            if all(applied.get(d, 0) >= gen for d in dpids):
-                break
-            if time.monotonic() - t0 > timeout:
-                raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
-                                   f"(does app {m.controller.get('app')} follow plan changes?); "
-                                   f"see {m.controller.get('log')}")
-            time.sleep(0.05)
+        try:
+            wait_generation(run_dir / "controller-status.json", set(plan["switches"]), gen, timeout)
+        except TimeoutError:
+            raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
+                               f"(does app {m.controller.get('app')} follow plan changes?); "
+                               f"see {m.controller.get('log')}") from None
     b, a = set(before.grants), set(after.grants)
     ok, nk = _rule_keys(old_plan), _rule_keys(plan)
     return SliceChange(action, slice_name, member, gen,

@@ -48,7 +48,7 @@ class Policy:
         return [s for s, ms in self.members.items() if host in ms]
 
 
-def _targets(topo: Topology, ref: str) -> list[tuple[str, Service]]:
+def targets(topo: Topology, ref: str) -> list[tuple[str, Service]]:
     """('emr') -> every (node, service) offering emr; ('pacs:pacs') -> that node's service."""
     node_name, svc = ref.split(":", 1) if ":" in ref else (None, ref)
     return [(n.name, s) for n in topo.nodes if node_name in (None, n.name) for s in n.services if s.name == svc]
@@ -67,7 +67,7 @@ def compile_policy(topo: Topology, extra_members: dict[str, list[str]] | None = 
         members = [m for m in members if m not in revoked.get(sl.name, [])]
         pol.members[sl.name] = members
         for ref in sl.services:
-            for dst, svc in _targets(topo, ref):
+            for dst, svc in targets(topo, ref):
                 for src in members:
                     if src != dst:
                         g = Grant(sl.name, src, dst, svc.proto, svc.port, svc.name)
