@@ -13,7 +13,8 @@ class AllowAll(PlanApp):
     follow_plan = False
 
     def rules(self, plan, dpid):
-        from testbed.engine.plan import Wiring, forwarding_plan
+        from testbed.openflow.forwarding import forwarding_plan
+        from testbed.openflow.wiring import Wiring
 
         w = Wiring(dpids={sw: dp for dp, sw in plan["switch_names"].items()})
         for a, pa, b, pb in plan.get("trunks", []):

@@ -1,6 +1,6 @@
 """Shared base of the plan-installing apps: install the testbed's rule plan, keep it in sync.
 
-The testbed computes every rule up front (testbed/engine/planning.py) and writes
+The testbed computes every rule up front (testbed/slicing/plan.py) and writes
 the plan as JSON ($TESTBED_PLAN). An app built on `PlanApp`:
 
 - on switch connect: wipes the switch's flows and meters (a reconnecting switch

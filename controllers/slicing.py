@@ -13,6 +13,7 @@ switches then hold only the default drop (fail secure), and the log says why.
 from __future__ import annotations
 
 from controllers.plan_app import PlanApp
+from testbed.slicing.cookies import slice_id
 
 
 class SliceEnforcer(PlanApp):
@@ -25,7 +26,7 @@ class SliceEnforcer(PlanApp):
             counts: dict[int, int] = {}
             for rules in self.plan["switches"].values():
                 for r in rules:
-                    sid = (r.get("cookie", 0) >> 32) & 0xFFFF  # cookie layout: testbed/slicing/flows.py
+                    sid = slice_id(r.get("cookie", 0))
                     counts[sid] = counts.get(sid, 0) + 1
             names = {s["id"]: name for name, s in self.plan.get("slices", {}).items()}
             self.logger.info("slicing plan generation %s: %s", self.plan.get("generation"),

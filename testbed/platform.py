@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from testbed.impair.backends import choose_backend
 from testbed.impair.netem import netem_available
 
 
@@ -116,8 +117,6 @@ def detect(include_docker: bool = True) -> PlatformReport:
     add(Check("ovs-kernel-datapath", km, "openvswitch module present" if km else
               "no openvswitch kernel module: using the userspace datapath (netdev)"))
     nm = netem_available()
-    from testbed.engine.impairments import choose_backend
-
     rep.impairment = choose_backend()
     add(Check("netem", nm, "sch_netem works" if nm else "no sch_netem: delay/jitter/loss use the userspace relay"))
     add(Check("htb", htb_available(), "HTB rate limiting", True))

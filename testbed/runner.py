@@ -12,7 +12,7 @@ from pathlib import Path
 from testbed import platform
 from testbed.checks.reachability import check_reachability, intended_pairs
 from testbed.checks.result import CheckResult
-from testbed.engine.events import EventSink, Emitter
+from testbed.events import EventSink, Emitter
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError
 from testbed.report.model import RunReport

@@ -28,7 +28,7 @@ def link_set(run_id: str | None, direction: str, link_ref: str, settings: tuple[
 
     Keys: delay jitter dist loss model burst dup reorder gap rate limit, or the words down / up.
     """
-    from testbed.engine.impairments import set_link
+    from testbed.engine.links import set_link
 
     m = pick_run(run_id)
     out = set_link(m, link_ref, list(settings), direction)

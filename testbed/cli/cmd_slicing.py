@@ -31,7 +31,8 @@ def flows(run_id: str | None, slice_name: str | None, as_json: bool, switch: str
 
     MACs, IPs and host ports are shown as node names. Example: testbed flows clinic-sw --slice clinical
     """
-    from testbed.slicing.inspect import dump_flows, label, meter_stats, parse_dump_flows
+    from testbed.engine.ovs import dump_flows, meter_stats
+    from testbed.slicing.inspect import label, parse_dump_flows
 
     m = pick_run(run_id)
     plan = _plan(m)
@@ -80,7 +81,7 @@ def slice_group() -> None:
 
 
 def _change(action: str, run_id: str | None, slice_name: str, member: str, timeout: float) -> None:
-    from testbed.slicing.live import change_membership
+    from testbed.engine.slices import change_membership
 
     m = pick_run(run_id)
     ch = change_membership(m, action, slice_name, member, timeout)

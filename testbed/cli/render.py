@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from testbed.engine.events import Event
+from testbed.events import Event
 from testbed.errors import Problem
 from testbed.report.model import RunReport
 

@@ -12,7 +12,7 @@ import signal
 import subprocess
 
 from testbed.engine import docker_node
-from testbed.engine.events import Emitter
+from testbed.events import Emitter
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
 

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from testbed import platform
-from testbed.engine import docker_node, impairments, naming
+from testbed import naming
+from testbed.engine import docker_node, links as impairments
 from testbed.engine.controller import ControllerProcess, resolve_app, start_controller
-from testbed.engine.events import Emitter, EventSink
-from testbed.engine.layout import Layout, make_layout
-from testbed.engine.planning import controller_plan
+from testbed.events import Emitter, EventSink
+from testbed.openflow.layout import Layout, make_layout
+from testbed.slicing.plan import controller_plan
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import Manifest, NodeRecord, all_runs, process_start_time
 from testbed.engine.teardown import teardown

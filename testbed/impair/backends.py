@@ -1,11 +1,14 @@
 """Choosing a backend: the kernel's netem where it exists, else the userspace relay."""
 from __future__ import annotations
 
+import os
+
 from testbed.impair.base import ImpairBackend, ImpairError
 from testbed.impair.netem import NetemBackend, netem_available
 from testbed.impair.userspace import UserspaceBackend
 
 BACKENDS = ("auto", "netem", "userspace")
+BACKEND_ENV = "TESTBED_IMPAIRMENT"  # auto | netem | userspace
 
 
 def select_backend(prefer: str = "auto") -> tuple[ImpairBackend, str]:
@@ -25,3 +28,9 @@ def select_backend(prefer: str = "auto") -> tuple[ImpairBackend, str]:
         raise ImpairError("netem backend requested but this kernel has no sch_netem "
                           "(use 'auto' or 'userspace')")
     return UserspaceBackend(), "kernel has no sch_netem: using the userspace relay (AF_PACKET)"
+
+
+def choose_backend() -> str:
+    """'netem' or 'userspace', as select_backend decides for $TESTBED_IMPAIRMENT (default auto)."""
+    backend, _reason = select_backend(os.environ.get(BACKEND_ENV, "auto"))
+    return backend.name

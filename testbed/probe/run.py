@@ -31,7 +31,7 @@ from collections import defaultdict
 from traffic import packets as P
 
 from testbed.checks.result import CheckResult
-from testbed.engine.events import Emitter, EventSink
+from testbed.events import Emitter, EventSink
 from testbed.probe.agents import PROTO, Captures, arrival_index, host_interfaces, send_all
 from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS, FLOOD_MIN_FACTOR, FLOOD_SECONDS, METER_TOLERANCE,
                                    SKIPPED,

@@ -1,7 +1,7 @@
 """Slice policy -> OpenFlow rules: what each switch holds so that only granted flows pass.
 
 Pure functions over the Policy (testbed.slicing.policy) and the Wiring
-(testbed.engine.plan), so the whole rule set is unit-testable without root.
+(testbed.openflow.wiring), so the whole rule set is unit-testable without root.
 
 Pipeline (OpenFlow 1.3, two tables, default drop in both, no packet-in ever):
 
@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from testbed.engine.plan import Wiring, _toward
+from testbed.openflow.wiring import Wiring, toward
+from testbed.slicing.cookies import COMMON, cookie
 from testbed.slicing.policy import INFRA, Grant, Policy
 from testbed.topology.model import Topology
 
@@ -44,10 +45,6 @@ ETH_ARP = 0x0806
 IP_PROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 VLAN_NONE = 0x0000  # OFPVID_NONE: matches only frames without an 802.1Q tag
 
-COOKIE_MAGIC = 0x7462  # "tb": rules of this testbed
-COMMON = "-"  # pseudo-slice of rules that serve every slice (trunks, forwarding)
-KINDS = {0: "drop", 1: "service", 2: "reply", 3: "icmp", 4: "arp", 5: "trunk", 6: "forward"}
-_KIND_ID = {v: k for k, v in KINDS.items()}
 
 # 5QI -> DSCP. 3GPP leaves the transport marking to the operator; this follows the
 # traffic-class mapping of GSMA IR.34 (conversational EF, streaming AF4x,
@@ -68,18 +65,6 @@ FIVEQI_DSCP: dict[int, int] = {
 
 def fiveqi_dscp(fiveqi: int | None) -> int:
     return FIVEQI_DSCP.get(fiveqi or 9, 0)
-
-
-def cookie(slice_id: int, kind: str, seq: int = 0) -> int:
-    """64-bit cookie: 0x7462 | slice id (16 bits) | rule kind (8 bits) | sequence (24 bits)."""
-    return (COOKIE_MAGIC << 48) | (slice_id << 32) | (_KIND_ID[kind] << 24) | (seq & 0xFFFFFF)
-
-
-def decode_cookie(value: int) -> tuple[int, str] | None:
-    """(slice id, rule kind) of one of our cookies, None for anyone else's."""
-    if value >> 48 != COOKIE_MAGIC:
-        return None
-    return (value >> 32) & 0xFFFF, KINDS.get((value >> 24) & 0xFF, "?")
 
 
 @dataclass(frozen=True)
@@ -198,7 +183,7 @@ def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, 
         switches[wiring.dpids[home]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac},
                                                   cookie(common, "forward"), f"to {host}",
                                                   actions=[{"output": port}]))
-        for sw, out_port in _toward(wiring, home).items():
+        for sw, out_port in toward(wiring, home).items():
             switches[wiring.dpids[sw]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac},
                                                     cookie(common, "forward"), f"to {host} via trunk",
                                                     actions=[{"output": out_port}]))

@@ -1,6 +1,6 @@
-"""Read back what a switch holds (`ovs-ofctl dump-flows`), per slice, in the topology's names.
+"""Read what a switch holds (`ovs-ofctl dump-flows` text), per slice, in the topology's names.
 
-Cookies say which slice and kind of rule (testbed.slicing.flows.cookie); MACs,
+Cookies say which slice and kind of rule (testbed.slicing.cookies); MACs,
 IPs and port numbers are replaced by the node names of the run's plan, so
 `in_port=3,dl_src=02:7b:00:00:00:04` reads `in_port=3(dr-tablet-01),dl_src=dr-tablet-01`.
 Parsing is a pure function of the dump text, so it unit-tests without a switch.
@@ -8,10 +8,9 @@ Parsing is a pure function of the dump text, so it unit-tests without a switch.
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 
-from testbed.slicing.flows import COMMON, decode_cookie
+from testbed.slicing.cookies import COMMON, decode_cookie
 
 _FIELD = re.compile(r"(\w+)=([^,\s]+)")
 _HIDE = {"vlan_tci=0x0000/0x1fff"}  # "untagged only": on every rule we make, noise when reading
@@ -84,32 +83,3 @@ def label(flows: list[FlowLine], plan: dict, dpid: str) -> list[FlowLine]:
         f.match = readable(f.match)
         f.actions = readable(f.actions)
     return flows
-
-
-def dump_flows(bridge: str) -> str:
-    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge], capture_output=True, text=True,
-                       timeout=20)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr.strip() or f"ovs-ofctl dump-flows {bridge} failed")
-    return r.stdout
-
-
-def meter_stats(bridge: str) -> dict[int, dict]:
-    """meter id -> {"rate_kbps", "packets", "bytes", "dropped"} (best effort: {} if unsupported)."""
-    out: dict[int, dict] = {}
-    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-meters", bridge], capture_output=True, text=True,
-                       timeout=20)
-    for m in re.finditer(r"meter=(\d+)\s+\S+\s+(?:\S+\s+)*?bands=\s*type=drop rate=(\d+)", r.stdout):
-        out.setdefault(int(m.group(1)), {})["rate_kbps"] = int(m.group(2))
-    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "meter-stats", bridge], capture_output=True, text=True,
-                       timeout=20)
-    for block in re.split(r"(?=meter:)", r.stdout):
-        m = re.match(r"meter:(\d+)", block)
-        if not m:
-            continue
-        d = out.setdefault(int(m.group(1)), {})
-        for key, pat in (("packets", r"packet_in_count:(\d+)"), ("bytes", r"byte_in_count:(\d+)"),
-                         ("dropped", r"0: packet_count:(\d+)"), ("dropped_bytes", r"0: packet_count:\d+ byte_count:(\d+)")):
-            if mm := re.search(pat, block):
-                d[key] = int(mm.group(1))
-    return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 
-from testbed.engine import naming
+from testbed import naming
 from testbed.errors import Problem
 from testbed.topology.model import HOST_KINDS, SERVICE_KINDS, FIVEQI_PDB_MS, Topology
 from testbed.topology.resolve import assign_addresses

@@ -10,9 +10,10 @@ from collections import Counter, deque
 
 import pytest
 
-from testbed.engine import naming
-from testbed.engine.layout import Layout, make_layout
-from testbed.engine.plan import BROADCAST, PRIO_BROADCAST, PRIO_UNICAST, Wiring, forwarding_plan
+from testbed import naming
+from testbed.openflow.layout import Layout, make_layout
+from testbed.openflow.forwarding import BROADCAST, PRIO_BROADCAST, PRIO_UNICAST, forwarding_plan
+from testbed.openflow.wiring import Wiring
 from testbed.topology.loader import load
 from testbed.topology.model import Topology
 from testbed.topology.source import Source

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from testbed.engine.layout import make_layout
+from testbed.openflow.layout import make_layout
 from testbed.probe.attacks import Hosts, plan_attacks
 from testbed.probe.matrix import build_matrix, summary
 from testbed.slicing.policy import compile_policy

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.engine.layout import make_layout
-from testbed.engine.planning import controller_plan
-from testbed.slicing.flows import (COOKIE_MAGIC, ETH_ARP, ETH_IP, FIVEQI_DSCP, cookie, decode_cookie,
-                                   fiveqi_dscp)
+from testbed.openflow.layout import make_layout
+from testbed.slicing.plan import controller_plan
+from testbed.slicing.cookies import COOKIE_MAGIC, cookie, decode_cookie
+from testbed.slicing.flows import (ETH_ARP, ETH_IP, FIVEQI_DSCP, fiveqi_dscp)
 from testbed.slicing.inspect import label, parse_dump_flows
 from testbed.slicing.policy import compile_policy
 

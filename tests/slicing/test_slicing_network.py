@@ -15,7 +15,7 @@ import pytest
 from tests.helpers import MINIMAL, cli, leftovers
 
 from testbed.engine.testbed import Testbed
-from testbed.slicing.inspect import meter_stats
+from testbed.engine.ovs import meter_stats
 from testbed.topology.loader import load
 from testbed.topology.model import Service
 

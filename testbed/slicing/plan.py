@@ -8,8 +8,8 @@ network (hosts, their addresses and attachments), so any app can use it.
 """
 from __future__ import annotations
 
-from testbed.engine.layout import Layout
-from testbed.engine.plan import forwarding_plan
+from testbed.openflow.layout import Layout
+from testbed.openflow.forwarding import forwarding_plan
 from testbed.topology.model import Topology
 
 PLAN_VERSION = 2

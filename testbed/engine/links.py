@@ -16,22 +16,14 @@ from typing import Any
 
 from mininet.link import Link
 
-from testbed.engine import naming
-from testbed.engine.layout import LinkLayout
+from testbed import naming
+from testbed.openflow.layout import LinkLayout
 from testbed.errors import UsageError
-from testbed.impair import Impairment, ImpairError, NetemBackend, Port, select_backend, start_relay
+from testbed.impair import Impairment, ImpairError, NetemBackend, Port, start_relay
+from testbed.impair.backends import choose_backend  # noqa: F401  (re-exported for the engine)
 from testbed.impair.netem import NetemLink
 from testbed.impair.userspace import control_request
 from testbed.topology.model import Impair, LinkParams
-
-BACKEND_ENV = "TESTBED_IMPAIRMENT"  # auto | netem | userspace
-
-
-def choose_backend() -> str:
-    """'netem' or 'userspace', as select_backend decides for $TESTBED_IMPAIRMENT (default auto)."""
-    backend, _reason = select_backend(os.environ.get(BACKEND_ENV, "auto"))
-    return backend.name
-
 
 def needs_impairment(ln: LinkLayout) -> bool:
     """Any impairment setting given (even 0) makes the link changeable at run time."""

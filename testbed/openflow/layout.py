@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
-from testbed.engine import naming
-from testbed.engine.plan import Wiring
+from testbed import naming
+from testbed.openflow.wiring import Wiring
 from testbed.topology.model import Impair, LinkParams, Topology
 from testbed.topology.resolve import assign_addresses, assign_macs, link_params, node_settings
 

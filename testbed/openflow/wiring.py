@@ -1,20 +1,14 @@
-"""The forwarding plan: every OpenFlow rule each switch gets, computed up front.
+"""How the built network is wired in switch-port terms, and the shortest-path trees over it.
 
-The testbed knows the whole topology (hosts, MACs, which port each link uses),
-so forwarding is proactive: the controller app only installs this plan. Admitted
-traffic never causes a packet-in, and anything the plan does not allow hits the
-default drop. Paths are shortest paths over the switch graph (parallel links
-and loops are fine: unicast follows per-destination trees, broadcast follows one
-spanning tree). Pure functions over plain data, so they unit-test without root.
+Both the plain forwarding plan and the slicing plan route along these trees:
+paths are shortest paths over the switch graph, so parallel links and loops are
+fine (unicast follows per-destination trees, broadcast one spanning tree).
+Pure functions over plain data, so they unit-test without root.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-
-BROADCAST = "ff:ff:ff:ff:ff:ff"
-PRIO_UNICAST = 100
-PRIO_BROADCAST = 50
 
 
 @dataclass
@@ -55,7 +49,7 @@ def _bfs_edges(w: Wiring, root: str, seen: set[str]):
             todo.append(peer)
 
 
-def _toward(w: Wiring, root: str) -> dict[str, int]:
+def toward(w: Wiring, root: str) -> dict[str, int]:
     """For every switch, the port on its shortest path toward `root`."""
     return {peer: back for _sw, _port, peer, back in _bfs_edges(w, root, {root})}
 
@@ -72,27 +66,3 @@ def spanning_tree_ports(w: Wiring) -> dict[str, set[int]]:
             tree[sw].add(port)
             tree[peer].add(back)
     return tree
-
-
-def flow(priority: int, match: dict, outputs: list[int], note: str) -> dict:
-    return {"priority": priority, "match": match, "actions": [{"output": p} for p in outputs], "note": note}
-
-
-def forwarding_plan(w: Wiring) -> dict[str, list[dict]]:
-    """dpid -> flows. Unicast by destination MAC; broadcast (ARP) along the spanning tree."""
-    plan: dict[str, list[dict]] = {dp: [] for dp in w.dpids.values()}
-    for host, (home, port, mac) in sorted(w.hosts.items()):
-        plan[w.dpids[home]].append(flow(PRIO_UNICAST, {"eth_dst": mac}, [port], f"to {host}"))
-        for sw, out_port in _toward(w, home).items():
-            plan[w.dpids[sw]].append(flow(PRIO_UNICAST, {"eth_dst": mac}, [out_port], f"to {host} via trunk"))
-    tree = spanning_tree_ports(w)
-    host_ports: dict[str, set[int]] = {sw: set() for sw in w.dpids}
-    for _h, (sw, port, _m) in w.hosts.items():
-        host_ports[sw].add(port)
-    for sw, dp in w.dpids.items():
-        flood = tree[sw] | host_ports[sw]
-        for in_port in sorted(flood):
-            outs = sorted(flood - {in_port})
-            if outs:
-                plan[dp].append(flow(PRIO_BROADCAST, {"in_port": in_port, "eth_dst": BROADCAST}, outs, "broadcast (ARP)"))
-    return plan

@@ -16,8 +16,8 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from testbed.engine.controller import wait_generation, write_plan
-from testbed.engine.layout import make_layout
-from testbed.engine.planning import controller_plan
+from testbed.openflow.layout import make_layout
+from testbed.slicing.plan import controller_plan
 from testbed.engine.rundir import Manifest, is_alive
 from testbed.errors import TestbedError, UsageError
 from testbed.slicing.policy import INFRA, compile_policy
