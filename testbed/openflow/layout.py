@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface
 
-from testbed import naming
+from testbed import kinds, naming
 from testbed.openflow.wiring import Wiring
 from testbed.topology.model import Impair, LinkParams, Topology
-from testbed.topology.resolve import assign_addresses, assign_macs, link_params, node_settings
+from testbed.topology.resolve import assign_addresses, assign_macs, link_params
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ class Layout:
     macs: dict[str, str] = field(default_factory=dict)
     dpids: dict[str, str] = field(default_factory=dict)  # switch user name -> dpid hex
     links: list[LinkLayout] = field(default_factory=list)
-    runtimes: dict[str, str] = field(default_factory=dict)
 
     def wiring(self) -> Wiring:
         w = Wiring(dpids=dict(self.dpids))
@@ -62,13 +61,12 @@ def make_layout(topo: Topology, run_id: str) -> Layout:
     lay = Layout(run_id=run_id)
     h = s = 0
     for node in topo.nodes:
-        if node.kind == "switch":
+        if kinds.get(node.kind).switch:
             lay.internal[node.name] = naming.switch_name(run_id, s)
             lay.dpids[node.name] = naming.dpid(s)
             s += 1
         else:
             lay.internal[node.name] = naming.host_name(run_id, h)
-            lay.runtimes[node.name] = node_settings(topo, node).runtime or "namespace"
             h += 1
     lay.ips = assign_addresses(topo)
     lay.macs = assign_macs(topo)

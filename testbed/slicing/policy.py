@@ -8,12 +8,14 @@ should-pass / must-fail matrix; both read the same Policy, so a test that the
 network matches the policy is meaningful.
 
 Infrastructure flows that no slice names are granted implicitly and labelled
-`infra`: each gNB may reach each UPF's GTP-U service (N3).
+`infra`: what each node kind declares it needs (testbed.kinds: a gNB reaches
+each UPF's GTP-U service, N3).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from testbed import kinds
 from testbed.topology.model import Service, Topology
 from testbed.topology.resolve import expand_members
 
@@ -74,10 +76,14 @@ def compile_policy(topo: Topology, extra_members: dict[str, list[str]] | None = 
                         if g not in seen:
                             seen.add(g)
                             pol.grants.append(g)
-    gnbs = [n.name for n in topo.nodes if n.kind == "gnb"]
-    upfs = [(n.name, s) for n in topo.nodes if n.kind == "upf" for s in n.services if s.name == "gtpu"]
-    pol.members[INFRA] = gnbs
-    for g_name in gnbs:
-        for u_name, svc in upfs:
-            pol.grants.append(Grant(INFRA, g_name, u_name, svc.proto, svc.port, svc.name))
+    pol.members[INFRA] = []
+    for src in topo.hosts:
+        for need in kinds.get(src.kind).infra:
+            if src.name not in pol.members[INFRA]:
+                pol.members[INFRA].append(src.name)
+            for dst in topo.hosts:
+                if dst.kind == need.to_kind and dst.name != src.name:
+                    for svc in dst.services:
+                        if svc.name == need.service:
+                            pol.grants.append(Grant(INFRA, src.name, dst.name, svc.proto, svc.port, svc.name))
     return pol

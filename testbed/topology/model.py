@@ -10,9 +10,9 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from testbed import units
+from testbed import kinds, units
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -53,9 +53,25 @@ Mac = Annotated[
 ]
 
 SiteType = Literal["datacentre", "branch-campus", "community-health-centre", "clinic", "county-hospital", "other"]
-NodeKind = Literal["switch", "server", "vdi", "mec", "upf", "gnb", "ue", "host"]
-HOST_KINDS: tuple[str, ...] = ("server", "vdi", "mec", "upf", "gnb", "ue", "host")
-SERVICE_KINDS: tuple[str, ...] = ("server", "vdi", "mec", "upf", "host")
+
+
+def _known_kind(value: str) -> str:
+    try:
+        kinds.get(value)
+    except KeyError:
+        raise ValueError(f"Input should be one of: {', '.join(kinds.names())} (got {value!r})") from None
+    return value
+
+
+class _KindsInSchema:
+    """The schema lists the kinds registered when it is generated (testbed.kinds), not a frozen copy."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, _core: Any, _handler: Any) -> dict:
+        return {"type": "string", "enum": list(kinds.names())}
+
+
+NodeKind = Annotated[str, AfterValidator(_known_kind), _KindsInSchema]
 
 # 3GPP TS 23.501 Table 5.7.4-1: standardised 5QI -> packet delay budget (ms).
 FIVEQI_PDB_MS: dict[int, int] = {
@@ -170,7 +186,7 @@ ServiceRef = Annotated[Service, BeforeValidator(_service, json_schema_input_type
 
 
 class Node(Strict):
-    """A network element or host. Everything but `switch` is a host with one address."""
+    """A network element or host. Every kind but a switch kind is a host with one address (testbed.kinds)."""
 
     name: Name
     kind: NodeKind
@@ -186,6 +202,15 @@ class Node(Strict):
     volumes: list[str] = Field(default_factory=list)
     cpus: float | None = Field(None, gt=0)
     memory: Size | None = None
+
+    @model_validator(mode="after")
+    def _implicit_services(self) -> "Node":
+        """Services the kind always offers (a UPF's gtpu) are added when the file does not list them."""
+        listed = {s.name for s in self.services}
+        for name in kinds.get(self.kind).implicit_services:
+            if name not in listed:
+                self.services.append(KNOWN_SERVICES[name].model_copy())
+        return self
 
 
 class Link(LinkParams):
@@ -310,11 +335,11 @@ class Topology(Strict):
 
     @property
     def switches(self) -> list[Node]:
-        return [n for n in self.nodes if n.kind == "switch"]
+        return [n for n in self.nodes if kinds.get(n.kind).switch]
 
     @property
     def hosts(self) -> list[Node]:
-        return [n for n in self.nodes if n.kind != "switch"]
+        return [n for n in self.nodes if kinds.get(n.kind).host]
 
 
 Json = Union[dict, list, str, int, float, bool, None]

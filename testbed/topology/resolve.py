@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Interface
 
-from testbed.topology.model import IMPAIR_FIELDS, HOST_KINDS, Link, LinkParams, Node, NodeDefaults, Topology
+from testbed import kinds
+from testbed.topology.model import IMPAIR_FIELDS, Link, LinkParams, Node, NodeDefaults, Topology
 
 LINK_FIELDS = ("bw", "mtu", *IMPAIR_FIELDS)
 NODE_FIELDS = ("runtime", "image", "cpus", "memory")
@@ -66,7 +67,7 @@ def assign_addresses(topo: Topology) -> dict[str, IPv4Interface]:
     out: dict[str, IPv4Interface] = {}
     hosts = iter(pool.hosts())
     for node in topo.nodes:
-        if node.kind not in HOST_KINDS:
+        if not kinds.get(node.kind).host:
             continue
         if node.ip is not None:
             out[node.name] = IPv4Interface(f"{node.ip.ip}/{pool.prefixlen}")
@@ -88,11 +89,11 @@ def assign_macs(topo: Topology) -> dict[str, str]:
     any MAC given explicitly, so the two kinds never collide. Duplicates among the
     explicit ones are validate()'s to report.
     """
-    taken = {n.mac.lower() for n in topo.nodes if n.kind in HOST_KINDS and n.mac}
+    taken = {n.mac.lower() for n in topo.nodes if kinds.get(n.kind).host and n.mac}
     out: dict[str, str] = {}
     index = 0
     for node in topo.nodes:
-        if node.kind not in HOST_KINDS:
+        if not kinds.get(node.kind).host:
             continue
         if node.mac:
             out[node.name] = node.mac.lower()
@@ -105,11 +106,6 @@ def assign_macs(topo: Topology) -> dict[str, str]:
                 break
         out[node.name] = mac
     return out
-
-
-def service_providers(topo: Topology, service: str) -> list[Node]:
-    """Nodes that offer a service by name."""
-    return [n for n in topo.nodes if any(s.name == service for s in n.services)]
 
 
 def expand_members(topo: Topology, refs: list[str]) -> list[Node]:

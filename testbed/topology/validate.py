@@ -9,7 +9,8 @@ from collections import Counter, defaultdict, deque
 
 from testbed import naming
 from testbed.errors import Problem
-from testbed.topology.model import HOST_KINDS, SERVICE_KINDS, FIVEQI_PDB_MS, Topology
+from testbed import kinds
+from testbed.topology.model import FIVEQI_PDB_MS, Topology
 from testbed.topology.resolve import assign_addresses
 from testbed.topology.source import Source
 
@@ -31,13 +32,14 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
     for i, n in enumerate(topo.nodes):
         if n.site is not None and n.site not in site_names:
             p(("nodes", i, "site"), f"unknown site {n.site!r}")
-        if n.services and n.kind not in SERVICE_KINDS:
+        kind = kinds.get(n.kind)
+        if n.services and not kind.offers_services:
             p(("nodes", i, "services"), f"a {n.kind} does not offer services")
         ports = Counter((s.proto, s.port) for s in n.services)
         for (proto, port), count in ports.items():
             if count > 1:
                 p(("nodes", i, "services"), f"{proto}/{port} is offered twice")
-        if n.kind == "switch" and (n.ip is not None or n.runtime == "docker"):
+        if kind.switch and (n.ip is not None or n.runtime == "docker"):
             p(("nodes", i, "ip" if n.ip is not None else "runtime"), "a switch has no address or container")
 
     _node_counts(topo, p)
@@ -59,7 +61,7 @@ def _unique(items: list, coll: str, p) -> None:
 
 def _node_counts(topo: Topology, p) -> None:
     """A run names each switch and host with a short index; more than it can hold cannot be built."""
-    for label, is_kind in (("switches", lambda k: k == "switch"), ("hosts", lambda k: k != "switch")):
+    for label, is_kind in (("switches", kinds.is_switch), ("hosts", lambda k: not kinds.is_switch(k))):
         indexes = [i for i, n in enumerate(topo.nodes) if is_kind(n.kind)]
         if len(indexes) > MAX_NODES_PER_KIND:
             first_over = indexes[MAX_NODES_PER_KIND]
@@ -83,12 +85,10 @@ def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
         if a == b:
             p(("links", i, "endpoints"), f"a link cannot connect {a!r} to itself")
             continue
-        if node_kind[a] != "switch" and node_kind[b] != "switch":
+        if not kinds.is_switch(node_kind[a]) and not kinds.is_switch(node_kind[b]):
             p(("links", i, "endpoints"), f"{a!r} and {b!r} are both hosts; one end of a link must be a switch")
         pair = frozenset((a, b))
-        if pair in seen_pairs and "switch" not in (node_kind[a], node_kind[b]) or (
-            pair in seen_pairs and (node_kind[a] != "switch" or node_kind[b] != "switch")
-        ):
+        if pair in seen_pairs and not (kinds.is_switch(node_kind[a]) and kinds.is_switch(node_kind[b])):
             p(("links", i, "endpoints"), f"duplicate link between {a!r} and {b!r}")
         seen_pairs.add(pair)
         for where, imp in (((), link), (("a_to_b",), link.a_to_b), (("b_to_a",), link.b_to_a)):
@@ -99,11 +99,11 @@ def _links(topo: Topology, node_kind: dict[str, str], p) -> None:
         adj[a].add(b)
         adj[b].add(a)
     for i, n in enumerate(topo.nodes):
-        if n.kind in HOST_KINDS and degree[n.name] == 0:
+        if kinds.get(n.kind).host and degree[n.name] == 0:
             p(("nodes", i, "name"), f"host {n.name!r} has no link")
-        elif n.kind in HOST_KINDS and degree[n.name] > 1:
+        elif kinds.get(n.kind).host and degree[n.name] > 1:
             p(("nodes", i, "name"), f"host {n.name!r} has {degree[n.name]} links; a host has exactly one")
-        elif n.kind == "switch" and degree[n.name] > MAX_SWITCH_PORTS:
+        elif kinds.is_switch(n.kind) and degree[n.name] > MAX_SWITCH_PORTS:
             p(("nodes", i, "name"), f"switch {n.name!r} has {degree[n.name]} ports (at most {MAX_SWITCH_PORTS})")
     # One connected network: an island can never reach anything and is always a typo.
     # The main network is the one holding the first node that has a link (a host with
@@ -163,10 +163,10 @@ def _member_ok(ref: str, node_kind: dict[str, str], site_names: set[str]) -> str
     if ref.startswith("site:"):
         return None if ref[5:] in site_names else f"unknown site {ref[5:]!r}"
     if ref.startswith("kind:"):
-        return None if ref[5:] in HOST_KINDS else f"unknown host kind {ref[5:]!r}"
+        return None if ref[5:] in kinds.host_kinds() else f"unknown host kind {ref[5:]!r}"
     if ref not in node_kind:
         return f"unknown node {ref!r}"
-    if node_kind[ref] == "switch":
+    if kinds.is_switch(node_kind[ref]):
         return f"{ref!r} is a switch; slice members are hosts"
     return None
 
@@ -228,9 +228,9 @@ def _traffic(topo: Topology, node_kind: dict[str, str], p) -> None:
     services = {s.name for n in topo.nodes for s in n.services}
     for i, w in enumerate(topo.workloads):
         for j, ref in enumerate(w.src):
-            if ref not in node_kind or node_kind[ref] == "switch":
+            if ref not in node_kind or kinds.is_switch(node_kind[ref]):
                 p(("workloads", i, "from", j), f"unknown host {ref!r}")
-        if w.dst not in services and (w.dst not in node_kind or node_kind[w.dst] == "switch"):
+        if w.dst not in services and (w.dst not in node_kind or kinds.is_switch(node_kind[w.dst])):
             p(("workloads", i, "to"), f"{w.dst!r} is neither a host nor a service")
         if w.slice is not None and w.slice not in slices:
             p(("workloads", i, "slice"), f"unknown slice {w.slice!r}")

@@ -221,7 +221,7 @@ def test_trunk_ports_are_reciprocal(layout: Layout) -> None:
 def test_addresses_macs_dpids_unique(layout: Layout) -> None:
     assert len(set(layout.ips.values())) == len(layout.ips)
     assert len(set(layout.macs.values())) == len(layout.macs)
-    assert set(layout.ips) == set(layout.macs) == set(layout.runtimes)
+    assert set(layout.ips) == set(layout.macs)
     assert len(set(layout.dpids.values())) == len(layout.dpids)
     assert all(len(d) == 16 and int(d, 16) for d in layout.dpids.values())
 

@@ -12,7 +12,7 @@ from ruamel.yaml import YAML
 
 from testbed.topology.loader import load
 from testbed.topology.model import Topology
-from testbed.topology.resolve import service_providers
+from testbed.slicing.policy import targets
 from testbed.topology.schema import schema, schema_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_reference_has_the_clinical_systems(reference: Topology) -> None:
     assert len(vdi_hosts) >= 3
     assert all(any(s.name == "vdi" for s in n.services) for n in vdi_hosts)
     for service in ("emr", "pacs", "his"):
-        assert service_providers(reference, service), f"nobody offers {service}"
+        assert targets(reference, service), f"nobody offers {service}"
     assert [n for n in reference.nodes if n.kind == "mec"]
     assert [n for n in reference.nodes if n.kind == "upf"]
 

@@ -13,8 +13,8 @@ from testbed.topology.resolve import (
     expand_members,
     link_params,
     node_settings,
-    service_providers,
 )
+from testbed.slicing.policy import targets
 
 
 def _link(topo: Topology, a: str, b: str):
@@ -98,6 +98,6 @@ def test_expand_members_by_name_site_and_kind(reference: Topology) -> None:
     assert [n.name for n in both] == ["emr", "mec-01"]
 
 
-def test_service_providers_and_node_settings(reference: Topology) -> None:
-    assert [n.name for n in service_providers(reference, "payment")] == ["his"]
+def test_service_targets_and_node_settings(reference: Topology) -> None:
+    assert [n for n, _ in targets(reference, "payment")] == ["his"]
     assert node_settings(reference, reference.node("emr")).runtime == "namespace"
