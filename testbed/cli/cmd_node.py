@@ -6,6 +6,7 @@ from rich.table import Table
 
 from testbed.cli import render
 from testbed.cli.runs import pick_run
+from testbed.errors import UsageError
 
 
 def _mem(b: int | None) -> str:
@@ -32,10 +33,13 @@ def node() -> None:
 @click.argument("settings", nargs=-1, required=True)
 def node_set(run_id: str | None, name: str, settings: tuple[str, ...]) -> None:
     """Change a docker node's limits now: testbed node set vdi-01 cpus=2 memory=4g"""
-    from testbed.engine.docker_node import set_node
+    from testbed.engine import runtimes
 
     m = pick_run(run_id)
-    out = set_node(m, name, list(settings))
+    rec = m.nodes.get(name)
+    if rec is None:
+        raise UsageError(f"run {m.run_id} has no node {name!r}")
+    out = runtimes.new(rec.runtime).set_limits(rec, list(settings))
     render.console.print(f"{name}: cpus {_cpus(out['cpus'])}, memory {_mem(out['memory'])}")
 
 
@@ -43,15 +47,15 @@ def node_set(run_id: str | None, name: str, settings: tuple[str, ...]) -> None:
 @click.option("--run", "run_id", metavar="RUN_ID", help="Which running testbed.")
 def node_show(run_id: str | None) -> None:
     """List a run's docker nodes with their container and current limits."""
-    from testbed.engine.docker_node import limits
+    from testbed.engine import runtimes
 
     m = pick_run(run_id)
     t = Table(title=f"docker nodes of run {m.run_id}")
     for col in ("node", "container", "cpus", "memory"):
         t.add_column(col)
     for rec in sorted(m.nodes.values(), key=lambda r: r.name):
-        if rec.runtime == "docker" and rec.container:
-            lim = limits(rec.container)
+        lim = runtimes.new(rec.runtime).limits(rec) if rec.dpid is None else None
+        if lim is not None:
             t.add_row(rec.name, rec.container, _cpus(lim["cpus"]), _mem(lim["memory"]))
     render.console.print(t)
 

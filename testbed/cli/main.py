@@ -231,17 +231,15 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
     rec = m.nodes.get(node)
     if rec is None:
         raise UsageError(f"run {m.run_id} has no node {node!r}; nodes: {', '.join(sorted(m.nodes))}")
-    if rec.kind == "switch":
+    from testbed import kinds
+    from testbed.engine import runtimes
+
+    if kinds.get(rec.kind).switch:
         raise UsageError(f"{node!r} is a switch (OVS bridge {rec.internal}); use ovs-ofctl/ovs-vsctl on it")
     if not is_alive(rec.pid, rec.pid_start):
         raise TestbedError(f"node {node!r} of run {m.run_id} is not running")
-    argv = list(command) or ["bash", "--norc"]
-    if rec.runtime == "docker":  # the container's namespaces and cgroups, so its limits apply
-        from testbed.engine.docker_node import enter_argv
-
-        full = enter_argv(rec.pid, argv, rec.container)
-        os.execvp(full[0], full)
-    os.execvp("mnexec", ["mnexec", "-a", str(rec.pid), *argv])
+    full = runtimes.new(rec.runtime).enter_argv(rec, list(command) or ["bash", "--norc"])
+    os.execvp(full[0], full)
 
 
 @cli.command()
@@ -284,30 +282,30 @@ def clean(dry_run: bool) -> None:
     runs = all_runs()
     dead = [m for m in runs if not live(m)]
     live_ids = {m.run_id for m in runs if live(m)}
-    from testbed.engine.docker_node import labelled_containers, remove_containers
+    from testbed.engine.runtimes import all_runtimes
 
-    orphans = orphan_bridges(known={m.run_id for m in runs})
-    stray_containers = {rid: names for rid, names in labelled_containers().items()
-                        if rid not in {m.run_id for m in runs}}  # labelled by a run with no manifest
-    if not dead and not orphans and not stray_containers:
+    known = {m.run_id for m in runs}
+    orphans = orphan_bridges(known=known)
+    strays = [(rt, rid, names) for rt in all_runtimes() for rid, names in sorted(rt.orphans(known).items())]
+    if not dead and not orphans and not strays:
         render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))
         return
+    verb = "would remove" if dry_run else "removing"
     for m in dead:
-        render.console.print(f"{'would remove' if dry_run else 'removing'} run {m.run_id} ({m.name}, {m.state}): "
+        render.console.print(f"{verb} run {m.run_id} ({m.name}, {m.state}): "
                              f"{len(m.bridges)} bridges, {len(m.nodes)} nodes, {len(m.pids)} processes")
         if not dry_run:
             teardown(m)
     for bridge, rid in orphans:
-        render.console.print(f"{'would remove' if dry_run else 'removing'} bridge {bridge} of run {rid} (no manifest)")
+        render.console.print(f"{verb} bridge {bridge} of run {rid} (no manifest)")
     if orphans and not dry_run:
         from testbed.engine.teardown import delete_bridges
 
         delete_bridges([b for b, _ in orphans])
-    for rid, names in sorted(stray_containers.items()):
-        render.console.print(f"{'would remove' if dry_run else 'removing'} {len(names)} container(s) of run {rid} "
-                             f"(no manifest): {', '.join(names)}")
+    for rt, rid, names in strays:
+        render.console.print(f"{verb} {len(names)} {rt.name} resource(s) of run {rid} (no manifest): {', '.join(names)}")
         if not dry_run:
-            remove_containers(names)
+            rt.remove_orphans(names)
 
 
 def _register_plugins() -> None:

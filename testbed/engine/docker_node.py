@@ -10,6 +10,7 @@ the container's file system. The shell and every process started in the node
 are also moved into the container's cgroups, so the node's CPU and memory limits
 apply to them, and `docker update` (`testbed node set`) changes them live.
 
+The runtime that uses these mechanics is testbed.engine.runtimes.docker.
 The testbed's own agents (`python -m traffic.sink` ...) run with the host's
 interpreter path; the container gets the testbed's code and virtualenv
 bind-mounted read-only at the same paths, so they run inside it unchanged when
@@ -148,31 +149,6 @@ class Container:
     image: str = ""
 
 
-def docker_hosts(topo) -> list:
-    """Host nodes whose runtime (after node -> kind -> file defaults) is docker."""
-    from testbed.topology.resolve import node_settings
-
-    return [n for n in topo.hosts if node_settings(topo, n).runtime == "docker"]
-
-
-def images_needed(topo) -> set[str]:
-    from testbed.images import NODE_IMAGE
-    from testbed.topology.resolve import node_settings
-
-    return {node_settings(topo, n).image or NODE_IMAGE.name for n in docker_hosts(topo)}
-
-
-def host_params(c: Container | None) -> dict:
-    """Mininet addHost() class and parameters for a node (a container's, if it has one)."""
-    from testbed.engine.mn import TbHost  # Mininet is imported only when a network is built
-
-    return {"cls": TbHost} if c is None else {"cls": docker_host_class(), "container": c, "image": c.image}
-
-
-def record_fields(c: Container | None) -> dict:
-    return {} if c is None else {"runtime": "docker", "container": c.name}
-
-
 def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path) -> ContainerSpec:
     from testbed.images import NODE_IMAGE
     from testbed.topology.resolve import node_settings
@@ -299,47 +275,6 @@ def container_pid(name: str) -> int | None:
     return int(r.stdout.strip()) if r.returncode == 0 and r.stdout.strip().isdigit() and int(r.stdout) > 0 else None
 
 
-_DOCKER_HOST: type | None = None
-
-
-def docker_host_class() -> type:
-    """The Mininet host class for docker nodes (defined on first use: Mininet loads lazily)."""
-    global _DOCKER_HOST
-    if _DOCKER_HOST is None:
-        from testbed.engine.mn import TbHost
-
-        class DockerHost(TbHost):
-            """A Mininet host whose shell lives in a running container's namespaces and cgroups."""
-
-            def __init__(self, name: str, container: Container | None = None, image: str = "", **params):
-                if container is None:
-                    raise ValueError("DockerHost needs a started container")
-                self.container = container
-                self.image = image
-                super().__init__(name, **params)
-
-            def _popen(self, cmd, **params):
-                # startShell builds `mnexec -cdn bash ...` (a new namespace); attach to the container's instead.
-                if isinstance(cmd, list) and len(cmd) > 1 and cmd[0] == "mnexec" and cmd[1].startswith("-cd"):
-                    rest = cmd[2:]
-                    if rest and rest[0] == "env":  # the container's environment, not the testbed's
-                        rest = ["env", "-i", *container_env(self.container.pid), *rest[1:]]
-                    cmd = ["mnexec", "-cd", *nsenter_argv(self.container.pid), *rest]
-                return super()._popen(cmd, **params)
-
-            def startShell(self, mnopts=None):
-                check_tools(self.container.pid, self.image)
-                super().startShell(mnopts)
-                join_cgroups(self.pid, self.container.pid)
-
-        _DOCKER_HOST = DockerHost
-    return _DOCKER_HOST
-
-
-def is_docker_host(h: object) -> bool:
-    return isinstance(getattr(h, "container", None), Container)
-
-
 # -- while running: limits ------------------------------------------------------
 def parse_limits(items: list[str]) -> dict[str, float | int]:
     from testbed.units import parse_size
@@ -389,16 +324,6 @@ def limits(container: str) -> dict:
         raise BuildError(f"docker inspect {container} failed: {r.stderr.strip()}")
     nano, mem = (int(x) for x in r.stdout.split())
     return {"cpus": nano / 1e9 if nano else None, "memory": mem or None}
-
-
-def set_node(manifest, node: str, items: list[str]) -> dict:
-    """Change a running docker node's CPU/memory limits (`cpus=2 memory=4g`)."""
-    rec = manifest.nodes.get(node)
-    if rec is None:
-        raise UsageError(f"run {manifest.run_id} has no node {node!r}")
-    if rec.runtime != "docker" or not rec.container:
-        raise UsageError(f"{node!r} is a {rec.runtime} node; only runtime: docker nodes have changeable limits")
-    return set_limits(rec.container, **parse_limits(items))
 
 
 # -- teardown and clean ---------------------------------------------------------

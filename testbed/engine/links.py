@@ -9,10 +9,10 @@ change it while the run is up, and faults (link down/up) use the same path.
 """
 from __future__ import annotations
 
-import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mininet.link import Link
 
@@ -23,7 +23,11 @@ from testbed.impair import Impairment, ImpairError, NetemBackend, Port, start_re
 from testbed.impair.backends import choose_backend  # noqa: F401  (re-exported for the engine)
 from testbed.impair.netem import NetemLink
 from testbed.impair.userspace import control_request
+from testbed.engine.procs import record
 from testbed.topology.model import Impair, LinkParams
+
+if TYPE_CHECKING:
+    from testbed.engine.testbed import Testbed
 
 def needs_impairment(ln: LinkLayout) -> bool:
     """Any impairment setting given (even 0) makes the link changeable at run time."""
@@ -151,3 +155,57 @@ def set_link(m, ref: str, items: list[str], direction: str = "both") -> dict:
         apply(rec, d, new)
     m.save()
     return {"link": key, **{d: rec[d] for d in ("a_to_b", "b_to_a")}}
+
+
+# -- building ---------------------------------------------------------------------
+def link_kwargs(ln: LinkLayout, backend: str, run_id: str) -> dict[str, Any]:
+    """Mininet link class and parameters: HTB for rate, a relay pair where impaired."""
+    from mininet.link import TCIntf
+
+    p = ln.params
+    kw: dict[str, Any] = {"cls": Link}
+    htb = p.bw is not None and not (backend == "netem" and needs_impairment(ln))
+    if htb:
+        kw.update(cls1=TCIntf, cls2=TCIntf, params1={"bw": p.bw / 1e6}, params2={"bw": p.bw / 1e6})
+    if backend == "userspace" and needs_impairment(ln):
+        kw.update(cls=RelayLink, relay_ends=relay_ends(run_id, ln.index))
+    return kw
+
+
+def add_links(tb: "Testbed") -> list[LinkLayout]:
+    """Create every link (a relay pair where impaired); returns the impaired ones."""
+    lay, m = tb.layout, tb.manifest
+    tb.emit.stage("links", "creating links", total=len(lay.links))
+    impaired = [ln for ln in lay.links if needs_impairment(ln)]
+    for ln in impaired:
+        if m.impairment_backend == "userspace":
+            m.root_interfaces += list(relay_ends(m.run_id, ln.index))
+    m.save()
+    for ln in lay.links:
+        tb.net.addLink(tb.mn_node(ln.a), tb.mn_node(ln.b), port1=ln.port_a, port2=ln.port_b,
+                       intfName1=ln.intf_a, intfName2=ln.intf_b, **link_kwargs(ln, m.impairment_backend, m.run_id))
+        tb.emit.progress("links", ln.index + 1, len(lay.links))
+    tb.emit.done("links", f"{len(lay.links)} links")
+    return impaired
+
+
+def start_impairments(tb: "Testbed", impaired: list[LinkLayout]) -> None:
+    """Start every impairment point, in parallel (a relay takes ~0.3 s to import and report ready)."""
+    m = tb.manifest
+    tb.emit.stage("impairments", f"{m.impairment_backend} impairments", total=len(impaired))
+    pids = {name: rec.pid if rec.dpid is None else None for name, rec in m.nodes.items()}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {pool.submit(start, ln, m.impairment_backend, pids, m.dir / "links", m.run_id): ln
+                   for ln in impaired}
+        for i, fut in enumerate(as_completed(futures)):
+            ln = futures[fut]
+            handle, rec = fut.result()
+            key = link_key(ln.a, ln.b)
+            tb.link_handles[key] = handle
+            m.links[key] = rec
+            if rec.get("relay_pid"):
+                m.pids[f"relay-{key}"] = record(rec["relay_pid"])
+            m.save_throttled()
+            tb.emit.progress("impairments", i + 1, len(impaired))
+    m.save()
+    tb.emit.done("impairments", f"{len(impaired)} links impaired ({m.impairment_backend})")

@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 
-from testbed.engine import docker_node
+from testbed.engine import runtimes
 from testbed.events import Emitter
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
@@ -70,13 +70,9 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     strays = pids_in_netns(inodes)
     shells = [(n.pid, n.pid_start) for n in m.nodes.values() if n.pid]
     kill_verified([(p, None) for p in strays if p not in {s for s, _ in shells}], grace=1.0)
-    # 3. Containers of this run (recorded names, and whatever carries the run label). Their node
-    # shells go first: they sit in the containers' cgroups, which Docker cannot remove while they live.
-    containers = sorted(set(m.containers) | set(docker_node.containers_of_run(m.run_id))) if m.containers else []
-    if containers:
-        kill_verified([(n.pid, n.pid_start) for n in m.nodes.values() if n.pid and n.runtime == "docker"],
-                      grace=2.0, group=True, sig=signal.SIGHUP)
-        docker_node.remove_containers(containers)
+    # 3. What the node runtimes made for this run (containers: by recorded name and by run label).
+    for rt in runtimes.all_runtimes():
+        rt.teardown(m)
     # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
     delete_bridges(bridges)

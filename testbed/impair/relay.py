@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from testbed.impair.spec import Impairment
+from testbed.netdev import RELAY_OFFLOADS
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -77,7 +78,6 @@ SOCKET_BUF = 4 * 1024 * 1024
 RECV_BUF = 65536 + 64  # big enough to detect (and refuse) GSO super-frames
 # Offloads that make the kernel hand us frames larger than the MTU or with
 # unfinished checksums; with any of them on, ping works but TCP stalls.
-OFFLOADS = ("rx", "tx", "tso", "gso", "gro", "lro", "ufo", "rxvlan", "txvlan")
 
 DIRECTIONS = ("a_to_b", "b_to_a")
 
@@ -479,7 +479,7 @@ class Relay:
 
 def prepare_interface(name: str) -> None:
     """Offloads off, IPv6 off (so the host stays silent on it), link up."""
-    for feature in OFFLOADS:
+    for feature in RELAY_OFFLOADS:
         # one call per feature: ethtool refuses the whole list if one is fixed
         subprocess.run(["ethtool", "-K", name, feature, "off"], capture_output=True, check=False)
     try:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # (rank, module prefix). Same rank may import each other; lower never imports higher.
 LAYERS: list[tuple[int, str]] = [
-    (0, "testbed.errors"), (0, "testbed.units"), (0, "testbed.naming"), (0, "testbed.events"),
+    (0, "testbed.errors"), (0, "testbed.units"), (0, "testbed.naming"), (0, "testbed.events"), (0, "testbed.netdev"),
     (0, "traffic"),
     (1, "testbed.kinds"),
     (2, "testbed.topology"),

@@ -1,0 +1,59 @@
+"""Per-node set-up once links exist: offloads, MTU, the run's hosts file; and the switch-side ends.
+
+One shell round trip per host (a Mininet `cmd` costs a pty exchange), one
+shell for every switch port in the root namespace.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from testbed.errors import BuildError
+from testbed.netdev import offloads_off_command
+
+if TYPE_CHECKING:
+    from testbed.engine.testbed import Testbed
+
+
+def write_hosts_file(tb: "Testbed") -> Path:
+    """/etc/hosts for every node: the topology's names, so `ping emr` works inside the network."""
+    lines = ["127.0.0.1 localhost"] + [f"{ip.ip} {name}" for name, ip in tb.layout.ips.items()]
+    path = tb.manifest.dir / "hosts"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _mtus(tb: "Testbed") -> dict[str, int]:
+    out: dict[str, int] = {}
+    for ln in tb.layout.links:
+        if ln.params.mtu:
+            out[ln.intf_a] = out[ln.intf_b] = ln.params.mtu
+    return out
+
+
+def configure_hosts(tb: "Testbed", hosts_file: Path) -> None:
+    """Per host, one shell round trip: offloads off, MTU, and what its runtime still needs."""
+    mtus = _mtus(tb)
+    for name in tb.host_names():
+        h = tb.mn_node(name)
+        intf = h.defaultIntf().name
+        script = [offloads_off_command(intf), *tb.runtime_of(name).setup_commands(intf, hosts_file)]
+        if intf in mtus:
+            script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
+        h.cmd("; ".join(script))
+
+
+def configure_switch_ports(tb: "Testbed") -> None:
+    """Switch-side veth ends: offloads off (the userspace datapath needs it) and MTU, in one shell."""
+    cmds = []
+    for ln in tb.layout.links:
+        for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
+            if end in tb.layout.dpids:
+                cmds.append(offloads_off_command(intf))
+                if ln.params.mtu:
+                    cmds.append(f"ip link set dev {intf} mtu {ln.params.mtu}")
+    if cmds:
+        r = subprocess.run(["sh", "-c", "; ".join(cmds) + "; true"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(f"configuring switch ports failed: {r.stderr.strip()}")
