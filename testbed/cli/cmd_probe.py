@@ -29,12 +29,12 @@ def register(cli: click.Group) -> None:
         from testbed.cli.options import parse_formats
         from testbed.report.writers import write_all
         from testbed.runner import default_report_dir, run as run_topology
-        from testbed.topology.loader import load
+        from testbed.runner import load
 
         fmts = parse_formats(formats)
         load(topology)  # bad input fails here, before anything is created
         with signals_raise(), render.EventRenderer(quiet) as ev:
-            tb = Testbed.from_file(topology, on_event=ev, controller_app=controller_app)
+            tb = Testbed(load(topology), source=str(topology), on_event=ev, controller_app=controller_app)
             try:
                 rep = run_topology(tb, ev, checks=lambda t, e: run_probes(t, e.sink, attacks=not no_attacks))
             finally:

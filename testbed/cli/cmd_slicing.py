@@ -36,7 +36,7 @@ def flows(run_id: str | None, slice_name: str | None, as_json: bool, switch: str
 
     m = pick_run(run_id)
     plan = _plan(m)
-    switches = {n: rec for n, rec in m.nodes.items() if rec.kind == "switch"}
+    switches = {n: rec for n, rec in m.nodes.items() if rec.dpid is not None}
     if switch and switch not in switches:
         raise UsageError(f"run {m.run_id} has no switch {switch!r}; switches: {', '.join(sorted(switches))}")
     doc = {}

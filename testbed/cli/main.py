@@ -53,7 +53,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.argument("topologies", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def validate(topologies: tuple[Path, ...]) -> None:
     """Check topology files without building anything (exit 2 on any problem)."""
-    from testbed.topology.loader import load
+    from testbed.runner import load
 
     bad = 0
     for path in topologies:
@@ -75,8 +75,9 @@ def validate(topologies: tuple[Path, ...]) -> None:
 def schema(output: Path | None) -> None:
     """Print the topology file's JSON Schema (generated from the model)."""
     from testbed.topology.schema import schema_json
+    from testbed.workloads import extend_schema
 
-    text = schema_json()
+    text = schema_json(extend_schema)
     if output:
         output.write_text(text)
     else:
@@ -105,9 +106,11 @@ def doctor() -> None:
 
 
 def _build(topology: Path, controller_app: str | None, on_event):
+    """A Testbed for the file, checked by every layer first (a bad file builds nothing)."""
     from testbed.engine.testbed import Testbed
+    from testbed.runner import load
 
-    return Testbed.from_file(topology, on_event=on_event, controller_app=controller_app)
+    return Testbed(load(topology), source=str(topology), on_event=on_event, controller_app=controller_app)
 
 
 @cli.command()
@@ -117,7 +120,7 @@ def _build(topology: Path, controller_app: str | None, on_event):
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def up(topology: Path, detach: bool, controller_app: str | None, quiet: bool) -> None:
     """Build the network and keep it up until Ctrl-C, SIGTERM or `testbed down`."""
-    from testbed.topology.loader import load
+    from testbed.runner import load
 
     load(topology)  # bad input fails here, before anything is created or forked
     if detach:

@@ -56,6 +56,7 @@ class Testbed:
         self.node_runtime: dict[str, str] = {}  # host -> runtime name
         self.mn_nodes: dict[str, Any] = {}  # topology name -> Mininet node
         self.link_handles: dict[str, Any] = {}
+        self.measurements: list[dict[str, Any]] = []  # raw samples of the workloads run on this testbed
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: Any) -> "Testbed":

@@ -15,7 +15,9 @@ kind names and defaults) can hold it; the engine interprets it:
 - `daemons`: programs started inside each of its nodes once the network is up
   (their PIDs live in the node's namespace, so teardown finds and ends them);
 - `ready_port`: a TCP port its daemons listen on when ready (the engine waits
-  for it instead of sleeping), or None.
+  for it instead of sleeping), or None;
+- `ran_role`: the part it plays in the file's `ran:` section ("ue" terminals
+  are bound to "gnb" base stations), or None.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class Kind:
     runtime: str = "namespace"
     daemons: tuple[Daemon, ...] = field(default_factory=tuple)
     ready_port: int | None = None
+    ran_role: str | None = None
 
     @property
     def host(self) -> bool:

@@ -19,6 +19,7 @@ class RunReport:
     counts: dict[str, int] = field(default_factory=dict)
     checks: list[CheckResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    measurements: list[dict[str, Any]] = field(default_factory=list)  # raw workload samples (recompute any verdict)
     error: str | None = None
 
     @property

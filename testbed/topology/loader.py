@@ -126,6 +126,7 @@ def parse_text(text: str, file: str) -> model.Topology:
             for err in exc.errors(include_url=False)
         ]
         raise TopologyError(_in_file_order(problems)) from None
+    topo._source = source
     problems = validate(topo, source)
     if problems:
         raise TopologyError(_in_file_order(problems))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator, PrivateAttr
 
 from testbed import kinds, units
+from testbed.errors import Problem
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -262,23 +263,38 @@ class Ran(Strict):
 
 
 class Slo(Strict):
+    """What a workload must achieve; each field set is one verdict (testbed.workloads.slo)."""
+
+    latency_p50: Duration | None = Field(None, description="Median latency (RTT for ping-like workloads).")
     latency_p95: Duration | None = None
+    latency_p99: Duration | None = None
     latency_max: Duration | None = None
-    jitter: Duration | None = None
+    jitter: Duration | None = Field(None, description="Mean difference between consecutive latencies (RFC 3550 style).")
     throughput_min: Rate | None = None
     loss_max: Percent | None = None
     completion_time: Duration | None = None
+    errors_max: int | None = Field(None, ge=0, description="Failed operations allowed.")
 
 
 class Workload(Strict):
+    """Traffic to run and judge. `type` names a module of testbed.workloads, which also checks the
+    type's own keys (extra keys here); the file format's common keys are these."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
     name: Name
-    type: Literal["vdi", "dicom", "emr", "iperf", "ping"]
+    type: Name = Field(description="Workload type (testbed.workloads registry), e.g. ping.")
     src: list[str] = Field(alias="from", min_length=1)
     dst: str = Field(alias="to", description="Node name or service name.")
     slice: Name | None = None
     duration: Duration = 5000.0
     rate: Rate | None = None
     slo: Slo = Slo()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The keys only this workload's type understands (validated by the type's module)."""
+        return dict(self.model_extra or {})
 
 
 class Probe(Strict):
@@ -307,6 +323,10 @@ class Controller(Strict):
 class Topology(Strict):
     """A whole alliance network, as one file describes it."""
 
+    # Where it was loaded from (testbed.topology.source.Source), so that the layers above can
+    # report problems in the parts they own (workload types) as file:line too.
+    _source: Any = PrivateAttr(default=None)
+
     name: Name
     description: str | None = None
     defaults: Defaults = Defaults()
@@ -319,6 +339,12 @@ class Topology(Strict):
     workloads: list[Workload] = Field(default_factory=list)
     probes: list[Probe] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
+
+    def problem(self, path: tuple, message: str) -> Problem:
+        """A Problem located in the file this topology came from (file only when it came from memory)."""
+        if self._source is not None:
+            return self._source.problem(path, message)
+        return Problem("<memory>", None, ".".join(str(p) for p in path), message)
 
     # -- lookups used everywhere; cheap enough to recompute on demand --
     def node(self, name: str) -> Node:

@@ -204,10 +204,11 @@ def _ran(topo: Topology, node_kind: dict[str, str], p) -> None:
     slices = {s.name: s for s in topo.slices}
     seen: set[str] = set()
     for i, b in enumerate(topo.ran.ues):
-        if node_kind.get(b.ue) != "ue":
-            p(("ran", "ues", i, "ue"), f"{b.ue!r} is not a node of kind ue" if b.ue in node_kind else f"unknown node {b.ue!r}")
-        if node_kind.get(b.gnb) != "gnb":
-            p(("ran", "ues", i, "gnb"), f"{b.gnb!r} is not a node of kind gnb" if b.gnb in node_kind else f"unknown node {b.gnb!r}")
+        for key, ref in (("ue", b.ue), ("gnb", b.gnb)):
+            if ref not in node_kind:
+                p(("ran", "ues", i, key), f"unknown node {ref!r}")
+            elif kinds.get(node_kind[ref]).ran_role != key:
+                p(("ran", "ues", i, key), f"{ref!r} is not a node of kind {key}")
         if b.ue in seen:
             p(("ran", "ues", i, "ue"), f"UE {b.ue!r} is bound twice")
         seen.add(b.ue)
