@@ -37,6 +37,51 @@ def rule_key(rule: dict) -> str:
     return json.dumps([rule.get("table", 0), rule["priority"], rule["match"]], sort_keys=True)
 
 
+def diff(o_rules: list[dict], o_meters: list[dict], n_rules: list[dict], n_meters: list[dict]):
+    """(rules added or changed, rules removed, meters added, changed, removed) from one plan to the next."""
+    o = {rule_key(r): r for r in o_rules}
+    n = {rule_key(r): r for r in n_rules}
+    body = lambda r: json.dumps([r.get("actions"), r.get("meter"), r.get("goto"), r.get("cookie")], sort_keys=True)  # noqa: E731
+    added = [r for k, r in n.items() if k not in o or body(o[k]) != body(r)]
+    removed = [r for k, r in o.items() if k not in n]
+    om = {m["meter_id"]: m for m in o_meters}
+    nm = {m["meter_id"]: m for m in n_meters}
+    m_add = [m for i, m in nm.items() if i not in om]
+    m_mod = [m for i, m in nm.items() if i in om and om[i] != m]
+    m_del = [m for i, m in om.items() if i not in nm]
+    return added, removed, m_add, m_mod, m_del
+
+
+def add_flow(dp, rule: dict) -> None:
+    """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    inst = []
+    if rule.get("meter") is not None:
+        inst.append(parser.OFPInstructionMeter(int(rule["meter"]), ofp.OFPIT_METER))
+    actions = []
+    for a in rule.get("actions", []):
+        if "output" in a:
+            actions.append(parser.OFPActionOutput(int(a["output"])))
+        elif "set_field" in a:
+            actions.append(parser.OFPActionSetField(**a["set_field"]))
+    if actions:
+        inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
+    if rule.get("goto") is not None:
+        inst.append(parser.OFPInstructionGotoTable(int(rule["goto"])))
+    dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
+                                  match=parser.OFPMatch(**rule["match"]), instructions=inst,
+                                  cookie=int(rule.get("cookie", 0))))
+
+
+def meter_mod(dp, command: int, m: dict) -> None:
+    """Add or modify one plan meter (a drop band at the slice's rate, in kbit/s)."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    band = parser.OFPMeterBandDrop(rate=int(m["rate_kbps"]), burst_size=int(m.get("burst_kb", 0)))
+    flags = ofp.OFPMF_KBPS | (ofp.OFPMF_BURST if m.get("burst_kb") else 0)
+    dp.send_msg(parser.OFPMeterMod(datapath=dp, command=command, flags=flags, meter_id=int(m["meter_id"]),
+                                   bands=[band]))
+
+
 class PlanApp(AppBase):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     follow_plan = True  # apply plan changes live
@@ -123,19 +168,7 @@ class PlanApp(AppBase):
             self._write_status()
 
     def _diff(self, old: dict, new: dict, key: str):
-        o_rules, o_meters = self.rules(old, key)
-        n_rules, n_meters = self.rules(new, key)
-        o = {rule_key(r): r for r in o_rules}
-        n = {rule_key(r): r for r in n_rules}
-        body = lambda r: json.dumps([r.get("actions"), r.get("meter"), r.get("goto"), r.get("cookie")], sort_keys=True)  # noqa: E731
-        added = [r for k, r in n.items() if k not in o or body(o[k]) != body(r)]
-        removed = [r for k, r in o.items() if k not in n]
-        om = {m["meter_id"]: m for m in o_meters}
-        nm = {m["meter_id"]: m for m in n_meters}
-        m_add = [m for i, m in nm.items() if i not in om]
-        m_mod = [m for i, m in nm.items() if i in om and om[i] != m]
-        m_del = [m for i, m in om.items() if i not in nm]
-        return added, removed, m_add, m_mod, m_del
+        return diff(*self.rules(old, key), *self.rules(new, key))
 
     # -- OpenFlow helpers ------------------------------------------------------
     def _write_status(self) -> None:
@@ -149,34 +182,8 @@ class PlanApp(AppBase):
                 json.dump(data, fh)
             os.replace(tmp, self.status_path)
 
-    @staticmethod
-    def add_flow(dp, rule: dict) -> None:
-        """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
-        parser, ofp = dp.ofproto_parser, dp.ofproto
-        inst = []
-        if rule.get("meter") is not None:
-            inst.append(parser.OFPInstructionMeter(int(rule["meter"]), ofp.OFPIT_METER))
-        actions = []
-        for a in rule.get("actions", []):
-            if "output" in a:
-                actions.append(parser.OFPActionOutput(int(a["output"])))
-            elif "set_field" in a:
-                actions.append(parser.OFPActionSetField(**a["set_field"]))
-        if actions:
-            inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
-        if rule.get("goto") is not None:
-            inst.append(parser.OFPInstructionGotoTable(int(rule["goto"])))
-        dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
-                                      match=parser.OFPMatch(**rule["match"]), instructions=inst,
-                                      cookie=int(rule.get("cookie", 0))))
-
-    @staticmethod
-    def _meter(dp, command: int, m: dict) -> None:
-        parser, ofp = dp.ofproto_parser, dp.ofproto
-        band = parser.OFPMeterBandDrop(rate=int(m["rate_kbps"]), burst_size=int(m.get("burst_kb", 0)))
-        flags = ofp.OFPMF_KBPS | (ofp.OFPMF_BURST if m.get("burst_kb") else 0)
-        dp.send_msg(parser.OFPMeterMod(datapath=dp, command=command, flags=flags, meter_id=int(m["meter_id"]),
-                                       bands=[band]))
+    add_flow = staticmethod(add_flow)
+    _meter = staticmethod(meter_mod)
 
     def _barrier(self, dp, key: str, generation: int) -> None:
         req = dp.ofproto_parser.OFPBarrierRequest(dp)
