@@ -1,15 +1,8 @@
 """Bad topology files, stage 3: whole-graph checks. Each entry: (id, YAML text, field, line, message fragment).
-
-Every YAML text starts at line 1 (dedented, no leading blank line), so the line
-numbers in the expectations can be checked by counting.
 """
 from __future__ import annotations
 
-import pytest
-
-
-def case(id_: str, text: str, field: str, line: int | None, fragment: str):
-    return pytest.param(text, field, line, fragment, id=id_)
+from bad_case import case
 
 
 CASES = [
