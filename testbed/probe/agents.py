@@ -15,8 +15,6 @@ import time
 
 from testbed.errors import TestbedError
 
-PROTO = {"tcp": 6, "udp": 17, "icmp": 1}
-
 
 def host_interfaces(tb) -> dict[str, str]:
     """host -> its interface name inside its namespace (hosts have exactly one link)."""

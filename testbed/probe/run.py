@@ -32,7 +32,8 @@ from traffic import packets as P
 
 from testbed.checks.result import CheckResult
 from testbed.events import Emitter, EventSink
-from testbed.probe.agents import PROTO, Captures, arrival_index, host_interfaces, send_all
+from testbed.probe.agents import Captures, arrival_index, host_interfaces, send_all
+from testbed.slicing.flows import IP_PROTO
 from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS, FLOOD_MIN_FACTOR, FLOOD_SECONDS, METER_TOLERANCE,
                                    SKIPPED,
                                    Attack, Hosts, plan_attacks)
@@ -116,7 +117,7 @@ def _row_state(r: Probe, h: Hosts, flows: dict[str, dict], sent: dict[str, dict]
     For should-pass rows the return path counts too (replies are implied by a
     grant): a TCP handshake must complete, an echo reply must reach the source.
     """
-    key = (h.ip[r.src], h.ip[r.dst], PROTO[r.proto], r.port if r.proto != "icmp" else 8)
+    key = (h.ip[r.src], h.ip[r.dst], IP_PROTO[r.proto], r.port if r.proto != "icmp" else 8)
     arrived = bool(flows.get(r.dst, {}).get(key, set()) & {None, r.id})
     note = ""
     if r.expect == "pass" and arrived:
