@@ -1,4 +1,5 @@
-"""Benchmark of the userspace impairment relay (run as root: python bench/impair_bench.py).
+"""Benchmark of the userspace impairment relay (as root, from the repository root:
+`python -m bench.impair_bench [--quick]`, which puts `tests.tools` on the path).
 
 Rows:
 - TCP throughput (iperf3, 5 s) through a relay link with 0 ms delay, as a ratio
@@ -21,13 +22,21 @@ import tempfile
 from pathlib import Path
 
 from testbed.impair import Impairment, start_relay
-from testbed.impair.lab import NetPair
+
+try:
+    from tests.tools.lab import NetPair
+except ModuleNotFoundError:  # run as a script: the repository root is not on the path
+    sys.exit("run from the repository root: python -m bench.impair_bench")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=int, default=5, help="iperf3 duration per TCP row")
+    ap.add_argument("--quick", action="store_true", help="1 s per TCP row and fewer UDP probes (a smoke run)")
     args = ap.parse_args()
+    udp_rows = ((1000, 3000), (10000, 20000))
+    if args.quick:
+        args.seconds, udp_rows = 1, ((1000, 500), (10000, 2000))
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
@@ -56,7 +65,7 @@ def main() -> int:
             bps = pair.iperf(args.seconds)
             rows.append(("TCP relay, 10 ms each way", f"{bps / 1e9:.2f} Gbit/s", f"{bps / base_bps:.2f}"))
             relay.set("b_to_a", Impairment())
-            for pps, count in ((1000, 3000), (10000, 20000)):
+            for pps, count in udp_rows:
                 r = pair.udp(count, pps=pps, deadline=30)
                 rows.append((f"one-way delay 10 ms @ {pps // 1000}k pps ({count} pkts)",
                              f"median err {r['delay_median_ms'] - 10:+.3f} ms",

@@ -73,7 +73,8 @@ def main() -> None:
     reference_row()
     if not a.skip_impair and (HERE / "impair_bench.py").exists():
         print()
-        subprocess.run([sys.executable, str(HERE / "impair_bench.py")], cwd=REPO, check=False)
+        # as a module from the repository root: it imports its measurement tools from tests.tools
+        subprocess.run([sys.executable, "-m", "bench.impair_bench"], cwd=REPO, check=False)
     print(f"\nbench finished in {time.monotonic() - t0:.0f}s; linear target (ratio <= 1.2): {'met' if ok else 'NOT met'}")
 
 

@@ -1,33 +1,41 @@
-"""The contract between the network builder and an impairment backend.
+"""The one interface every impairment backend implements, so the engine never asks which.
 
-A backend impairs ONE link at a time; the builder decides the plumbing and hands
-over the two interfaces that carry the link's frames:
+A backend owns everything about how a link is impaired (Kathará's manager
+factory, applied to links): how the link is wired when Mininet builds it, which
+root-namespace interfaces that creates, how the impairment starts, what the
+run's manifest records about it, and how a running link is changed or read --
+from the record alone, so `testbed link set` in another process needs no live
+objects. The engine builds links, starts impairments and saves records; it
+stores the backend's name in the manifest and gets the object back by that
+name (`backends.get_backend`).
 
-- `if_a` is the interface facing node A (frames from A arrive on it, frames for
-  A leave through it), `if_b` likewise for node B.
-- 'userspace' needs both in the root namespace (the root-ns ends of the veths
-  of A and B, or OVS ports); its relay forwards between them.
-- 'netem' shapes egress: a_to_b on if_b, b_to_a on if_a. The interfaces may live
-  in other namespaces (`Port.netns` / `Port.pid`).
+Directions: `a_to_b` carries frames from node A to node B, `b_to_a` the
+reverse, whatever backend does it.
 
-Both return a `LinkImpairment` handle so the builder and the CLI can change a
-direction live, read counters, and remove the impairment, without caring which
-backend is underneath.
+Imports stay cheap on purpose (relay processes import this package and must
+start fast): the topology model and Mininet are only imported where a function
+needs them.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from testbed.errors import TestbedError
 from testbed.impair.spec import Impairment
+
+if TYPE_CHECKING:
+    from testbed.openflow.layout import LinkLayout
+    from testbed.topology.model import Impair, LinkParams
 
 Direction = Literal["a_to_b", "b_to_a"]
 DIRECTIONS: tuple[Direction, ...] = ("a_to_b", "b_to_a")
 
 
-class ImpairError(Exception):
-    """An impairment could not be set up or changed (the message says why)."""
+class ImpairError(TestbedError):
+    """An impairment could not be set up or changed (the message says why; the CLI shows it, exit 1)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,9 @@ class Port:
 
 @runtime_checkable
 class LinkImpairment(Protocol):
-    """A live impairment of one link, whatever backend implements it."""
+    """A live impairment of one link, held by the process that started it."""
+
+    pid: int | None  # a helper process carrying the impairment (teardown stops it); None: the kernel does
 
     def set(self, direction: Direction, impairment: Impairment) -> None:
         """Change one direction now, without interrupting the other."""
@@ -68,13 +78,98 @@ class LinkImpairment(Protocol):
         ...
 
 
-@runtime_checkable
-class ImpairBackend(Protocol):
-    """Something that can impair a link; see the module docstring for wiring."""
+@dataclass(frozen=True)
+class StartContext:
+    """What a backend may need to start one link's impairment after the network is built."""
 
-    name: str  # 'netem' or 'userspace'
+    run_id: str
+    workdir: Path  # per-run directory for control sockets and logs (kept short: unix socket paths)
+    netns_pid: dict[str, int | None]  # node name -> a process in its network namespace; None: root (switches)
 
-    def impair_link(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment,
-                    workdir: Path) -> LinkImpairment:
-        """Start impairing; `workdir` holds control sockets and logs (unique per link)."""
-        ...
+
+def needs_impairment(ln: LinkLayout) -> bool:
+    """Any impairment setting given (even 0) makes the link changeable at run time."""
+    return any(x is not None and x.is_set() for x in (ln.params, ln.a_to_b, ln.b_to_a))
+
+
+def impairment_of(p: LinkParams, override: Impair | None = None, rate: bool = False) -> Impairment:
+    """One direction's settings: the link's (layered) values, then that direction's overrides.
+
+    `rate`: the backend shapes the link's bandwidth itself (netem), instead of HTB.
+    """
+    def get(field: str) -> Any:
+        value = getattr(override, field, None) if override is not None else None
+        return getattr(p, field) if value is None else value
+
+    loss_burst = get("loss_burst") or 1.0
+    return Impairment(delay_ms=get("delay") or 0.0, jitter_ms=get("jitter") or 0.0,
+                      jitter_dist=get("jitter_dist") or "normal", loss_pct=get("loss") or 0.0,
+                      loss_model="gilbert" if loss_burst > 1 else "random", loss_burst=loss_burst,
+                      duplicate_pct=get("duplicate") or 0.0, reorder_pct=get("reorder") or 0.0,
+                      rate_bps=p.bw if rate else None)
+
+
+def htb_wiring(ln: LinkLayout) -> dict[str, Any]:
+    """A plain Mininet link, with HTB on both ends where the link has a rate."""
+    from mininet.link import Link, TCIntf
+
+    kw: dict[str, Any] = {"cls": Link}
+    if ln.params.bw is not None:
+        bw = {"bw": ln.params.bw / 1e6}
+        kw.update(cls1=TCIntf, cls2=TCIntf, params1=dict(bw), params2=dict(bw))
+    return kw
+
+
+class ImpairBackend(abc.ABC):
+    """How links get impaired: wiring at build time, then start, then live changes.
+
+    Subclasses implement the abstract methods; `apply` and `record` are shared so
+    every backend's manifest record has the same core (`a`, `b`, `backend`, and
+    each direction's `Impairment` as a dict) that `testbed link show` reads.
+    """
+
+    name: str = ""
+    shapes_rate: bool = False  # True: the backend applies the link's bw itself (no HTB on impaired links)
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason  # why this backend was chosen, for `testbed doctor` and reports
+
+    # -- build time ------------------------------------------------------------
+    @abc.abstractmethod
+    def wiring(self, ln: LinkLayout, run_id: str) -> dict[str, Any]:
+        """Mininet `addLink` keyword arguments for any link (impaired or not): link and interface classes."""
+
+    @abc.abstractmethod
+    def root_interfaces(self, ln: LinkLayout, run_id: str) -> list[str]:
+        """Root-namespace interfaces `wiring` makes for an impaired link (recorded before they exist)."""
+
+    @abc.abstractmethod
+    def start(self, ln: LinkLayout, ctx: StartContext) -> tuple[LinkImpairment, dict[str, Any]]:
+        """Start impairing a built link; returns the live handle and the manifest record (JSON)."""
+
+    # -- any process, from the record alone ---------------------------------------
+    @abc.abstractmethod
+    def change(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:
+        """Make one direction of a running link do `impairment` now."""
+
+    @abc.abstractmethod
+    def stats(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Counters per direction of a running link."""
+
+    def apply(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:
+        """Change a running link and keep its record in step (the caller saves the manifest)."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        self.change(record, direction, impairment)
+        record[direction] = impairment.to_dict()
+
+    # -- helpers for subclasses ------------------------------------------------------
+    def impairments(self, ln: LinkLayout) -> tuple[Impairment, Impairment]:
+        """(a_to_b, b_to_a) as the topology declares them for this backend."""
+        return (impairment_of(ln.params, ln.a_to_b, self.shapes_rate),
+                impairment_of(ln.params, ln.b_to_a, self.shapes_rate))
+
+    def record(self, ln: LinkLayout, a_to_b: Impairment, b_to_a: Impairment, **extra: Any) -> dict[str, Any]:
+        """The manifest record: the common core plus what this backend needs to reach the link."""
+        return {"a": ln.a, "b": ln.b, "backend": self.name, "a_to_b": a_to_b.to_dict(),
+                "b_to_a": b_to_a.to_dict(), **extra}

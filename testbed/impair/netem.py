@@ -10,12 +10,15 @@ from __future__ import annotations
 import functools
 import json
 import subprocess
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from testbed.impair.base import DIRECTIONS, Direction, ImpairError, Port
+from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, Port, StartContext, htb_wiring,
+                                 needs_impairment)
 from testbed.impair.spec import Impairment
 from testbed.impair.units import format_ms
+
+if TYPE_CHECKING:
+    from testbed.openflow.layout import LinkLayout
 
 # veth, not dummy: some kernels (this one) have no dummy driver but may have netem.
 PROBE = "ip link add tbimpd0 type veth peer name tbimpd1 && tc qdisc add dev tbimpd0 root netem delay 1ms"
@@ -70,19 +73,29 @@ def _tc(port: Port, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 class NetemLink:
-    """Live netem impairment of one link: a_to_b on if_b's egress, b_to_a on if_a's."""
+    """Live netem impairment of one link: a_to_b on if_b's egress, b_to_a on if_a's.
 
-    def __init__(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment) -> None:
-        # egress port per direction
-        self.ports: dict[Direction, Port] = {"a_to_b": if_b, "b_to_a": if_a}
-        self.current: dict[Direction, Impairment] = {}
+    `create` installs the qdiscs; the constructor only attaches to qdiscs that
+    exist already (another process changing a running link from its record).
+    """
+
+    def __init__(self, ports: dict[Direction, Port], current: dict[Direction, Impairment] | None = None) -> None:
+        self.ports = ports  # egress port per direction
+        self.current: dict[Direction, Impairment] = dict(current or {})
         self.stopped = False
+        self.pid: int | None = None  # the kernel does the work: no helper process
+
+    @classmethod
+    def create(cls, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment) -> NetemLink:
+        """Install netem on both egresses (replacing any root qdisc); undo both on failure."""
+        link = cls({"a_to_b": if_b, "b_to_a": if_a})
         try:
             for d, imp in (("a_to_b", a_to_b), ("b_to_a", b_to_a)):
-                self._apply(d, imp, "replace")
+                link._apply(d, imp, "replace")
         except ImpairError:
-            self.stop()
+            link.stop()
             raise
+        return link
 
     def _apply(self, direction: Direction, imp: Impairment, verb: str) -> None:
         port = self.ports[direction]
@@ -121,11 +134,37 @@ class NetemLink:
             _tc(port, "qdisc", "del", "dev", port.ifname, "root")
 
 
-class NetemBackend:
-    """ImpairBackend on sch_netem; interfaces may be in any namespace."""
+class NetemBackend(ImpairBackend):
+    """Netem on the link's own interfaces, in the nodes' namespaces: no extra interfaces or processes."""
 
     name = "netem"
+    shapes_rate = True  # netem replaces the root qdisc, so HTB could not stay: netem does the rate
 
-    def impair_link(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment,
-                    workdir: Path) -> NetemLink:
-        return NetemLink(if_a, if_b, a_to_b, b_to_a)
+    def wiring(self, ln: LinkLayout, run_id: str) -> dict[str, Any]:
+        if needs_impairment(ln):
+            from mininet.link import Link
+
+            return {"cls": Link}
+        return htb_wiring(ln)
+
+    def root_interfaces(self, ln: LinkLayout, run_id: str) -> list[str]:
+        return []
+
+    def start(self, ln: LinkLayout, ctx: StartContext) -> tuple[NetemLink, dict[str, Any]]:
+        ab, ba = self.impairments(ln)
+        pid_a, pid_b = ctx.netns_pid.get(ln.a), ctx.netns_pid.get(ln.b)
+        link = NetemLink.create(Port(ln.intf_a, pid=pid_a), Port(ln.intf_b, pid=pid_b), ab, ba)
+        return link, self.record(ln, ab, ba, intf_a=ln.intf_a, intf_b=ln.intf_b, pid_a=pid_a, pid_b=pid_b)
+
+    @staticmethod
+    def _attach(record: dict[str, Any]) -> NetemLink:
+        """The running link's qdiscs, reached from its manifest record (not re-created)."""
+        ports: dict[Direction, Port] = {"a_to_b": Port(record["intf_b"], pid=record["pid_b"]),
+                                        "b_to_a": Port(record["intf_a"], pid=record["pid_a"])}
+        return NetemLink(ports, {d: Impairment.from_dict(record[d]) for d in DIRECTIONS})
+
+    def change(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:
+        self._attach(record).set(direction, impairment)
+
+    def stats(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return self._attach(record).stats()

@@ -1,8 +1,9 @@
-"""Userspace backend: one relay process per link (see relay.py for the loop).
+"""Userspace backend: one relay process per link (forward.py moves the frames, relay.py runs it).
 
-The builder calls `start_relay` (or `UserspaceBackend().impair_link`) after it
-has created the two root-namespace interfaces; the returned handle talks to the
-relay over its unix control socket, so changes apply live with no restart.
+For kernels without sch_netem. `start_relay` spawns a relay between two
+root-namespace interfaces (tests and the bench call it directly); the returned
+handle, and `control_request` from any other process, talk to the relay over its
+unix control socket, so changes apply live with no restart.
 """
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from testbed.impair.base import DIRECTIONS, Direction, ImpairError, Port
+from testbed import naming
+from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, StartContext, htb_wiring,
+                                 needs_impairment)
 from testbed.impair.spec import Impairment
+
+if TYPE_CHECKING:
+    from testbed.openflow.layout import LinkLayout
 
 # the directory holding the `testbed` package, so the relay imports the same code
 _CODE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -147,17 +153,52 @@ def start_relay(if_a: str, if_b: str, a_to_b: Impairment, b_to_a: Impairment,
     raise ImpairError(f"relay {if_a}<->{if_b} not ready after {ready_timeout:.0f}s; see {log_path}")
 
 
-class UserspaceBackend:
-    """ImpairBackend running one relay process per link."""
+def relay_ends(run_id: str, index: int) -> tuple[str, str]:
+    """Root-namespace names of link `index`'s relay ends (the run prefix, so teardown finds them)."""
+    base = f"{naming.run_prefix(run_id)}r{naming.b36(index)}"
+    return base + "a", base + "b"
+
+
+class UserspaceBackend(ImpairBackend):
+    """A relay process per impaired link, between two root-namespace veth ends (see relaylink.py).
+
+    node A | A-eth <-> rA | relay | rB <-> B-eth | node B. Rate stays with HTB on
+    the node-side interfaces, so the relay's 0-delay fast path stays copy-free.
+    """
 
     name = "userspace"
 
-    def impair_link(self, if_a: Port, if_b: Port, a_to_b: Impairment, b_to_a: Impairment,
-                    workdir: Path) -> RelayHandle:
-        if not (if_a.in_root and if_b.in_root):
-            raise ImpairError("the userspace relay needs both interfaces in the root namespace")
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
-        stem = f"relay-{if_a.ifname}-{if_b.ifname}"
-        return start_relay(if_a.ifname, if_b.ifname, a_to_b, b_to_a,
-                           workdir / f"{stem}.sock", workdir / f"{stem}.log")
+    def wiring(self, ln: LinkLayout, run_id: str) -> dict[str, Any]:
+        kw = htb_wiring(ln)
+        if needs_impairment(ln):
+            from testbed.impair.relaylink import RelayLink  # Mininet: only in the building process
+
+            kw.update(cls=RelayLink, relay_ends=relay_ends(run_id, ln.index))
+        return kw
+
+    def root_interfaces(self, ln: LinkLayout, run_id: str) -> list[str]:
+        return list(relay_ends(run_id, ln.index)) if needs_impairment(ln) else []
+
+    def start(self, ln: LinkLayout, ctx: StartContext) -> tuple[RelayHandle, dict[str, Any]]:
+        ab, ba = self.impairments(ln)
+        ra, rb = relay_ends(ctx.run_id, ln.index)
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        stem = ctx.workdir / naming.b36(ln.index)  # short: unix socket paths are limited to ~100 bytes
+        handle = start_relay(ra, rb, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"))
+        return handle, self.record(ln, ab, ba, control=str(handle.control_path), relay_pid=handle.pid)
+
+    @staticmethod
+    def _call(record: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reply = control_request(Path(record["control"]), request)
+        except OSError as exc:
+            raise ImpairError(f"relay of {record['a']}:{record['b']} at {record['control']}: {exc}") from exc
+        if not reply.get("ok"):
+            raise ImpairError(f"relay refused {request.get('cmd')}: {reply.get('error')}")
+        return reply
+
+    def change(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:
+        self._call(record, {"cmd": "set", "direction": direction, "impairment": impairment.to_dict()})
+
+    def stats(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return self._call(record, {"cmd": "stats"})["stats"]

@@ -1,4 +1,4 @@
-"""Fixtures for impairment tests: a throwaway two-namespace link (testbed.impair.lab)
+"""Fixtures for impairment tests: a throwaway two-namespace link (tests/tools/lab.py)
 and a relay on it. Teardown always removes exactly what the fixture created."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Iterator
 import pytest
 
 from testbed.impair import Impairment, RelayHandle, start_relay
-from testbed.impair.lab import NetPair
+from tests.tools.lab import NetPair
 
 
 def require_root() -> None:

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from testbed.impair import Impairment, ImpairError, NetemBackend, Port, netem_available, select_backend
+from testbed.impair import Impairment, ImpairError, NetemLink, Port, netem_available, select_backend
 from testbed.impair.netem import netem_args
 
 
@@ -39,16 +39,16 @@ def test_port_prefixes():
 
 
 def test_select_backend_explains_itself():
-    backend, reason = select_backend("userspace")
-    assert backend.name == "userspace" and reason
+    backend = select_backend("userspace")
+    assert backend.name == "userspace" and backend.reason
     with pytest.raises(ValueError, match="backend"):
         select_backend("magic")
 
 
 @pytest.mark.integration
 def test_auto_follows_the_kernel():
-    backend, reason = select_backend("auto")
-    assert backend.name == ("netem" if netem_available() else "userspace"), reason
+    backend = select_backend("auto")
+    assert backend.name == ("netem" if netem_available() else "userspace"), backend.reason
     if not netem_available():
         with pytest.raises(ImpairError, match="sch_netem"):
             select_backend("netem")
@@ -59,8 +59,7 @@ def test_netem_applies_and_changes_live(netpair):
     if not netem_available():
         pytest.skip("kernel has no sch_netem (userspace relay is used instead)")
     # direct shaping on the root-ns ends; they are not joined here, so check the qdisc only
-    link = NetemBackend().impair_link(Port(netpair.if_a), Port(netpair.if_b),
-                                      Impairment(delay_ms=10), Impairment(loss_pct=1), workdir=None)
+    link = NetemLink.create(Port(netpair.if_a), Port(netpair.if_b), Impairment(delay_ms=10), Impairment(loss_pct=1))
     try:
         show = subprocess.run(["tc", "qdisc", "show", "dev", netpair.if_b], capture_output=True, text=True)
         assert "netem" in show.stdout and "delay 10ms" in show.stdout

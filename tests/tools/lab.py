@@ -1,4 +1,4 @@
-"""A throwaway two-namespace link for measuring impairments (tests, bench, doctor).
+"""A throwaway two-namespace link for measuring impairments (tests/impair, bench/impair_bench.py).
 
 Layout (everything named tbimp<random hex>, removed by destroy(), nothing else touched):
 
@@ -13,6 +13,7 @@ ends get offloads off, as the network builder does, for per-packet accuracy.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import select
@@ -20,11 +21,23 @@ import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+# The repository root, so probe processes import `tests.tools.probe` whatever their cwd.
+_REPO = str(Path(__file__).resolve().parents[2])
+PROBE = [sys.executable, "-m", "tests.tools.probe"]
 
-def _run(*cmd: str, timeout: float = 10.0, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=check)
+
+def _probe_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_REPO, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _run(*cmd: str, timeout: float = 10.0, check: bool = True,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=check, env=env)
 
 
 @dataclass
@@ -136,19 +149,19 @@ class NetPair:
         return PingResult(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0), rtts)
 
     def udp(self, count: int, pps: float, size: int = 64, deadline: float = 20.0) -> dict[str, Any]:
-        """One-way UDP probe A -> B (see testbed.impair.probe); returns the receiver's summary."""
+        """One-way UDP probe A -> B (see tests/tools/probe.py); returns the receiver's summary."""
         port = str(40000 + secrets.randbelow(20000))
-        probe = [sys.executable, "-m", "testbed.impair.probe"]
+        env = _probe_env()
         recv = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns_b, *probe, "recv", "--bind", self.ip_b, "--port", port,
+            ["ip", "netns", "exec", self.ns_b, *PROBE, "recv", "--bind", self.ip_b, "--port", port,
              "--count", str(count), "--deadline", str(deadline)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             ready, _, _ = select.select([recv.stdout], [], [], 10.0)
             if not (ready and recv.stdout.readline().strip() == "ready"):
                 raise RuntimeError(f"UDP receiver did not start: {recv.stderr.read() if recv.poll() is not None else ''}")
-            _run("ip", "netns", "exec", self.ns_a, *probe, "send", "--to", self.ip_b, "--port", port,
-                 "--count", str(count), "--pps", str(pps), "--size", str(size), timeout=deadline)
+            _run("ip", "netns", "exec", self.ns_a, *PROBE, "send", "--to", self.ip_b, "--port", port,
+                 "--count", str(count), "--pps", str(pps), "--size", str(size), timeout=deadline, env=env)
             out, err = recv.communicate(timeout=deadline + 5)
             if recv.returncode != 0:
                 raise RuntimeError(f"UDP receiver failed: {err}")

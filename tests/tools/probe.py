@@ -1,7 +1,8 @@
 """UDP probe that measures what a link really does: one-way loss, delay, bursts.
 
 Used by the impairment tests and bench, run on each side of a link inside its
-namespace (`ip netns exec NS python -m testbed.impair.probe recv|send ...`).
+namespace (`ip netns exec NS python -m tests.tools.probe recv|send ...`, from
+the repository root or with it on PYTHONPATH, as lab.py starts it).
 Every datagram carries a sequence number and the sender's CLOCK_MONOTONIC
 timestamp; both ends share that clock on one machine, so the receiver gets
 exact one-way delays. Both sides stop by themselves (count and time bounds).
@@ -105,7 +106,7 @@ def send(to: str, port: int, count: int, pps: float, size: int) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m testbed.impair.probe")
+    ap = argparse.ArgumentParser(prog="python -m tests.tools.probe")
     sub = ap.add_subparsers(dest="mode", required=True)
     r = sub.add_parser("recv")
     r.add_argument("--bind", required=True)

@@ -1,0 +1,270 @@
+"""The relay's forwarding half: frames between two interfaces, impaired per direction.
+
+relay.py runs a `Forwarder` in its own process and adds the control socket;
+this module holds only what touches frames, so the hot loop reads on its own.
+
+Why it looks like this:
+- Kernels without sch_netem (this platform, WSL2, minimal RHEL) still have
+  AF_PACKET. Measured on a 2-core VM: ~0.7 Gbit/s TCP with per-packet frames
+  (node ends' offloads off), ~4 Gbit/s when the node ends keep TSO on and we
+  move GSO super-frames. The relay then spends ~80% of its core in the kernel
+  (each send delivers into the peer namespace's stack), so Python is not the
+  bottleneck.
+- Sockets are created with protocol 0 (they receive nothing) and only then
+  bound to their interface with ETH_P_ALL, so at no moment do they see frames of
+  any other interface. PACKET_IGNORE_OUTGOING hides the frames we send ourselves.
+- Delayed frames wait in a FIFO per direction (constant delay and rate keep
+  departures in order) or, when jitter may reorder them, in a heap ordered by
+  departure time; the loop sleeps in select() exactly until the next departure
+  (microsecond timeout, unlike epoll's milliseconds) or until a frame arrives,
+  so it never busy-spins.
+- Reads are non-blocking and drained in bounded batches so a flood in one
+  direction cannot starve departures or the other direction.
+- Every frame carries a virtio_net_hdr (PACKET_VNET_HDR): if the sender in a
+  namespace still has checksum offload or TSO on, we receive "checksum not yet
+  computed" or 64 KB GSO frames; passing the header back on send lets the
+  kernel finish the checksum / segment on our (offload-off) egress instead of
+  delivering a corrupt frame. That is why TCP no longer hangs when someone
+  forgets ethtool on the far end. Per-packet loss/rate accuracy still wants
+  tso/gso off on the far ends: a GSO frame is impaired as one unit.
+- Frames of an unimpaired direction are sent straight from the receive buffer
+  (no copy, no queue): that is the 0-delay fast path.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from testbed.impair.lane import VNET_LEN, Lane
+from testbed.impair.spec import Impairment
+from testbed.netdev import RELAY_OFFLOADS
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_ADD_MEMBERSHIP = 1
+PACKET_MR_PROMISC = 1
+PACKET_VNET_HDR = 15
+PACKET_IGNORE_OUTGOING = 23
+SO_SNDBUFFORCE = 32
+SO_RCVBUFFORCE = 33
+
+MSG_DONTWAIT = socket.MSG_DONTWAIT
+BATCH = 128  # frames read per socket per loop turn
+SOCKET_BUF = 4 * 1024 * 1024
+RECV_BUF = 65536 + 64  # big enough to detect (and refuse) GSO super-frames
+_GONE = (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)  # the interface went away (or down)
+
+DIRECTIONS = ("a_to_b", "b_to_a")
+
+
+def log(msg: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} relay[{os.getpid()}] {msg}", file=sys.stderr, flush=True)
+
+
+class Forwarder:
+    """Moves frames between two interfaces; direction i reads socks[i] and writes the other."""
+
+    def __init__(self, if_a: str, if_b: str, a_to_b: Impairment, b_to_a: Impairment) -> None:
+        self.ifnames = (if_a, if_b)
+        self.ifindex = tuple(socket.if_nametoindex(n) for n in self.ifnames)
+        for name in self.ifnames:
+            prepare_interface(name)
+        self.socks = tuple(open_packet_socket(n) for n in self.ifnames)
+        self.lanes = (Lane("a_to_b", self.socks[1], a_to_b), Lane("b_to_a", self.socks[0], b_to_a))
+        self.running = True
+        self.exit_code = 0
+        self.buf = bytearray(RECV_BUF)
+        self.view = memoryview(self.buf)
+        self.oversize_logged = False
+        self.gso_logged = False
+
+    def describe(self) -> str:
+        a, b = self.lanes
+        return (f"{self.ifnames[0]} <-> {self.ifnames[1]}; a_to_b: {a.imp.describe()}; "
+                f"b_to_a: {b.imp.describe()}")
+
+    def set(self, direction: str, imp: Impairment) -> None:
+        """Change one direction live; a link going down drops what it holds."""
+        lane = self.lanes[DIRECTIONS.index(direction)]
+        lane.set(imp)
+        if not imp.up:
+            lane.flush()
+        log(f"{direction} set to {imp.describe()}")
+
+    def stats(self) -> dict[str, dict]:
+        return {lane.name: lane.stats() for lane in self.lanes}
+
+    # ---- frames -------------------------------------------------------------
+
+    def _send(self, lane: Lane, frame: bytes | memoryview) -> None:
+        try:
+            lane.out.send(frame)
+        except OSError as exc:
+            self._send_error(lane, exc, len(frame))
+            return
+        lane.counters["tx_packets"] += 1
+        lane.counters["tx_bytes"] += len(frame) - VNET_LEN
+
+    def _send_error(self, lane: Lane, exc: OSError, size: int) -> None:
+        lane.counters["tx_errors"] += 1
+        if exc.errno == errno.EMSGSIZE and not self.oversize_logged:
+            self.oversize_logged = True
+            log(f"frame of {size} bytes exceeds the MTU: disable offloads "
+                f"(tso/gso/tx) on the far ends of {'/'.join(self.ifnames)}")
+        elif exc.errno in _GONE:
+            self.check_interfaces()
+
+    def read(self, i: int) -> None:
+        """Drain up to BATCH frames from socket i and forward or schedule them."""
+        lane = self.lanes[i]
+        if lane.fast:
+            self._read_fast(i, lane)
+            return
+        recv_into, buf, view, monotonic = self.socks[i].recv_into, self.buf, self.view, time.monotonic
+        c = lane.counters
+        for _ in range(BATCH):
+            try:
+                n = recv_into(buf, RECV_BUF, MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                self._recv_error(exc)
+                return
+            c["rx_packets"] += 1
+            c["rx_bytes"] += n - VNET_LEN
+            if n >= RECV_BUF:
+                c["dropped_oversize"] += 1
+                continue
+            if buf[1]:  # gso_type: a TSO/GSO super-frame from an offloading sender
+                c["gso_frames"] += 1
+                if not self.gso_logged:
+                    self.gso_logged = True
+                    log("received GSO frames: impairment applies per super-frame; turn tso/gso "
+                        f"off on the far ends of {'/'.join(self.ifnames)} for per-packet accuracy")
+            if not lane.imp.up:
+                c["dropped_down"] += 1
+                continue
+            if lane.loss and lane.lost():
+                c["dropped_loss"] += 1
+                continue
+            frame = bytes(view[:n])
+            now = monotonic()  # per frame: the relay may have been descheduled mid-batch
+            if lane.schedule(frame, now):
+                self._send(lane, frame)
+            if lane.dup and random.random() < lane.dup:
+                c["duplicated"] += 1
+                if lane.schedule(frame, now):
+                    self._send(lane, frame)
+
+    def _read_fast(self, i: int, lane: Lane) -> None:
+        """The 0-impairment path: straight from the receive buffer, no copy."""
+        recv_into, send, buf, view = self.socks[i].recv_into, lane.out.send, self.buf, self.view
+        packets = nbytes = sent = sent_bytes = 0
+        for _ in range(BATCH):
+            try:
+                n = recv_into(buf, RECV_BUF, MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                self._recv_error(exc)
+                break
+            packets += 1
+            nbytes += n
+            try:
+                send(view[:n])
+                sent += 1
+                sent_bytes += n
+            except OSError as exc:
+                self._send_error(lane, exc, n)
+        c = lane.counters
+        c["rx_packets"] += packets
+        c["rx_bytes"] += nbytes - packets * VNET_LEN
+        c["tx_packets"] += sent
+        c["tx_bytes"] += sent_bytes - sent * VNET_LEN
+
+    def _recv_error(self, exc: OSError) -> None:
+        if exc.errno in _GONE:
+            self.check_interfaces()
+            return
+        raise exc
+
+    def depart(self, now: float) -> float | None:
+        """Send every frame that is due; return the next departure time, if any."""
+        nxt: float | None = None
+        for lane in self.lanes:
+            fifo = lane.fifo
+            if fifo and fifo[0][0] <= now:
+                send, popleft = lane.out.send, fifo.popleft
+                sent = sent_bytes = 0
+                while fifo and fifo[0][0] <= now:
+                    frame = popleft()[1]
+                    try:
+                        send(frame)
+                        sent += 1
+                        sent_bytes += len(frame)
+                    except OSError as exc:
+                        self._send_error(lane, exc, len(frame))
+                lane.queued -= sent
+                lane.counters["tx_packets"] += sent
+                lane.counters["tx_bytes"] += sent_bytes - sent * VNET_LEN
+            for frame in lane.pop_due(now):
+                self._send(lane, frame)
+            t = lane.next_departure()
+            if t is not None and (nxt is None or t < nxt):
+                nxt = t
+        return nxt
+
+    # ---- lifecycle ----------------------------------------------------------
+
+    def check_interfaces(self) -> None:
+        """Stop (exit code 3) once either interface is gone: the link was torn down."""
+        for name, index in zip(self.ifnames, self.ifindex):
+            try:
+                alive = socket.if_nametoindex(name) == index
+            except OSError:
+                alive = False
+            if not alive:
+                log(f"interface {name} disappeared; exiting")
+                self.running = False
+                self.exit_code = 3
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close()
+
+
+def prepare_interface(name: str) -> None:
+    """Offloads off, IPv6 off (so the host stays silent on it), link up."""
+    for feature in RELAY_OFFLOADS:
+        # one call per feature: ethtool refuses the whole list if one is fixed
+        subprocess.run(["ethtool", "-K", name, feature, "off"], capture_output=True, check=False)
+    try:
+        Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6").write_text("1\n")
+    except OSError:
+        pass
+    subprocess.run(["ip", "link", "set", "dev", name, "up"], check=True, capture_output=True)
+
+
+def open_packet_socket(name: str) -> socket.socket:
+    """A packet socket that only ever sees frames of interface `name`."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # proto 0: receives nothing yet
+    for opt, fallback in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUF)
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUF)
+    s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
+    s.bind((name, ETH_P_ALL))
+    # promiscuous for as long as the socket lives (the kernel undoes it on close)
+    mreq = struct.pack("iHH8s", socket.if_nametoindex(name), PACKET_MR_PROMISC, 0, b"")
+    s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
+    return s
+
