@@ -5,10 +5,14 @@ TESTBED = $(VENV)/bin/testbed
 PYTEST = $(VENV)/bin/python -m pytest
 TOPOLOGY ?= topologies/xiangtan-alliance.yaml
 
-.PHONY: setup run test unit integration bench schema clean
+.PHONY: setup venv run test unit integration bench schema clean
 
 setup:
-	@bash scripts/setup.sh
+	@VENV=$(VENV) bash scripts/setup.sh
+
+# Only the Python venv (no root): what the unit tests need.
+venv:
+	@VENV=$(VENV) bash scripts/venv.sh
 
 run: setup
 	$(TESTBED) run $(TOPOLOGY)
@@ -17,7 +21,8 @@ run: setup
 test: setup
 	$(PYTEST) -q tests
 
-unit: setup
+# Fast unit tests: no root, no network, only the venv.
+unit: venv
 	$(PYTEST) -q -m "not integration and not docker" tests
 
 integration: setup

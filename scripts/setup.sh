@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the testbed needs on a fresh Debian/Ubuntu machine, idempotently:
-# Debian packages, Open vSwitch started (no systemd needed), the Python venv.
+# Debian packages, Open vSwitch started (no systemd needed), the Python venv
+# (scripts/venv.sh, which alone needs no root: enough for `make unit`).
 # Safe to run again: each step checks first and does nothing when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,17 +35,7 @@ if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
   ovs-vsctl --timeout=10 show >/dev/null
 fi
 
-if [ ! -x "$VENV/bin/python" ]; then
-  say "creating Python venv in $VENV"
-  "$PYTHON" -m venv "$VENV"
-fi
-stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-  say "installing the testbed and its Python dependencies"
-  "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
-  "$VENV/bin/pip" install -q -e '.[dev]'
-  rm -f "$VENV"/.installed-*; touch "$stamp"
-fi
+VENV="$VENV" PYTHON="$PYTHON" bash scripts/venv.sh
 # Docker engine, for `runtime: docker` nodes and tests/docker (CI runs them, not skips them).
 # docker-engine.sh is idempotent; skip even calling it when the engine already answers.
 # TESTBED_NO_DOCKER=1 leaves Docker alone (namespace-only machines).

@@ -1,12 +1,14 @@
 """Helpers for tests that build real networks (imported by every network test package).
 
 `leftovers(run_id, state)` lists anything of a run still on the machine: OVS
-bridges tagged with its id, interfaces named after it, node shells, its run
-directory. `cli(...)` runs the `testbed` command as a user would.
+bridges tagged with its id, interfaces named after it, node shells, its
+controller and relay processes, its Docker containers, its run directory.
+`cli(...)` runs the `testbed` command as a user would.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,69 @@ def network_unavailable() -> str | None:
     return None if ok else detail
 
 
+LABEL_RUN = "org.medalliance.testbed.run"  # the Docker label every container of a run carries
+
+
+def _processes() -> list[tuple[int, list[str]]]:
+    """(pid, argv) of every process, from /proc directly (no `ps` output to parse)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                argv = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:  # gone meanwhile
+                continue
+            out.append((int(d.name), [a.decode(errors="replace") for a in argv if a]))
+    return out
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:  # gone meanwhile, or not ours to read
+        return {}
+    return dict(kv.decode(errors="replace").split("=", 1) for kv in raw if b"=" in kv)
+
+
+def _run_processes(run_id: str, state: Path) -> list[str]:
+    """Controller and relay processes of the run, and node shells (Mininet names them)."""
+    plan = (state / run_id / "plan.json").resolve()
+    prefix = f"tb{run_id}"
+    found = []
+    for pid, argv in _processes():
+        if pid == os.getpid():
+            continue
+        line = " ".join(argv)
+        if f"mininet:{prefix}" in line:
+            found.append(f"process {pid} {line}")
+        elif "testbed.engine.osken_main" in argv:
+            # the controller is told its run only through TESTBED_PLAN (<state>/<run>/plan.json)
+            p = _environ(pid).get("TESTBED_PLAN")
+            if p and (Path(p).resolve() == plan or Path(p).parent.name == run_id):
+                found.append(f"controller {pid} {line}")
+        elif "testbed.impair.relay" in argv:
+            ifs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--if-a", "--if-b")]
+            if any(name.startswith(prefix) for name in ifs):
+                found.append(f"relay {pid} {line}")
+    return found
+
+
+def _run_containers(run_id: str) -> list[str]:
+    """Docker containers labelled with the run (none where there is no Docker engine)."""
+    if shutil.which("docker") is None:
+        return []
+    try:
+        r = subprocess.run(["docker", "ps", "-a", "--filter", f"label={LABEL_RUN}={run_id}",
+                            "--format", "{{.Names}}"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return [f"docker did not answer: cannot tell whether containers of {run_id} are left"]
+    if r.returncode != 0:
+        if "Cannot connect to the Docker daemon" in r.stderr:
+            return []  # no engine running: it holds no containers
+        return [f"docker ps failed: {r.stderr.strip()}"]
+    return [f"container {name}" for name in r.stdout.split()]
+
+
 def leftovers(run_id: str, state: Path) -> list[str]:
     """Everything of run `run_id` still present on the machine (empty list = clean)."""
     found = []
@@ -35,8 +100,8 @@ def leftovers(run_id: str, state: Path) -> list[str]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     found += [f"interface {ln.split(':')[1].strip()}" for ln in links.splitlines()
               if ln.split(":")[1].strip().startswith(f"tb{run_id}")]
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    found += [f"process {ln.strip()}" for ln in ps.splitlines() if f"mininet:tb{run_id}" in ln]
+    found += _run_processes(run_id, state)
+    found += _run_containers(run_id)
     if (state / run_id).exists():
         found.append(f"run dir {state / run_id}")
     return found

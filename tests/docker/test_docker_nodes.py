@@ -7,24 +7,44 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from testbed.engine.testbed import Testbed
 from testbed.images import NODE_IMAGE, build_image
 
+from tests.helpers import leftovers
+
 from .conftest import HERE, TESTBED, cli, labelled
 
 TOPO = HERE / "one-docker.yaml"
 
 
-def _cgroup(tb, node: str) -> dict[str, int]:
-    out = tb.node(node).run(["sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us "
-                             "/sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || "
-                             "cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max"]).stdout.split()
-    if len(out) == 3 and out[0].lstrip("-").isdigit():  # cgroup v1
-        return {"quota": int(out[0]), "period": int(out[1]), "memory": int(out[2])}
-    return {"quota": int(out[0]), "period": int(out[1]), "memory": int(out[2])}  # v2: "max" would fail loudly
+def _read(tb, node: str, *files: str) -> list[str]:
+    r = tb.node(node).run(["cat", *files])
+    assert r.returncode == 0, f"cannot read {files} in {node}: {r.stderr}"
+    return r.stdout.split()
+
+
+def _cgroup(tb, node: str) -> dict[str, float | int | None]:
+    """The CPU and memory limits in force for `node`, read from its own cgroup files:
+    {"cpus": quota/period or None if unlimited, "memory": bytes or None if unlimited}."""
+    v2 = tb.node(node).run(["test", "-e", "/sys/fs/cgroup/cgroup.controllers"]).returncode == 0
+    # the container's hierarchy is the host's kind (Docker does not mix them)
+    assert v2 == Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    if v2:
+        # cpu.max: "<quota> <period>" or "max <period>"; memory.max: bytes or "max"
+        quota, period, memory = _read(tb, node, "/sys/fs/cgroup/cpu.max", "/sys/fs/cgroup/memory.max")
+        return {"cpus": None if quota == "max" else int(quota) / int(period),
+                "memory": None if memory == "max" else int(memory)}
+    # v1: cfs_quota_us is -1 when unlimited; memory.limit_in_bytes is a huge page-rounded
+    # LONG_MAX then (9223372036854771712), i.e. anything at or above 2**62
+    quota, period, memory = _read(tb, node, "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                                  "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                                  "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    return {"cpus": None if int(quota) < 0 else int(quota) / int(period),
+            "memory": None if int(memory) >= 2**62 else int(memory)}
 
 
 def test_docker_node_in_the_network(state_dir, record_property):
@@ -33,6 +53,7 @@ def test_docker_node_in_the_network(state_dir, record_property):
         rec = tb.manifest.nodes["vdi-01"]
         assert rec.runtime == "docker" and rec.container == f"tb{rid}-vdi-01"
         assert labelled(rid) == [rec.container]
+        assert f"container {rec.container}" in leftovers(rid, state_dir)  # the helper sees it
         record_property("containers_s", round(tb.timings["containers_s"], 2))
         vdi, emr = tb.node("vdi-01"), tb.node("emr")
         # both ways, to a namespace node and back
@@ -61,13 +82,13 @@ def test_docker_node_in_the_network(state_dir, record_property):
                              text=True).stdout.strip()
         assert any(cid in ln for ln in lines[2:] if ":memory:" in ln or ln.startswith("0::")), r.stdout
     assert labelled(rid) == []
-    assert not (state_dir / rid).exists()
+    assert leftovers(rid, state_dir) == []
 
 
 def test_limits_in_effect_and_changed_live(state_dir, record_property):
     with Testbed.from_file(TOPO) as tb:
         before = _cgroup(tb, "vdi-01")
-        assert before["quota"] / before["period"] == pytest.approx(0.5)
+        assert before["cpus"] == pytest.approx(0.5)
         assert before["memory"] == 256 * 2**20
         # limits are felt: a busy loop in the node gets about half a CPU
         r = tb.node("vdi-01").run([sys.executable, "-c", (
@@ -85,12 +106,13 @@ def test_limits_in_effect_and_changed_live(state_dir, record_property):
         assert out.returncode == 0, out.stderr
         assert "cpus 1.5" in out.stdout and "512m" in out.stdout
         after = _cgroup(tb, "vdi-01")
-        assert after["quota"] / after["period"] == pytest.approx(1.5)
+        assert after["cpus"] == pytest.approx(1.5)
         assert after["memory"] == 512 * 2**20
         # and lowered again, through the library
-        from testbed.engine.docker_node import set_node
+        from testbed.engine import runtimes
 
-        assert set_node(tb.manifest, "vdi-01", ["memory=128m"])["memory"] == 128 * 2**20
+        rec = tb.manifest.nodes["vdi-01"]
+        assert runtimes.new(rec.runtime).set_limits(rec, ["memory=128m"])["memory"] == 128 * 2**20
         assert _cgroup(tb, "vdi-01")["memory"] == 128 * 2**20
         bad = subprocess.run([*TESTBED, "node", "set", "emr", "cpus=1"], capture_output=True, text=True, env=env)
         assert bad.returncode == 2 and "namespace node" in bad.stderr

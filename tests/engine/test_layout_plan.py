@@ -276,14 +276,29 @@ def test_broadcast_over_crossed_parallel_links() -> None:
     _check_plan(w)
 
 
-def test_topology_that_validates_can_be_laid_out() -> None:
+def _star(n_hosts: int) -> Topology:
+    """16 switches (a hub and 15 spokes) and `n_hosts` hosts spread over the spokes."""
     nodes = [{"name": f"s{i}", "kind": "switch"} for i in range(16)]
     links = [{"endpoints": [f"s{i}", "s0"]} for i in range(1, 16)]
-    for h in range(36**2 + 1):
+    for h in range(n_hosts):
         nodes.append({"name": f"h{h}", "kind": "host"})
         links.append({"endpoints": [f"h{h}", f"s{1 + h % 15}"]})
-    topo = Topology.model_validate({"name": "big", "nodes": nodes, "links": links})
-    problems = validate(topo, Source("big.yaml", None))
-    if problems:
-        return  # rejecting it up front is a fix too
-    make_layout(topo, "abcd")
+    return Topology.model_validate({"name": "big", "nodes": nodes, "links": links})
+
+
+def test_the_most_hosts_a_run_can_name_validate_and_lay_out() -> None:
+    # Host names carry a 2-digit base-36 index: 36 * 36 = 1296 hosts fit.
+    topo = _star(1296)
+    assert validate(topo, Source("big.yaml", None)) == []
+    lay = make_layout(topo, "abcd")
+    names = [n for ln in lay.links for n in (ln.intf_a, ln.intf_b)]
+    assert len(lay.ips) == 1296 and len(set(names)) == len(names) == 2 * (15 + 1296)
+    assert max(len(n) for n in names) <= 15
+
+
+def test_one_host_more_than_a_run_can_name_is_rejected_by_validation() -> None:
+    problems = validate(_star(1297), Source("big.yaml", None))
+    assert len(problems) == 1, problems
+    # reported at the first host that does not fit: nodes[16 switches + 1296 hosts]
+    assert problems[0].field == "nodes[1312].name"
+    assert "1297 hosts" in problems[0].message and "1296" in problems[0].message

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +23,7 @@ from testbed.images.spec import (
 )
 
 MIRROR = "http://deb.debian.org/debian"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def spec(**kw) -> ImageSpec:
@@ -30,9 +36,37 @@ def h(s: ImageSpec, mirror: str = MIRROR, arch: str = "amd64") -> str:
     return inputs_hash(s, mirror, arch)
 
 
-def test_hash_is_stable_for_the_same_inputs():
-    assert h(spec()) == h(spec())
-    assert len(h(spec())) == 64 and int(h(spec()), 16) >= 0
+def test_hash_is_a_sha256_hex_digest():
+    assert re.fullmatch(r"[0-9a-f]{64}", h(spec()))
+
+
+def test_hash_is_the_same_for_separately_built_equal_specs():
+    a = spec(env=(("LANG", "C.UTF-8"), ("TZ", "UTC")), extra_files=(ExtraFile("/etc/motd", b"hi\n"),))
+    b = spec(env=(("LANG", "C.UTF-8"), ("TZ", "UTC")), extra_files=(ExtraFile("/etc/motd", b"hi\n"),))
+    assert a is not b and h(a) == h(b)
+    assert h(a) != h(spec())  # ... and the env/files made a difference
+
+
+# Computes the hash in a fresh interpreter; the packages are given in another order there.
+_OTHER_PROCESS = """
+from testbed.images.spec import ExtraFile, ImageSpec, inputs_hash
+s = ImageSpec(name="testbed/node:bookworm", packages=("python3", "iperf3", "iproute2"),
+              extra_files=(ExtraFile("/usr/local/bin/x", b"#!/bin/sh\\n", 0o755), ExtraFile("/etc/motd", b"hi\\n")))
+print(inputs_hash(s, "http://deb.debian.org/debian", "amd64"))
+"""
+
+
+def test_hash_is_stable_across_processes_and_hash_seeds():
+    """The digest is stored in image labels and compared by later runs: it must not
+    depend on set/dict iteration order (PYTHONHASHSEED) or on the process."""
+    here = h(spec(extra_files=(ExtraFile("/etc/motd", b"hi\n"), ExtraFile("/usr/local/bin/x", b"#!/bin/sh\n", 0o755))))
+    seen = set()
+    for seed in ("0", "1", "12345"):
+        r = subprocess.run([sys.executable, "-c", _OTHER_PROCESS], capture_output=True, text=True, timeout=60,
+                           cwd=REPO, env={**os.environ, "PYTHONHASHSEED": seed})
+        assert r.returncode == 0, r.stderr
+        seen.add(r.stdout.strip())
+    assert seen == {here}
 
 
 def test_package_order_and_duplicates_do_not_matter():

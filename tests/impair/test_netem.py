@@ -1,5 +1,8 @@
 """Netem backend: argument mapping (no root) and, where the kernel has netem, a live check."""
+import gzip
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -45,18 +48,53 @@ def test_select_backend_explains_itself():
         select_backend("magic")
 
 
+def _kernel_config_netem() -> bool | None:
+    """CONFIG_NET_SCH_NETEM from the running kernel's config: True (built in), False (not
+    set), None (no config to read, or a module whose presence the config cannot tell)."""
+    for path in (Path("/proc/config.gz"), Path(f"/boot/config-{Path('/proc/sys/kernel/osrelease').read_text().strip()}")):
+        try:
+            text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+        except OSError:
+            continue
+        if re.search(r"^CONFIG_NET_SCH_NETEM=y$", text, re.M):
+            return True
+        if re.search(r"^# CONFIG_NET_SCH_NETEM is not set$", text, re.M) or "CONFIG_NET_SCH_NETEM" not in text:
+            return False
+        return None  # =m: loadable, maybe
+    return None
+
+
+def kernel_has_netem() -> bool:
+    """Independent of the code under test: try netem on the loopback device of a
+    throwaway namespace (every namespace has `lo`, so no veth/dummy driver is needed),
+    and agree with the kernel config where there is one."""
+    r = subprocess.run(["unshare", "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+                       capture_output=True, text=True, timeout=10)
+    if r.returncode != 0 and "unknown" not in r.stderr.lower():
+        pytest.fail(f"cannot tell whether the kernel has netem: {r.stderr.strip()}")
+    works = r.returncode == 0
+    config = _kernel_config_netem()
+    if config is not None:
+        assert works == config, f"tc says netem {'works' if works else 'is unknown'}, kernel config says {config}"
+    return works
+
+
 @pytest.mark.integration
 def test_auto_follows_the_kernel():
+    has = kernel_has_netem()
+    assert netem_available() is has
     backend = select_backend("auto")
-    assert backend.name == ("netem" if netem_available() else "userspace"), backend.reason
-    if not netem_available():
+    assert backend.name == ("netem" if has else "userspace"), backend.reason
+    if has:
+        assert select_backend("netem").name == "netem"
+    else:
         with pytest.raises(ImpairError, match="sch_netem"):
             select_backend("netem")
 
 
 @pytest.mark.integration
 def test_netem_applies_and_changes_live(netpair):
-    if not netem_available():
+    if not kernel_has_netem():
         pytest.skip("kernel has no sch_netem (userspace relay is used instead)")
     # direct shaping on the root-ns ends; they are not joined here, so check the qdisc only
     link = NetemLink.create(Port(netpair.if_a), Port(netpair.if_b), Impairment(delay_ms=10), Impairment(loss_pct=1))

@@ -64,6 +64,11 @@ def test_delay_applied_and_changed_live(state_dir):
         assert cli("link", "set", "--run", rid, "b:s1", "delay=5ms", check=False).returncode == 2
         status = cli("status", "--run", rid).stdout
         assert "a:s1" in status and "delay=10ms" in status
+        # sanity: the helper sees the live run's relays (one per impaired link) and controller
+        live = leftovers(rid, state_dir)
+        relays = 2 if tb.manifest.impairment_backend == "userspace" else 0
+        assert sum(x.startswith("relay ") for x in live) == relays, live
+        assert sum(x.startswith("controller ") for x in live) == 1, live
     assert leftovers(rid, state_dir) == []
 
 

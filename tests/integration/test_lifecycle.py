@@ -43,7 +43,9 @@ def test_context_manager_up_exec_down(state_dir):
         assert r.returncode != 0 and "0 received" in r.stdout
         st = json.loads(cli("status", "--json").stdout)
         assert [s["run_id"] for s in st] == [rid] and st[0]["live"] and st[0]["state"] == "up"
-        assert leftovers(rid, state_dir)  # sanity: the helper does see a live run
+        live = leftovers(rid, state_dir)  # sanity: the helper does see a live run, controller included
+        assert any(x.startswith("bridge ") for x in live) and any(x.startswith("process ") for x in live), live
+        assert sum(x.startswith("controller ") for x in live) == 1, live
     assert leftovers(rid, state_dir) == []
     assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode != 0
 

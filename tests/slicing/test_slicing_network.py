@@ -40,6 +40,8 @@ while time.time() < end:
 # 4 s: after a blocked attempt the client's ARP entry is INCOMPLETE and is re-probed only
 # once a second, so a connection right after a grant may need a few seconds.
 CONNECT = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4).close()"
+# For flows that must be blocked: the SYN goes at 0 s and is retransmitted at 1 s.
+CONNECT_BLOCKED = CONNECT.replace("timeout=4", "timeout=2")
 # Send 5 crafted TCP SYNs from the node's interface with a chosen source IP (and MAC).
 SPOOF = """
 import sys
@@ -70,18 +72,81 @@ def ping_ok(tb, src: str, dst: str, count: int = 3) -> bool:
     return False
 
 
-def captured(tb, node: str, bpf: str, action, limit: float = 20.0) -> int:
-    """Packets matching `bpf` that arrive at `node` while `action()` runs (and 0.5 s after)."""
+CONTROL = " > 127.0.0.1.9:"  # how tcpdump -nn prints the control datagram to 127.0.0.1:9
+SEND_CONTROL = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'ctl', ('127.0.0.1', 9))"
+
+
+def _tcpdump(tb, node: str, bpf: str, limit: float = 30.0) -> subprocess.Popen:
+    """tcpdump in `node` on all its interfaces (loopback too), once it is attached."""
     cap = tb.node(node).popen(["timeout", str(limit), "tcpdump", "-nn", "-l", "-i", "any", bpf],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 10
-    while "listening" not in (cap.stderr.readline() or "") and time.monotonic() < deadline:
-        pass  # tcpdump says "listening on any..." once attached
-    action()
+    while time.monotonic() < deadline:
+        line = cap.stderr.readline()  # "listening on any, ..." once attached
+        if "listening" in line:
+            return cap
+        if not line and cap.poll() is not None:
+            break
+    cap.kill()
+    raise AssertionError(f"tcpdump in {node} did not start: {cap.stderr.read()}")
+
+
+def _lines(tb, node: str, cap: subprocess.Popen) -> list[str]:
+    """Stop a capture after a control datagram to 127.0.0.1:9 in `node`, which it must have seen:
+    proof that it was still capturing after the packets under test."""
+    assert tb.node(node).run([sys.executable, "-c", SEND_CONTROL], timeout=10).returncode == 0
     time.sleep(0.5)
     cap.terminate()  # `timeout` passes it on to tcpdump
     out, _ = cap.communicate(timeout=10)
-    return len([ln for ln in out.splitlines() if ln.strip()])
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert any(CONTROL in ln for ln in lines), f"the capture in {node} missed its control packet: {out!r}"
+    return [ln for ln in lines if CONTROL not in ln]
+
+
+def captured(tb, node: str, bpf: str, action, limit: float = 20.0) -> int:
+    """Packets matching `bpf` that arrive at `node` while `action()` runs (and 0.5 s after)."""
+    cap = _tcpdump(tb, node, f"({bpf}) or (udp and dst host 127.0.0.1 and dst port 9)", limit)
+    try:
+        action()
+    finally:
+        lines = _lines(tb, node, cap)
+    return len(lines)
+
+
+def _flow_bpf(tb, src: str, dst: str, proto: str, port: int) -> str:
+    what = {"tcp": f"tcp dst port {port} and tcp[tcpflags] & tcp-syn != 0",
+            "icmp": "icmp[icmptype] == icmp-echo"}[proto]
+    return f"src host {tb.node(src).ip} and dst host {tb.node(dst).ip} and {what}"
+
+
+def assert_blocked(tb, src: str, dst: str, proto: str = "tcp", port: int = 0) -> None:
+    """The attempt from `src` really leaves it and is not captured at `dst`.
+
+    Decided by captures at both ends, not by the missing reply: a SYN or echo request
+    that leaks while its reply is dropped fails here. `src` is given `dst`'s MAC
+    (a permanent neighbour entry, removed afterwards) because ARP across slices is
+    blocked too, and without it the kernel would never send the packet under test.
+    """
+    s, d = tb.node(src), tb.node(dst)
+    route = s.run(["ip", "-o", "route", "get", d.ip], timeout=10).stdout.split()
+    dev = route[route.index("dev") + 1]
+    assert s.run(["ip", "neigh", "replace", d.ip, "lladdr", d.mac, "dev", dev, "nud", "permanent"],
+                 timeout=10).returncode == 0
+    bpf = _flow_bpf(tb, src, dst, proto, port)
+    at_src = _tcpdump(tb, src, f"({bpf}) or (udp and dst host 127.0.0.1 and dst port 9)")
+    at_dst = _tcpdump(tb, dst, f"({bpf}) or (udp and dst host 127.0.0.1 and dst port 9)")
+    try:
+        if proto == "tcp":
+            r = s.run([sys.executable, "-c", CONNECT_BLOCKED, d.ip, str(port)], timeout=10)
+        else:
+            r = s.run(["ping", "-n", "-c2", "-i0.5", "-W1", d.ip], timeout=10)
+    finally:
+        left, arrived = _lines(tb, src, at_src), _lines(tb, dst, at_dst)
+        s.run(["ip", "neigh", "del", d.ip, "dev", dev], timeout=10)
+    what = f"{src} -> {dst} {proto}{f'/{port}' if port else ''}"
+    assert left, f"{what}: nothing left {src}, so this proves nothing"
+    assert not arrived, f"{what}: LEAK, captured at {dst}: {arrived}"
+    assert r.returncode != 0, f"{what}: got a reply though nothing arrived?"
 
 
 def spoof(tb, src: str, as_ip: str, dst: str, port: int) -> None:
@@ -111,11 +176,11 @@ def test_slices_enforced_on_real_network(state_dir):
             assert ping_ok(tb, "dr-tablet-01", "emr") and ping_ok(tb, "dr-tablet-01", "pacs")
             assert tcp_ok(tb, "dr-tablet-01", "emr", 443) and tcp_ok(tb, "dr-tablet-01", "pacs", 104)
             assert ping_ok(tb, "kiosk-01", "emr") and tcp_ok(tb, "kiosk-01", "emr", 443)
-            # other slice, forbidden port, unsliced host: blocked
-            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
-            assert not ping_ok(tb, "kiosk-01", "pacs", count=1)
-            assert not tcp_ok(tb, "dr-tablet-01", "emr", 22)
-            assert not tcp_ok(tb, "gnb-clinic", "emr", 443)
+            # other slice, forbidden port, unsliced host: blocked (captured at neither target)
+            assert_blocked(tb, "kiosk-01", "pacs", "tcp", 104)
+            assert_blocked(tb, "kiosk-01", "pacs", "icmp")
+            assert_blocked(tb, "dr-tablet-01", "emr", "tcp", 22)
+            assert_blocked(tb, "gnb-clinic", "emr", "tcp", 443)
             # spoofed source IP: the kiosk claims the doctor's address; the capture at PACS decides
             doc_ip = tb.node("dr-tablet-01").ip
             bpf = f"tcp dst port 104 and src host {doc_ip} and src port 40404"
@@ -158,13 +223,14 @@ def test_controller_death_fails_secure_and_restart_restores(state_dir):
             # switches keep their rules (fail_mode=secure): admitted flows pass, nothing else does
             assert tcp_ok(tb, "dr-tablet-01", "pacs", 104) and tcp_ok(tb, "kiosk-01", "emr", 443)
             assert ping_ok(tb, "dr-tablet-01", "emr")
-            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
-            assert not ping_ok(tb, "kiosk-01", "pacs", count=1)
+            assert_blocked(tb, "kiosk-01", "pacs", "tcp", 104)
+            assert_blocked(tb, "kiosk-01", "pacs", "icmp")
             waited = tb.restart_controller(timeout=30)
             assert waited < 30 and tb.timings["controller_restart_s"] == waited
             st = status(tb)
             assert set(st["applied"]) == set(tb.layout.dpids.values())
-            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104) and not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            assert_blocked(tb, "kiosk-01", "pacs", "tcp", 104)
         finally:
             for p in procs:
                 p.kill()
@@ -176,7 +242,7 @@ def test_grant_and_revoke_while_running(state_dir):
         rid = tb.run_id
         procs = [listen(tb, "emr", 443), listen(tb, "pacs", 104)]
         try:
-            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert_blocked(tb, "kiosk-01", "pacs", "tcp", 104)
             # an admitted flow of another member keeps running across the changes
             bg = tb.node("dr-tablet-01").popen(["ping", "-n", "-q", "-c", "150", "-i", "0.02", tb.node("emr").ip],
                                                stdout=subprocess.PIPE, text=True)
@@ -184,10 +250,10 @@ def test_grant_and_revoke_while_running(state_dir):
             assert "kiosk-01 -> pacs" in out
             assert tcp_ok(tb, "kiosk-01", "pacs", 104)
             cli("slice", "revoke", "clinical", "kiosk-01", "--run", rid)
-            assert not tcp_ok(tb, "kiosk-01", "pacs", 104)
+            assert_blocked(tb, "kiosk-01", "pacs", "tcp", 104)
             assert tcp_ok(tb, "kiosk-01", "emr", 443)  # its own slice is untouched
             cli("slice", "revoke", "clinical", "dr-tablet-01", "--run", rid)
-            assert not tcp_ok(tb, "dr-tablet-01", "pacs", 104)
+            assert_blocked(tb, "dr-tablet-01", "pacs", "tcp", 104)
             cli("slice", "grant", "clinical", "dr-tablet-01", "--run", rid)
             assert tcp_ok(tb, "dr-tablet-01", "pacs", 104)
             # the admitted ping to EMR lost nothing while rules were added and removed
