@@ -184,7 +184,7 @@ def test_startup_cost_and_image_cache(state_dir, record_property):
     cached = build_image(NODE_IMAGE)
     assert cached.cached and cached.seconds < 5
     record_property("image_cached_build_s", round(cached.seconds, 3))
-    from testbed.engine.mn import TbHost, new_net
+    from testbed.engine.mn import DockerHost, TbHost, new_net
     from testbed.engine import docker_node
 
     net = new_net()
@@ -195,7 +195,7 @@ def test_startup_cost_and_image_cache(state_dir, record_property):
     try:
         t0 = time.monotonic()
         c = docker_node.start_container(spec)
-        d = net.addHost("tbfffeh01", **docker_node.host_params(c))
+        d = net.addHost("tbfffeh01", cls=DockerHost, container=c, image=c.image)
         docker_s = time.monotonic() - t0
         assert d.cmd("hostname").strip() == "measure"
     finally:
