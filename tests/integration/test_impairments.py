@@ -126,9 +126,10 @@ def test_per_direction_duplication_and_jitter_from_the_file(state_dir):
         out = tb.node("a").cmd(f"ping -n -c 40 -i 0.05 -W 2 {tb.node('b').ip}")
         rtts = _rtts(out)
         # 10 ms one way on a's link + 10 ms each way on b's link = 30 ms, +-5 ms uniform jitter
-        # twice (median ~0), plus the unimpaired RTT through two relays (~1-3 ms on a busy host)
+        # twice (median ~0), plus the unimpaired RTT through two relays (~1-3 ms idle, up to ~7 ms on a
+        # loaded 2-core host). A delay missing or doubled in any direction moves the median by 10 ms.
         med = statistics.median(rtts[2:])
-        assert 28 <= med <= 35, med
+        assert 28 <= med <= 38, med
         assert statistics.pstdev(rtts[2:]) > 1.0  # jitter is there
         assert max(rtts[2:]) - min(rtts[2:]) <= 21  # bounded: uniform +-5 ms per direction, plus noise
         assert "DUP!" in out  # replies toward a are duplicated (50%)
