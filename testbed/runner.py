@@ -95,6 +95,8 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
             measured = workloads.get(w.type).run(tb, w, workloads.params_of(w), emit.info)
         except TestbedError as exc:
             return [CheckResult("workload", w.name, "fail", f"could not run: {exc}")]
+        for m in measured:
+            m.slice = w.slice
         tb.measurements += [m.to_dict() | {"summary": slo.summary(m)} for m in measured]
         if not measured:
             return [CheckResult("workload", w.name, "fail", "no source -> target pair to measure")]

@@ -45,7 +45,8 @@ class Measurement:
     received: int = 0  # ... that completed
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # e.g. interval_s: the spacing of a throughput series
+    slice: str | None = None  # the slice the entry runs in (set by the runner from the entry)
 
     @property
     def loss_pct(self) -> float | None:
