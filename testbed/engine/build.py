@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from testbed import kinds, platform
+from testbed import kinds, platform, services
 from testbed.engine import hostconfig, links, runtimes
 from testbed.engine.controller import resolve_app, start_controller
 from testbed.engine.procs import netns_inode, record
@@ -147,27 +150,90 @@ def daemon_argv(kind: kinds.Kind, node, ip: str) -> list[list[str]]:
     return [[a.format(node=node.name, ip=ip, services=ports) for a in d.argv] for d in kind.daemons]
 
 
-def start_daemons(tb: "Testbed", ready_timeout: float = 20.0) -> None:
-    """Start what each node's kind runs inside it; wait for the kind's ready port where it declares one."""
-    jobs = [(n, kinds.get(n.kind)) for n in tb.topo.hosts if kinds.get(n.kind).daemons]
+@dataclass(frozen=True)
+class DaemonJob:
+    node: str
+    label: str
+    argv: list[str]
+    listen: tuple[str, int] | None  # (proto, port) it binds when ready; None: nothing to wait for
+
+
+def daemon_jobs(tb: "Testbed") -> list[DaemonJob]:
+    """What runs inside the nodes while the testbed is up: each kind's daemons and each offered
+    service's server (testbed.services), placeholders filled for this run."""
+    jobs: list[DaemonJob] = []
+    for n in tb.topo.hosts:
+        kind, ip = kinds.get(n.kind), str(tb.layout.ips[n.name].ip)
+        for d, argv in zip(kind.daemons, daemon_argv(kind, n, ip)):
+            port = kind.ready_port
+            jobs.append(DaemonJob(n.name, d.name, argv, ("tcp", port) if port else None))
+        fill = {"python": sys.executable, "ip": ip, "node": n.name, "pki": str(tb.manifest.dir / "pki"),
+                "data": str(tb.manifest.dir / "data" / n.name)}
+        for svc in n.services:
+            argv = services.server_argv(svc.name, svc.port, fill)
+            if argv is not None:
+                jobs.append(DaemonJob(n.name, svc.name, argv, (svc.proto, svc.port)))
+    return jobs
+
+
+def _prepare_files(tb: "Testbed", jobs: list[DaemonJob]) -> None:
+    """The run's CA and certificates for TLS-serving nodes; a scratch directory per serving node."""
+    tls = {j.node for j in jobs if (s := services.spec(j.label)) is not None and s.tls}
+    if tls:
+        from testbed.engine.pki import make_pki
+
+        make_pki(tb.manifest.dir / "pki", tb.run_id, {n: str(tb.layout.ips[n].ip) for n in sorted(tls)})
+    for node in {j.node for j in jobs}:
+        (tb.manifest.dir / "data" / node).mkdir(parents=True, exist_ok=True)
+
+
+def _listening(tb: "Testbed", node: str) -> set[tuple[str, int]]:
+    """(proto, port) of every socket listening (TCP) or bound (UDP) in the node."""
+    out = tb.node(node).run(["ss", "-Hlntu"], timeout=10).stdout
+    found = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[4].rpartition(":")[2].isdigit():
+            found.add((parts[0], int(parts[4].rpartition(":")[2])))
+    return found
+
+
+def start_daemons(tb: "Testbed", ready_timeout: float = 30.0) -> None:
+    """Start every node daemon and service server; return when each listens on its port."""
+    jobs = daemon_jobs(tb)
     if not jobs:
         return
-    tb.emit.stage("daemons", "starting node daemons", total=len(jobs))
+    tb.emit.stage("daemons", "starting services and node daemons", total=len(jobs))
+    _prepare_files(tb, jobs)
     log_dir = tb.manifest.dir / "daemons"
     log_dir.mkdir(exist_ok=True)
-    for i, (n, kind) in enumerate(jobs):
-        for j, argv in enumerate(daemon_argv(kind, n, tb.node(n.name).ip)):
-            with open(log_dir / f"{n.name}-{kind.daemons[j].name}.log", "ab") as log:
-                tb.node(n.name).popen(argv, stdout=log, stderr=log, stdin=None, start_new_session=True)
-        tb.emit.progress("daemons", i + 1, len(jobs))
+    procs = []
+    for job in jobs:
+        log_path = log_dir / f"{job.node}-{job.label}.log"
+        with open(log_path, "ab") as log:
+            procs.append((job, log_path, tb.node(job.node).popen(job.argv, stdout=log, stderr=log,
+                                                                 stdin=subprocess.DEVNULL, start_new_session=True)))
     deadline = time.monotonic() + ready_timeout
-    for n, kind in jobs:
-        if kind.ready_port is None:
-            continue
-        while tb.node(n.name).run(["sh", "-c", f"ss -Hltn 'sport = :{kind.ready_port}' | grep -q ."],
-                                  timeout=10).returncode != 0:
-            if time.monotonic() > deadline:
-                raise BuildError(f"{n.name}: the {kind.name} daemons did not listen on port {kind.ready_port} "
-                                 f"within {ready_timeout:.0f}s; see {log_dir}")
+    pending = [(j, lp, p) for j, lp, p in procs if j.listen is not None]
+    ready = len(procs) - len(pending)
+    while pending:
+        by_node: dict[str, set] = {}
+        still = []
+        for job, log_path, proc in pending:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-1500:]
+                raise BuildError(f"{job.node}: {job.label} exited with code {proc.returncode}:\n{tail}")
+            if job.node not in by_node:
+                by_node[job.node] = _listening(tb, job.node)
+            if job.listen in by_node[job.node]:
+                ready += 1
+                tb.emit.progress("daemons", ready, len(procs))
+            else:
+                still.append((job, log_path, proc))
+        pending = still
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(f"{j.node}:{j.label}" for j, _, _ in pending[:5])
+            raise BuildError(f"not listening within {ready_timeout:.0f}s: {names}; see {log_dir}")
+        if pending:
             time.sleep(0.1)
-    tb.emit.done("daemons", f"daemons of {len(jobs)} nodes started")
+    tb.emit.done("daemons", f"{len(procs)} services and daemons running")

@@ -160,6 +160,8 @@ def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path) -> Conta
         if src.startswith(("./", "../")):
             src = str((base_dir / src).resolve())
         vols.append(f"{src}:{rest}" if rest else src)
+    run_dir = hosts_file.parent  # certificates, per-node scratch space and logs of the run's services
+    vols.append(f"{run_dir}:{run_dir}")
     return ContainerSpec(name=container_name(run_id, node.name), run_id=run_id, node=node.name,
                          image=s.image or NODE_IMAGE.name, command=node.command, env=dict(node.env),
                          volumes=vols, cpus=s.cpus, memory=s.memory, hosts_file=str(hosts_file),

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator, PrivateAttr
 
-from testbed import kinds, units
+from testbed import kinds, services, units
 from testbed.errors import Problem
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -153,20 +153,9 @@ class Service(Strict):
     proto: Literal["tcp", "udp"] = "tcp"
 
 
-# Well-known clinical services, so a file can say `services: [emr, pacs]`.
+# Well-known clinical services (testbed.services), so a file can say `services: [emr, pacs]`.
 KNOWN_SERVICES: dict[str, Service] = {
-    s.name: s
-    for s in (
-        Service(name="vdi", port=4172, proto="tcp"),  # PCoIP / Horizon Blast style desktop
-        Service(name="emr", port=443, proto="tcp"),
-        Service(name="pacs", port=104, proto="tcp"),  # DICOM
-        Service(name="his", port=2575, proto="tcp"),  # HL7 v2 over MLLP
-        Service(name="lis", port=2576, proto="tcp"),
-        Service(name="oa", port=80, proto="tcp"),
-        Service(name="payment", port=8443, proto="tcp"),
-        Service(name="mec-cache", port=8080, proto="tcp"),
-        Service(name="gtpu", port=2152, proto="udp"),
-    )
+    s.name: Service(name=s.name, port=s.port, proto=s.proto) for s in services.CATALOGUE.values()
 }
 
 

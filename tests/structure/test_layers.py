@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: list[tuple[int, str]] = [
     (0, "testbed.errors"), (0, "testbed.units"), (0, "testbed.naming"), (0, "testbed.events"), (0, "testbed.netdev"),
     (0, "traffic"),
-    (1, "testbed.kinds"),
+    (1, "testbed.kinds"), (1, "testbed.services"),
     (2, "testbed.topology"),
     (3, "testbed.openflow"),
     (4, "testbed.slicing"),
