@@ -89,8 +89,10 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
     if not runnable:
         return results
     emit.stage("workloads", f"{len(runnable)} workloads", total=len(runnable))
+    t0 = time.monotonic()
 
     def one(w) -> list[CheckResult]:
+        time.sleep(max(0.0, t0 + w.at / 1000 - time.monotonic()))  # the file's schedule: start at `at`
         try:
             measured = workloads.get(w.type).run(tb, w, workloads.params_of(w), emit.info)
         except TestbedError as exc:

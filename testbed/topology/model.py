@@ -276,6 +276,7 @@ class Workload(Strict):
     src: list[str] = Field(alias="from", min_length=1)
     dst: str = Field(alias="to", description="Node name or service name.")
     slice: Name | None = None
+    at: Duration = Field(0.0, description="Start this long after the workloads stage begins (e.g. '2s').")
     duration: Duration = 5000.0
     rate: Rate | None = None
     slo: Slo = Slo()
