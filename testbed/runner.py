@@ -11,12 +11,14 @@ from pathlib import Path
 
 from concurrent.futures import ThreadPoolExecutor
 
-from testbed import platform, workloads
+from testbed import workloads
 from testbed.checks.result import CheckResult
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError, TopologyError
 from testbed.events import Emitter, EventSink
+from testbed.report import environment
 from testbed.report.model import RunReport
+from testbed.report.network import describe
 from testbed.topology import loader
 from testbed.topology.model import Topology
 from testbed.workloads import slo
@@ -125,7 +127,7 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
     emit = Emitter(on_event)
     check_workloads(tb.topo)  # bad entries are bad input: nothing is built
     checks = checks or (lambda t, e: run_checks(t, e, isolation))
-    rep = RunReport(topology=tb.source, name=tb.topo.name, run_id="")
+    rep = RunReport(topology=tb.source, name=tb.topo.name, run_id="", **describe(tb.topo))
     rep.counts = {"nodes": len(tb.topo.nodes), "hosts": len(tb.topo.hosts), "switches": len(tb.topo.switches),
                   "links": len(tb.topo.links), "slices": len(tb.topo.slices), "sites": len(tb.topo.sites)}
     t0 = time.monotonic()
@@ -140,8 +142,8 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
     finally:
         if tb.manifest is not None:
             rep.run_id = tb.manifest.run_id
-            rep.platform = {"datapath": tb.manifest.datapath, "impairments": tb.manifest.impairment_backend,
-                            "ovs": platform.ovs_running()[1], "controller": tb.manifest.controller.get("app", "")}
+            rep.platform = environment.collect(tb.manifest.datapath, tb.manifest.impairment_backend,
+                                               tb.manifest.controller.get("app", ""))
         rep.timings.update(tb.timings)
         rep.measurements = list(tb.measurements)
         rep.timings["total_s"] = time.monotonic() - t0

@@ -9,6 +9,7 @@ from rich.table import Table
 from testbed.events import Event
 from testbed.errors import Problem
 from testbed.report.model import RunReport
+from testbed.report.views import slo_rows
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -71,6 +72,34 @@ def nodes_table(manifest) -> Table:
     return t
 
 
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "dim"}
+SLICE_ROWS_MAX = 60  # beyond this the table scrolls past the summary; the HTML report lists all
+
+
+def slice_table(rep: RunReport) -> Table | None:
+    """Per-slice SLO verdicts (slice, workload, SLO, measured, verdict); None when there are none.
+
+    Failures are listed first when there are too many rows, so the terminal shows what matters."""
+    rows = slo_rows(rep)
+    if not rows:
+        return None
+    shown = rows if len(rows) <= SLICE_ROWS_MAX else \
+        ([r for r in rows if r.status == "fail"] + [r for r in rows if r.status != "fail"])[:SLICE_ROWS_MAX]
+    t = Table(title=f"{rep.name}: SLO verdicts per slice", show_lines=False)
+    for col in ("slice", "workload", "SLO", "measured", "verdict"):
+        t.add_column(col)
+    last = None
+    for r in shown:
+        style = STATUS_STYLE.get(r.status, "")
+        what = escape(r.workload) + (f" [dim]{escape(r.path)}[/]" if r.path else "")
+        t.add_row(escape(r.slice) if r.slice != last else "", what, escape(r.slo), escape(r.measured),
+                  f"[{style}]{r.status.upper()}[/]")
+        last = r.slice
+    if len(rows) > len(shown):
+        t.caption = f"{len(rows) - len(shown)} more rows in the report"
+    return t
+
+
 def report(rep: RunReport, verbose: bool = False) -> None:
     t = Table(title=f"{rep.name}: checks", show_lines=False)
     for col in ("check", "pass", "fail", "skip"):
@@ -78,6 +107,8 @@ def report(rep: RunReport, verbose: bool = False) -> None:
     for kind, c in rep.summary().items():
         t.add_row(kind, str(c["pass"]), f"[red]{c['fail']}[/]" if c["fail"] else "0", str(c["skip"]))
     console.print(t)
+    if (slices := slice_table(rep)) is not None:
+        console.print(slices)
     shown = [c for c in rep.checks if c.status == "fail" or verbose]
     for c in shown[:50]:
         colour = {"pass": "green", "fail": "red", "skip": "dim"}[c.status]

@@ -1,11 +1,22 @@
-"""What a run report holds; built by the runner, consumed by the writers and the CLI."""
+"""What a run report holds; built by the runner, consumed by the writers and the CLI.
+
+`report.json` is this structure (schemas/report.schema.json documents it).
+`schema_version` counts its incompatible-for-readers changes; keys are only ever
+added, so version 1 files (no network, slices or environment) still load and
+render, with those sections said to be missing rather than invented.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from testbed.checks.result import CheckResult
+from testbed.errors import UsageError
+
+# 1: the original report (checks, measurements, platform: datapath/impairments/ovs/controller).
+# 2: + schema_version, network (sites, nodes, links, workloads), slices, platform environment details.
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -21,6 +32,10 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     measurements: list[dict[str, Any]] = field(default_factory=list)  # raw workload samples (recompute any verdict)
     error: str | None = None
+    # What was built, so a reader (and `testbed report`) can group verdicts by slice and draw the
+    # network without the topology file: testbed.report.network.describe().
+    network: dict[str, Any] = field(default_factory=dict)
+    slices: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -38,7 +53,27 @@ class RunReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         d["verdict"] = self.verdict
         d["summary"] = self.summary()
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunReport":
+        """A report read back from report.json (any version up to ours); derived keys are recomputed.
+
+        A newer version is refused: it may mean something this code would render wrongly. An older
+        one loads with the sections it lacks left empty (written back out, it is a valid current one).
+        """
+        version = int(d.get("schema_version", 1))
+        if version > SCHEMA_VERSION:
+            raise UsageError(f"report schema version {version} is newer than this testbed understands "
+                             f"({SCHEMA_VERSION}); upgrade the testbed")
+        for key in ("topology", "name", "run_id"):
+            if key not in d:
+                raise UsageError(f"not a testbed report: no {key!r} key")
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known and k != "checks"}
+        kw["checks"] = [CheckResult(**{k: c[k] for k in ("kind", "name", "status", "detail", "metrics", "seconds")
+                                       if k in c}) for c in d.get("checks", [])]
+        return cls(**kw)
