@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PKGS=(openvswitch-switch mininet iperf3 iputils-ping ethtool tcpdump iproute2 net-tools procps util-linux dcmtk)
+APT_PKGS=(openvswitch-switch mininet iperf3 iputils-ping ethtool tcpdump iproute2 net-tools procps util-linux dcmtk curl openssl)
 APT_PKGS+=(graphviz chromium fonts-dejavu-core)  # reports: topology drawings (dot); the HTML report test (chromium)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
