@@ -51,8 +51,9 @@ def workload_charts(rep: RunReport) -> list[dict[str, Any]]:
         charts = [plots.latency_cdf(f"{wl}: latency CDF", lat, marks) if any(lat.values()) else "",
                   plots.throughput_over_time(f"{wl}: throughput", thr, spacing, lim.get("throughput_min"))
                   if any(thr.values()) else ""]
+        errors = sorted({e for m in ms for e in m.get("errors", [])})
         out.append({"workload": wl, "type": ms[0].get("type", ""), "slice": slices.get(wl, views.NO_SLICE),
-                    "charts": [Markup(c) for c in charts if c]})
+                    "charts": [Markup(c) for c in charts if c], "errors": errors})
     return out
 
 
