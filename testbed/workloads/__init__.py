@@ -15,10 +15,9 @@ from testbed.errors import Problem
 from testbed.topology.model import Topology, Workload
 from testbed.workloads.base import Measurement, WorkloadType
 
-MODULES = ("reachability", "ping")
+MODULES = ("reachability", "ping", "emr", "iot")
 # Declared in topology files already, not run by this version: reported as skipped, never as passed.
-PLANNED = {"vdi": "remote-desktop sessions", "dicom": "DICOM study transfer", "emr": "EMR (FHIR) queries",
-           "iperf": "iperf3 bulk transfer"}
+PLANNED = {"vdi": "remote-desktop sessions", "dicom": "DICOM study transfer", "iperf": "iperf3 bulk transfer"}
 
 _TYPES: dict[str, WorkloadType] = {}
 
