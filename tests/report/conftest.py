@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from testbed.report.model import RunReport
-from tests.report.sample import sample_report
+from testbed.topology.model import Topology
+from tests.report.sample import sample_report, topology
 
 
 def need(tool: str, package: str) -> str:
@@ -26,6 +27,12 @@ def need(tool: str, package: str) -> str:
 def rep() -> RunReport:
     """A fresh sample report (tests may change it)."""
     return sample_report()
+
+
+@pytest.fixture(scope="session")
+def small() -> Topology:
+    """The sample's own small alliance (do not mutate)."""
+    return topology()
 
 
 @pytest.fixture

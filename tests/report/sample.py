@@ -1,4 +1,4 @@
-"""A hand-built RunReport over topologies/minimal.yaml: what a run writes, without root or a network.
+"""A hand-built RunReport over a small alliance: what a run writes, without root or a network.
 
 Verdicts come from the real scoring (workloads.slo) on synthetic samples, and the
 isolation rows carry the prober's names and metrics, so the writers see the shapes
@@ -8,18 +8,49 @@ and a FALSE BLOCK in the matrix, a skipped workload.
 from __future__ import annotations
 
 import random
-from pathlib import Path
-
 from testbed.checks.result import CheckResult
 from testbed.report.model import RunReport
 from testbed.report.network import describe
-from testbed.topology.loader import load
-from testbed.topology.model import Slo
+from testbed.topology.loader import parse_text
+from testbed.topology.model import Slo, Topology
 from testbed.workloads import slo
 from testbed.workloads.base import Measurement
 
-REPO = Path(__file__).resolve().parents[2]
-MINIMAL = REPO / "topologies" / "minimal.yaml"
+# Its own copy of a small alliance (like topologies/minimal.yaml, which may grow): the tests count on it.
+TOPOLOGY = """
+name: minimal
+description: One clinic reaching the tertiary hospital's EMR and PACS.
+defaults: {addressing: {pool: 10.77.0.0/24}}
+sites:
+  - {name: xch-dc, type: datacentre}
+  - {name: clinic-1, type: clinic, uplink: {bw: 100Mbit}}
+nodes:
+  - {name: core, kind: switch, site: xch-dc}
+  - {name: emr, kind: server, site: xch-dc, services: [emr]}
+  - {name: pacs, kind: server, site: xch-dc, services: [pacs]}
+  - {name: clinic-sw, kind: switch, site: clinic-1}
+  - {name: gnb-clinic, kind: gnb, site: clinic-1}
+  - {name: dr-tablet-01, kind: ue, site: clinic-1}
+  - {name: kiosk-01, kind: ue, site: clinic-1}
+links:
+  - {endpoints: [emr, core]}
+  - {endpoints: [pacs, core]}
+  - {endpoints: [clinic-sw, core]}
+  - {endpoints: [gnb-clinic, clinic-sw]}
+  - {endpoints: [dr-tablet-01, clinic-sw]}
+  - {endpoints: [kiosk-01, clinic-sw]}
+slices:
+  - {name: clinical, sst: 1, sd: "000001", fiveqi: 7, members: [dr-tablet-01], services: [emr, pacs],
+     latency_budget: 100ms}
+  - {name: kiosk, sst: 3, sd: "000003", fiveqi: 9, members: [kiosk-01], services: [emr]}
+workloads:
+  - {name: tablet-emr-rtt, type: ping, from: [dr-tablet-01], to: emr, slice: clinical, duration: 3s,
+     slo: {latency_p95: 50ms, jitter: 10ms, loss_max: 1%}}
+"""
+
+
+def topology() -> Topology:
+    return parse_text(TOPOLOGY, "sample.yaml")
 
 
 def _iso(src: str, dst: str, what: str, expect: str, verdict: str, kind: str = "isolation") -> CheckResult:
@@ -48,8 +79,8 @@ SLOS = {"tablet-emr-rtt": Slo(latency_p95=50, jitter=10, loss_max=1),
 
 
 def sample_report() -> RunReport:
-    topo = load(MINIMAL)
-    rep = RunReport(topology=str(MINIMAL), name=topo.name, run_id="a1b2", started=1_764_000_000.0,
+    topo = topology()
+    rep = RunReport(topology="sample.yaml", name=topo.name, run_id="a1b2", started=1_764_000_000.0,
                     platform={"datapath": "netdev", "impairments": "userspace", "ovs": "ovs-vsctl (Open vSwitch) 3.1.0",
                               "controller": "controllers.slicing", "kernel": "6.1.0-test", "python": "3.11.2",
                               "os_ken": "4.2.2", "features": {"openvswitch_module": False, "netem": False, "sctp": False}},

@@ -8,8 +8,8 @@ from testbed.report import graph
 from testbed.report.network import describe
 
 
-def test_dot_has_a_cluster_per_site_and_slice_colours(minimal) -> None:
-    d = describe(minimal)
+def test_dot_has_a_cluster_per_site_and_slice_colours(small) -> None:
+    d = describe(small)
     src = graph.to_dot(d["network"], d["slices"], "minimal").source
     assert "subgraph cluster_xch-dc" in src.replace('"', "") and "clinic-1 (clinic)" in src
     colours = graph.slice_colours(d["slices"])
@@ -28,8 +28,8 @@ def test_members_of_two_slices_show_both(reference) -> None:
     assert 'label=""' in src  # 100+ links: settings in tooltips, not labels
 
 
-def test_svg_and_png(minimal, dot, tmp_path) -> None:
-    d = describe(minimal)
+def test_svg_and_png(small, dot, tmp_path) -> None:
+    d = describe(small)
     svg = html.unescape(graph.write(d["network"], d["slices"], tmp_path / "m.svg", "minimal").read_text())
     assert "<svg" in svg and "dr-tablet-01" in svg and "clinic-1 (clinic)" in svg
     png = graph.write(d["network"], d["slices"], tmp_path / "m.png").read_bytes()

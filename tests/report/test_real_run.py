@@ -23,7 +23,7 @@ def test_run_reports_are_complete_and_regenerable(network, state_dir, dot, tmp_p
     doc = json.loads((out / "report.json").read_text())
     schema = json.loads((REPO / "schemas" / "report.schema.json").read_text())
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc)) == []
-    assert [s["name"] for s in doc["slices"]] == ["clinical", "kiosk"] and len(doc["network"]["nodes"]) == 7
+    assert doc["slices"] and doc["network"]["nodes"] and doc["network"]["links"]
     env = doc["platform"]
     assert env["kernel"] and env["python"] and env["os_ken"] != "not installed" and "netem" in env["features"]
     case = next(c for c in ET.parse(out / "junit.xml").iter("testcase") if c.get("name").endswith("latency_p95"))

@@ -41,8 +41,8 @@ def test_slice_overview(rep: RunReport) -> None:
     assert kiosk["isolation"]["LEAK"] == 1 and kiosk["slo_skip"] == 1 and kiosk["members"] == ["kiosk-01"]
 
 
-def test_describe_expands_members_and_applies_link_defaults(minimal) -> None:
-    d = describe(minimal)
+def test_describe_expands_members_and_applies_link_defaults(small) -> None:
+    d = describe(small)
     assert d["slices"][0]["members"] == ["dr-tablet-01"]
     uplink = next(ln for ln in d["network"]["links"] if {ln["a"], ln["b"]} == {"clinic-sw", "core"})
     assert uplink["bw_bps"] == 100_000_000  # the clinic site's uplink setting, not written on the link
