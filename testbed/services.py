@@ -36,7 +36,8 @@ def _py(module: str, *args: str) -> tuple[str, ...]:
 _TLS = ("--cert", "{pki}/{node}.crt", "--key", "{pki}/{node}.key")
 
 CATALOGUE: dict[str, ServiceSpec] = {s.name: s for s in (
-    ServiceSpec("vdi", 4172, "tcp", "cloud desktop: remote display over TLS (PCoIP/Blast style)", tls=True),
+    ServiceSpec("vdi", 4172, "tcp", "cloud desktop: remote display over TLS (PCoIP/Blast style)",
+                _py("traffic.vdi_server", *_TLS), tls=True),
     ServiceSpec("emr", 443, "tcp", "electronic medical record: FHIR-style REST over HTTPS",
                 _py("traffic.fhir_server", "--node", "{node}", *_TLS), tls=True),
     ServiceSpec("pacs", 104, "tcp", "PACS: DICOM storage and query/retrieve SCP",
@@ -53,7 +54,8 @@ CATALOGUE: dict[str, ServiceSpec] = {s.name: s for s in (
                 _py("traffic.web_server", "--cache", "--node", "{node}")),
     ServiceSpec("iperf", 5201, "tcp", "iperf3 server for bulk and cross traffic",
                 ("iperf3", "-s", "-B", "{ip}", "-p", "{port}")),
-    ServiceSpec("video", 5004, "udp", "video consultation: RTP-like media between expert and clinic"),
+    ServiceSpec("video", 5004, "udp", "video consultation: RTP-like media between expert and clinic",
+                ("{python}", "-m", "traffic.media", "receive", "--bind", "{ip}", "--port", "{port}")),
     ServiceSpec("gtpu", 2152, "udp", "GTP-U user plane (N3) of a UPF"),
 )}
 

@@ -10,3 +10,24 @@ def resolve(topo: Topology, ref: str) -> list[str]:
     if any(n.name == ref for n in topo.nodes):
         return [ref]
     return list(dict.fromkeys(n for n, _ in targets(topo, ref)))
+
+
+def assign(topo: Topology, sources: list[str], ref: str) -> list[tuple[str, str]]:
+    """(src, dst) pairs for session-style workloads: every source to the node `ref`; to a service,
+    each source to one node offering it, in turn (a connection broker spreading users over a pool)."""
+    dsts = resolve(topo, ref)
+    if not dsts:
+        return []
+    out = []
+    for i, src in enumerate(sources):
+        ring = [d for d in dsts if d != src] or dsts
+        out.append((src, ring[i % len(ring)]))
+    return [(s, d) for s, d in out if s != d]
+
+
+def service_port(topo: Topology, node: str, service: str) -> int | None:
+    """The port `node` offers `service` on (its own setting, or the catalogue's), None if it does not."""
+    for n in topo.nodes:
+        if n.name == node:
+            return next((s.port for s in n.services if s.name == service), None)
+    return None
