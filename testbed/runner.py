@@ -93,6 +93,8 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
     emit.stage("workloads", f"{len(runnable)} workloads", total=len(runnable))
     t0 = time.monotonic()
 
+    every: list = []  # every Measurement, for the per-slice latency budget verdicts
+
     def one(w) -> list[CheckResult]:
         time.sleep(max(0.0, t0 + w.at / 1000 - time.monotonic()))  # the file's schedule: start at `at`
         try:
@@ -101,6 +103,7 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
             return [CheckResult("workload", w.name, "fail", f"could not run: {exc}")]
         for m in measured:
             m.slice = w.slice
+        every.extend(measured)
         tb.measurements += [m.to_dict() | {"summary": slo.summary(m)} for m in measured]
         if not measured:
             return [CheckResult("workload", w.name, "fail", "no source -> target pair to measure")]
@@ -110,6 +113,7 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
         for i, got in enumerate(pool.map(one, runnable)):
             results += got
             emit.progress("workloads", i + 1, len(runnable))
+    results += slo.slice_verdicts(tb.topo, every)
     emit.done("workloads", f"{sum(c.status == 'pass' for c in results)}/{len(results)} workload checks passed")
     return results
 

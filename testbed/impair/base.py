@@ -110,13 +110,18 @@ def impairment_of(p: LinkParams, override: Impair | None = None, rate: bool = Fa
 
 
 def htb_wiring(ln: LinkLayout) -> dict[str, Any]:
-    """A plain Mininet link, with HTB on both ends where the link has a rate."""
-    from mininet.link import Link, TCIntf
+    """A plain Mininet link, with HTB on both ends where the link has a rate: on a switch's end,
+    priority queues by DSCP unless the link says `qos: false` (qos.py says why tc, and how)."""
+    from mininet.link import Link
+
+    from testbed.impair.qoslink import QosIntf  # Mininet: only in the building process
 
     kw: dict[str, Any] = {"cls": Link}
     if ln.params.bw is not None:
-        bw = {"bw": ln.params.bw / 1e6}
-        kw.update(cls1=TCIntf, cls2=TCIntf, params1=dict(bw), params2=dict(bw))
+        bw: dict[str, Any] = {"bw": ln.params.bw / 1e6, "qos": ln.params.qos is not False}
+        if ln.params.mtu:
+            bw["queue_mtu"] = ln.params.mtu
+        kw.update(cls1=QosIntf, cls2=QosIntf, params1=dict(bw), params2=dict(bw))
     return kw
 
 

@@ -113,6 +113,9 @@ class LinkParams(Impair):
 
     bw: Rate | None = Field(None, description="Rate limit, e.g. '100Mbit' (HTB).")
     mtu: int | None = Field(None, ge=68, le=9000)
+    qos: bool | None = Field(None, description="Priority queues by DSCP on the switch ends of a rate-limited link "
+                                               "(default true): EF > AF4x > AF3x > AF2x > AF1x > BE, each bounded. "
+                                               "false: one FIFO, a plain rate limit.")
 
 
 class Addressing(Strict):
@@ -225,7 +228,17 @@ class Slice(Strict):
     members: list[str] = Field(default_factory=list, description="Node names, 'site:NAME' or 'kind:KIND'.")
     services: list[str] = Field(default_factory=list, description="Service names, or 'NODE:SERVICE'.")
     rate: Rate | None = None
-    latency_budget: Duration | None = None
+    latency_budget: Duration | None = Field(
+        None, description="One-way delay budget between a member and the services it is granted "
+                          "(default: the 5QI's packet delay budget, TS 23.501 table 5.7.4-1).")
+
+    @property
+    def budget_ms(self) -> float | None:
+        """The slice's one-way latency budget: its own, else its 5QI's packet delay budget (None: unknown 5QI)."""
+        if self.latency_budget is not None:
+            return self.latency_budget
+        pdb = FIVEQI_PDB_MS.get(self.fiveqi)
+        return None if pdb is None else float(pdb)
 
 
 class PduSession(Strict):

@@ -11,7 +11,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from testbed import kinds
 from testbed.topology.model import IMPAIR_FIELDS, Link, LinkParams, Node, NodeDefaults, Topology
 
-LINK_FIELDS = ("bw", "mtu", *IMPAIR_FIELDS)
+LINK_FIELDS = ("bw", "mtu", "qos", *IMPAIR_FIELDS)
 NODE_FIELDS = ("runtime", "image", "cpus", "memory")
 
 
@@ -121,3 +121,77 @@ def expand_members(topo: Topology, refs: list[str]) -> list[Node]:
         for n in picked:
             out[n.name] = n
     return list(out.values())
+
+
+class Routes:
+    """Host-to-host paths as the controller routes them, and their configured one-way delay.
+
+    The controller forwards along per-destination shortest-path trees (hops, not
+    delay: testbed.openflow.wiring), breadth first from the destination's switch,
+    trying a switch's ports lowest first; ports are numbered in link order, so
+    here a switch's links are tried in file order, and ties break the same way.
+    Trees are computed once per destination switch. Needs a sound graph (each
+    host on one link to a switch, every name known): validate() checks that first.
+    """
+
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        self._switch = {n.name for n in topo.switches}
+        self._trunks: dict[str, list[tuple[int, str]]] = {s: [] for s in self._switch}  # switch -> (link, peer)
+        self._home: dict[str, tuple[int, str]] = {}  # host -> (its link, its switch)
+        for i, link in enumerate(topo.links):
+            a, b = link.endpoints
+            if a in self._switch and b in self._switch:
+                self._trunks[a].append((i, b))
+                self._trunks[b].append((i, a))
+            elif b in self._switch:
+                self._home[a] = (i, b)
+            elif a in self._switch:
+                self._home[b] = (i, a)
+        self._trees: dict[str, dict[str, tuple[int, str]]] = {}
+        self._params: dict[int, LinkParams] = {}
+
+    def _tree(self, root: str) -> dict[str, tuple[int, str]]:
+        """switch -> (link, next switch) toward `root`, breadth first."""
+        if root not in self._trees:
+            parent: dict[str, tuple[int, str]] = {}
+            seen, todo = {root}, [root]
+            for sw in todo:  # grows while iterated: a queue
+                for i, peer in self._trunks[sw]:
+                    if peer not in seen:
+                        seen.add(peer)
+                        parent[peer] = (i, sw)
+                        todo.append(peer)
+            self._trees[root] = parent
+        return self._trees[root]
+
+    def hops(self, src: str, dst: str) -> list[tuple[str, str, int]] | None:
+        """(from, to, link index) for each link a frame from host `src` to host `dst` crosses; None: no path."""
+        (src_link, sw), (dst_link, home) = self._home[src], self._home[dst]
+        tree = self._tree(home)
+        out = [(src, sw, src_link)]
+        while sw != home:
+            if sw not in tree:
+                return None
+            link, nxt = tree[sw]
+            out.append((sw, nxt, link))
+            sw = nxt
+        out.append((home, dst, dst_link))
+        return out
+
+    def hop_delay_ms(self, frm: str, link_index: int) -> float:
+        """One direction's configured delay of a link: its per-direction override, else the layered value."""
+        link = self.topo.links[link_index]
+        if link_index not in self._params:
+            self._params[link_index] = link_params(self.topo, link)
+        override = link.a_to_b if frm == link.endpoints[0] else link.b_to_a
+        if override is not None and override.delay is not None:
+            return override.delay
+        return self._params[link_index].delay or 0.0
+
+    def delay_ms(self, src: str, dst: str) -> tuple[float, list[str]] | None:
+        """The configured one-way delay from host `src` to host `dst` and the nodes on the way; None: no path."""
+        hops = self.hops(src, dst)
+        if hops is None:
+            return None
+        return sum(self.hop_delay_ms(a, i) for a, _b, i in hops), [src, *(b for _a, b, _i in hops)]

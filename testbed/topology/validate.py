@@ -11,11 +11,12 @@ from testbed import naming
 from testbed.errors import Problem
 from testbed import kinds
 from testbed.topology.model import FIVEQI_PDB_MS, Topology
-from testbed.topology.resolve import assign_addresses
+from testbed.topology.resolve import Routes, assign_addresses, expand_members
 from testbed.topology.source import Source
 
 MAX_SWITCH_PORTS = 99  # interface names are <= 15 chars: tbRRRRsNN-ethPP
 MAX_NODES_PER_KIND = naming.MAX_PER_KIND  # internal names carry a short index per kind
+MAX_BUDGET_PROBLEMS = 5  # per slice: its worst member -> service pairs, then how many more
 
 
 def validate(topo: Topology, src: Source) -> list[Problem]:
@@ -48,6 +49,8 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
     _slices(topo, node_kind, site_names, p)
     _ran(topo, node_kind, p)
     _traffic(topo, node_kind, p)
+    if not out:  # paths need a sound graph: every name known, each host on one link
+        _budgets(topo, p)
     return out
 
 
@@ -198,6 +201,47 @@ def _slices(topo: Topology, node_kind: dict[str, str], site_names: set[str], p) 
     for i, s in enumerate(topo.slices):
         if ids[(s.sst, (s.sd or "").lower())] > 1:
             p(("slices", i, "sd"), f"S-NSSAI sst={s.sst} sd={s.sd} is used by more than one slice")
+
+
+def _providers(topo: Topology, refs: list[str]) -> list[tuple[str, str]]:
+    """(node, service) for each service a slice grants: 'NODE:SERVICE', or every node offering SERVICE."""
+    out: dict[tuple[str, str], None] = {}
+    for ref in refs:
+        node, _, svc = ref.rpartition(":")
+        for n in topo.nodes:
+            if (not node or n.name == node) and any(s.name == svc for s in n.services):
+                out[(n.name, svc)] = None
+    return list(out)
+
+
+def _budgets(topo: Topology, p) -> None:
+    """A slice's budget must hold on paper: the configured one-way delay between each member and each
+    service its slice grants, along the path the controller routes (shortest by hops), in either
+    direction, must not exceed the slice's latency budget. Otherwise no network run can meet it;
+    the file is wrong, not the network. Located at the budget (or the 5QI it defaults from)."""
+    routes = Routes(topo)
+    for i, s in enumerate(topo.slices):
+        budget = s.budget_ms
+        if budget is None:  # an unknown 5QI: reported above
+            continue
+        where = ("slices", i, "latency_budget" if s.latency_budget is not None else "fiveqi")
+        whose = "latency budget" if s.latency_budget is not None else f"budget (5QI {s.fiveqi}'s packet delay budget)"
+        over: list[tuple[float, str, str, str, list[str]]] = []
+        for member in expand_members(topo, s.members):
+            for node, svc in _providers(topo, s.services):
+                if node == member.name:
+                    continue
+                ways = [routes.delay_ms(member.name, node), routes.delay_ms(node, member.name)]
+                worst = max((w for w in ways if w is not None), default=None, key=lambda w: w[0])
+                if worst is not None and worst[0] > budget + 1e-9:
+                    over.append((worst[0], member.name, node, svc, worst[1]))
+        over.sort(key=lambda o: (-o[0], o[1], o[2]))
+        for delay, member, node, svc, path in over[:MAX_BUDGET_PROBLEMS]:
+            p(where, f"{member} <-> {node} ({svc}): {delay:g} ms configured one-way delay along "
+                     f"{' - '.join(path)} exceeds the slice's {budget:g} ms {whose}")
+        if len(over) > MAX_BUDGET_PROBLEMS:
+            p(where, f"and {len(over) - MAX_BUDGET_PROBLEMS} more member -> service pairs exceed "
+                     f"the slice's {budget:g} ms {whose}")
 
 
 def _ran(topo: Topology, node_kind: dict[str, str], p) -> None:

@@ -392,3 +392,66 @@ CASES = [
           - {name: f1, type: node-down, target: h2}
         """, "faults[0].target", 8, "unknown node 'h2'"),
 ]
+
+# --- slice budgets that the configured link delays alone already break -------------------
+BUDGET_NODES = """\
+        name: t
+        nodes:
+          - {name: dc, kind: switch}
+          - {name: emr, kind: server, services: [emr]}
+          - {name: edge, kind: switch}
+          - {name: tab, kind: host}
+"""  # indented as the case texts it starts (the whole text is dedented at once)
+
+CASES += [
+    case("slice-budget-below-path-delay", BUDGET_NODES + """\
+        links:
+          - {endpoints: [emr, dc]}
+          - {endpoints: [edge, dc], delay: 8ms}
+          - {endpoints: [tab, edge], delay: 4ms}
+        slices:
+          - name: rounds
+            members: [tab]
+            services: [emr]
+            latency_budget: 10ms
+        """, "slices[0].latency_budget", 15,
+         "tab <-> emr (emr): 12 ms configured one-way delay along tab - edge - dc - emr exceeds "
+         "the slice's 10 ms latency budget"),
+    case("slice-5qi-budget-below-path-delay", BUDGET_NODES + """\
+        links:
+          - {endpoints: [emr, dc], delay: 1ms}
+          - {endpoints: [edge, dc], delay: 3ms}
+          - {endpoints: [tab, edge], delay: 2ms}
+        slices:
+          - name: control
+            fiveqi: 85
+            members: [tab]
+            services: [emr]
+        """, "slices[0].fiveqi", 13, "6 ms configured one-way delay along tab - edge - dc - emr exceeds "
+                                     "the slice's 5 ms budget (5QI 85's packet delay budget)"),
+    case("slice-budget-on-the-fewest-hops-not-the-fastest-path", BUDGET_NODES + """\
+          - {name: ring, kind: switch}
+        links:
+          - {endpoints: [emr, dc]}
+          - {endpoints: [tab, edge]}
+          - {endpoints: [edge, dc], delay: 20ms}
+          - {endpoints: [edge, ring], delay: 1ms}
+          - {endpoints: [ring, dc], delay: 1ms}
+        slices:
+          - name: rounds
+            members: [tab]
+            services: [emr]
+            latency_budget: 10ms
+        """, "slices[0].latency_budget", 18, "20 ms configured one-way delay along tab - edge - dc - emr"),
+    case("slice-budget-broken-in-one-direction", BUDGET_NODES + """\
+        links:
+          - {endpoints: [emr, dc]}
+          - {endpoints: [edge, dc], delay: 2ms, b_to_a: {delay: 15ms}}
+          - {endpoints: [tab, edge]}
+        slices:
+          - name: rounds
+            members: [tab]
+            services: ["emr:emr"]
+            latency_budget: 10ms
+        """, "slices[0].latency_budget", 15, "15 ms configured one-way delay along emr - dc - edge - tab"),
+]
