@@ -15,9 +15,9 @@ from testbed.errors import Problem
 from testbed.topology.model import Topology, Workload
 from testbed.workloads.base import Measurement, WorkloadType
 
-MODULES = ("reachability", "ping", "emr", "iot", "vdi", "video", "iperf")
+MODULES = ("reachability", "ping", "emr", "iot", "vdi", "video", "iperf", "dicom", "hl7")
 # Declared in topology files already, not run by this version: reported as skipped, never as passed.
-PLANNED = {"dicom": "DICOM study transfer"}
+PLANNED: dict[str, str] = {}
 
 _TYPES: dict[str, WorkloadType] = {}
 
