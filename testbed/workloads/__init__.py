@@ -16,8 +16,6 @@ from testbed.topology.model import Topology, Workload
 from testbed.workloads.base import Measurement, WorkloadType
 
 MODULES = ("reachability", "ping", "emr", "iot", "vdi", "video", "iperf", "dicom", "hl7")
-# Declared in topology files already, not run by this version: reported as skipped, never as passed.
-PLANNED: dict[str, str] = {}
 
 _TYPES: dict[str, WorkloadType] = {}
 
@@ -35,17 +33,13 @@ for _m in MODULES:
     register(importlib.import_module(f"testbed.workloads.{_m}").TYPE)
 
 
-def get(name: str) -> WorkloadType | None:
-    """The type's implementation; None for a planned type (known, not runnable yet)."""
-    if name in _TYPES:
-        return _TYPES[name]
-    if name in PLANNED:
-        return None
-    raise KeyError(name)
+def get(name: str) -> WorkloadType:
+    """The type's implementation (validate() has already refused unknown types)."""
+    return _TYPES[name]
 
 
 def names() -> list[str]:
-    return [*_TYPES, *sorted(PLANNED)]
+    return list(_TYPES)
 
 
 def params_of(w: Workload):
@@ -59,12 +53,10 @@ def validate(topo: Topology) -> list[Problem]:
     out: list[Problem] = []
     common = {f.alias or n for n, f in Workload.model_fields.items()}
     for i, w in enumerate(topo.workloads):
-        if w.type not in _TYPES and w.type not in PLANNED:
+        if w.type not in _TYPES:
             close = difflib.get_close_matches(w.type, names(), n=1)
             out.append(topo.problem(("workloads", i, "type"), f"unknown workload type {w.type!r}"
                                     + (f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(names())}")))
-            continue
-        if w.type in PLANNED:
             continue
         try:
             _TYPES[w.type].Params.model_validate(w.params)
@@ -95,5 +87,5 @@ def extend_schema(schema: dict) -> dict:
     return schema
 
 
-__all__ = ["MODULES", "Measurement", "PLANNED", "WorkloadType", "extend_schema", "get", "names", "params_of",
+__all__ = ["MODULES", "Measurement", "WorkloadType", "extend_schema", "get", "names", "params_of",
            "register", "unregister", "validate"]
