@@ -361,8 +361,12 @@ def _count(assoc, what: str, size: int) -> None:
 def build_ae(pacs: Pacs, max_pdu: int) -> AE:
     ae = AE(ae_title=pacs.ae_title)
     ae.maximum_pdu_size = max_pdu
-    ae.maximum_associations = 32
-    ae.network_timeout = 120
+    # Port scanners and the isolation prober open TCP connections and never send an A-ASSOCIATE-RQ;
+    # each holds an association slot until the ARTIM timer (network_timeout) fires. A short timer and
+    # room for many slots keep a scan from locking real modalities out ("association rejected").
+    ae.maximum_associations = 128
+    ae.network_timeout = 15
+    ae.acse_timeout = 15
     ae.dimse_timeout = 120
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     for cx in AllStoragePresentationContexts:

@@ -42,20 +42,36 @@ def _connects(targets: list, timeout: float) -> tuple[dict, list]:
     return state, list(pending.values())
 
 
-def _finish_connects(state: dict, pending: list, deadline: float) -> None:
-    poll = select.poll()
-    by_fd = {s.fileno(): (s, pid) for s, pid in pending}
-    for fd in by_fd:
-        poll.register(fd, select.POLLOUT)
-    while by_fd and time.monotonic() < deadline:
-        for fd, _ev in poll.poll(max(1, int((deadline - time.monotonic()) * 1000))):
-            s, pid = by_fd.pop(fd)
-            poll.unregister(fd)
+class _Connects:
+    """Pending non-blocking connects, polled while frames are sent and finished at the end.
+
+    A connect counts as "connected" the moment the handshake completes. It must be
+    looked at early: a real server on the port (a single-client iperf3, a TLS server
+    waiting for a hello) may reset the idle connection later, and SO_ERROR read after
+    that says ECONNRESET about a handshake that did complete.
+    """
+
+    def __init__(self, state: dict, pending: list):
+        self.state = state
+        self.poll = select.poll()
+        self.by_fd = {s.fileno(): (s, pid) for s, pid in pending}
+        self.socks = [s for s, _pid in pending]
+        for fd in self.by_fd:
+            self.poll.register(fd, select.POLLOUT)
+
+    def check(self, timeout_ms: int = 0) -> None:
+        for fd, _ev in self.poll.poll(timeout_ms):
+            s, pid = self.by_fd.pop(fd)
+            self.poll.unregister(fd)
             err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            state[pid] = "connected" if err == 0 else ("refused" if err == errno.ECONNREFUSED
-                                                        else f"error {errno.errorcode.get(err, err)}")
-    for s, _pid in pending:
-        s.close()
+            self.state[pid] = "connected" if err == 0 else ("refused" if err == errno.ECONNREFUSED
+                                                             else f"error {errno.errorcode.get(err, err)}")
+
+    def finish(self, deadline: float) -> None:
+        while self.by_fd and time.monotonic() < deadline:
+            self.check(max(1, int((deadline - time.monotonic()) * 1000)))
+        for s in self.socks:
+            s.close()
 
 
 def flood(sock: socket.socket, frame: bytes, rate_bps: float, seconds: float, max_count: int) -> dict:
@@ -94,7 +110,11 @@ def run(job: dict) -> dict:
     isock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) if pings else None
     timeout = float(job.get("connect_timeout", 3.0))
     state, pending = _connects(job.get("connects", []), timeout)
+    connects = _Connects(state, pending)
     deadline = time.monotonic() + timeout
+    settle = time.monotonic() + 0.2  # most handshakes complete within this: catch them before any reset
+    while connects.by_fd and time.monotonic() < settle:
+        connects.check(20)
     from traffic.packets import icmp_echo
 
     n_round = len(frames) + len(udp) + len(pings)
@@ -108,15 +128,17 @@ def run(job: dict) -> dict:
                   for ip, port, pl in udp]
         sends += [("pings_sent", f"ping {ip}", lambda ip=ip, i=i, pl=pl, r=rnd: isock.sendto(icmp_echo(i, r + 1, pl), (ip, 0)))
                   for ip, i, pl in pings]
-        for counter, what, send in sends:
+        for n, (counter, what, send) in enumerate(sends):
             if pause:
                 time.sleep(pause)
+            if n % 8 == 0 and connects.by_fd:
+                connects.check()
             try:
                 send()
                 out[counter] += 1
             except OSError as exc:
                 out["errors"].append(f"{what}: {exc}")
-    _finish_connects(state, pending, deadline)
+    connects.finish(deadline)
     out["connects"] = state
     if job.get("flood"):
         fl = job["flood"]
