@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 
+from testbed.cli.options import app_path
+
 
 def register(cli: click.Group) -> None:
     @cli.command()
     @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--controller-app", help="Override the topology's controller app (e.g. allow-all to see leaks).")
+    @click.option("--controller-app", callback=app_path, help="Override the topology's controller app (e.g. allow-all to see leaks).")
     @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
     @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
     @click.option("--no-attacks", is_flag=True, help="Only the should-pass / must-fail matrix.")

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from testbed.cli import render
+from testbed.cli.options import app_path
 from testbed.cli.runs import pick_run, stop_run
 from testbed.cli.signals import Interrupted, signals_ignored, signals_raise
 from testbed.errors import TestbedError, TopologyError, UsageError
@@ -116,7 +117,8 @@ def _build(topology: Path, controller_app: str | None, on_event):
 @cli.command()
 @topology_arg
 @click.option("-d", "--detach", is_flag=True, help="Return once the network is up; stop it with `testbed down`.")
-@click.option("--controller-app", help="Override the topology's controller app (name, module or .py path).")
+@click.option("--controller-app", callback=app_path,
+              help="Override the topology's controller app (name, module or .py path).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def up(topology: Path, detach: bool, controller_app: str | None, quiet: bool) -> None:
     """Build the network and keep it up until Ctrl-C, SIGTERM or `testbed down`."""
@@ -249,7 +251,8 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 @topology_arg
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
 @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
-@click.option("--controller-app", help="Override the topology's controller app.")
+@click.option("--controller-app", callback=app_path,
+              help="Override the topology's controller app (name, module or .py path, e.g. your own Ryu app).")
 @click.option("--no-isolation", is_flag=True, help="Skip the isolation matrix and attack probes.")
 @click.option("-v", "--verbose", is_flag=True, help="List every check, not only failures.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")

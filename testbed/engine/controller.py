@@ -102,7 +102,9 @@ class ControllerProcess:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
                 missing = ", ".join(sorted(dpids - ready)[:5])
-                raise BuildError(f"switches did not get their rules within {timeout:.0f}s (missing {missing}); "
+                why = ("; your app installed no flow entry on them (a switch is ready once it holds one, e.g. "
+                       "a table-miss rule)" if self.status().get("observer") else "")
+                raise BuildError(f"switches did not get their rules within {timeout:.0f}s (missing {missing}){why}; "
                                  f"see {self.log_path}")
             time.sleep(0.05)
 
