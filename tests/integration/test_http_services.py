@@ -182,6 +182,7 @@ def test_emr_workload_outside_the_slice_fails_its_slo_in_bounded_time(tb):
     w, measured, verdicts = _workload(tb, "rogue-emr")
     (m,) = measured
     assert m.received == 0 and m.sent == 4 and len(m.errors) == 4
-    assert all("timeout" in e or "not sent" in e for e in m.errors), m.errors
+    # blocked: the SYN times out, or ARP for the EMR gets no answer (the kernel says EHOSTUNREACH)
+    assert all(any(x in e for x in ("timeout", "not sent", "No route to host")) for e in m.errors), m.errors
     assert m.seconds < 2 + 1 + 20
     assert [c.status for c in verdicts] == ["fail"]
