@@ -5,6 +5,7 @@ the teardown time, and it happens on every path (the Testbed context manager).
 """
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,7 +75,11 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True) -> list[Check
     if isolation and (tb.topo.slices or any(pr.type != "reachability" for pr in tb.topo.probes)):
         from testbed.probe.run import run_probes
 
-        results += run_probes(tb, on_event=emit.sink)
+        results += run_probes(tb, on_event=emit.sink)  # the file's script probes too
+    elif any(pr.type == "script" for pr in tb.topo.probes):
+        from testbed.probe.script import run_script_probes
+
+        results += run_script_probes(tb, on_event=emit.sink)
     results += run_workloads(tb, emit)
     # Declared but not executed by this version: reported as skipped, never as passed.
     for f in tb.topo.faults:
@@ -98,7 +103,7 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
         time.sleep(max(0.0, t0 + w.at / 1000 - time.monotonic()))  # the file's schedule: start at `at`
         try:
             measured = workloads.get(w.type).run(tb, w, workloads.params_of(w), emit.info)
-        except TestbedError as exc:
+        except (TestbedError, OSError, subprocess.SubprocessError) as exc:  # a workload's failure is its verdict
             return [CheckResult("workload", w.name, "fail", f"could not run: {exc}")]
         for m in measured:
             m.slice = w.slice

@@ -2,7 +2,7 @@
 
 Plain `struct`, so it is fast and works in any node without Scapy. Every frame
 the prober crafts carries a probe token (`TOKEN_PREFIX` + 8 characters) in its
-payload, or in the Ethernet padding for ARP, so a capture can tell exactly
+payload, or in the Ethernet padding for ARP and tiny fragments, so a capture can tell exactly
 which probe arrived.
 """
 from __future__ import annotations
@@ -54,8 +54,15 @@ def ether(dst: str, src: str, ethertype: int, payload: bytes, vlans: tuple[int, 
     return frame + b"\0" * max(0, 60 - len(frame))
 
 
-def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64, tos: int = 0, ident: int = 1) -> bytes:
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident & 0xFFFF, 0x4000, ttl, proto, 0,
+IP_DF, IP_MF = 0x4000, 0x2000
+
+
+def ipv4(src: str, dst: str, proto: int, payload: bytes, ttl: int = 64, tos: int = 0, ident: int = 1,
+         frag: int | None = None, more: bool = False) -> bytes:
+    """An IPv4 packet. Unfragmented (DF set) unless `frag` is given: then a fragment at offset
+    `frag` (in 8-byte units, as on the wire), with MF if `more`, and `payload` the bytes it carries."""
+    flags = IP_DF if frag is None else (IP_MF if more else 0) | (frag & 0x1FFF)
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident & 0xFFFF, flags, ttl, proto, 0,
                       ip_b(src), ip_b(dst))
     return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:] + payload
 
@@ -89,9 +96,9 @@ def arp(op: int, sha: str, spa: str, tha: str, tpa: str) -> bytes:
 
 # -- whole frames ---------------------------------------------------------------
 def tcp_frame(smac: str, dmac: str, sip: str, dip: str, sport: int, dport: int, tok: bytes = b"",
-              flags: str = "S", vlans: tuple[int, ...] = (), pad_to: int = 0) -> bytes:
+              flags: str = "S", vlans: tuple[int, ...] = (), pad_to: int = 0, ack: int = 0) -> bytes:
     payload = tok + b"\0" * max(0, pad_to - len(tok))
-    return ether(dmac, smac, ETH_P_IP, ipv4(sip, dip, 6, tcp(sip, dip, sport, dport, flags, payload)), vlans)
+    return ether(dmac, smac, ETH_P_IP, ipv4(sip, dip, 6, tcp(sip, dip, sport, dport, flags, payload, ack=ack)), vlans)
 
 
 def udp_frame(smac: str, dmac: str, sip: str, dip: str, sport: int, dport: int, tok: bytes = b"",
@@ -103,6 +110,30 @@ def icmp_frame(smac: str, dmac: str, sip: str, dip: str, ident: int, tok: bytes 
     return ether(dmac, smac, ETH_P_IP, ipv4(sip, dip, 1, icmp_echo(ident, 1, tok)))
 
 
+def fragment_frame(smac: str, dmac: str, sip: str, dip: str, proto: int, ident: int, offset: int, more: bool,
+                   data: bytes, trailer: bytes = b"") -> bytes:
+    """One IPv4 fragment carrying `data` at byte `offset` (a multiple of 8) of datagram `ident`.
+
+    `trailer` goes after the IP packet, in the Ethernet padding: how a fragment too small to
+    hold a token (a tiny first fragment) still carries one. The IP layer ignores it."""
+    if offset % 8:
+        raise ValueError(f"fragment offset must be a multiple of 8 bytes: {offset}")
+    return ether(dmac, smac, ETH_P_IP, ipv4(sip, dip, proto, data, ident=ident, frag=offset // 8, more=more) + trailer)
+
+
+def fragments(smac: str, dmac: str, sip: str, dip: str, proto: int, ident: int, l4: bytes,
+              cuts: tuple[int, ...]) -> list[bytes]:
+    """A datagram's L4 bytes split at `cuts` (byte offsets, multiples of 8) into in-order fragments."""
+    edges = [0, *cuts, len(l4)]
+    return [fragment_frame(smac, dmac, sip, dip, proto, ident, a, b < len(l4), l4[a:b])
+            for a, b in zip(edges, edges[1:])]
+
+
+def icmp_reply_frame(smac: str, dmac: str, sip: str, dip: str, ident: int, tok: bytes = b"") -> bytes:
+    """An ICMP echo reply (type 0): what answers a ping, here sent to nobody's ping."""
+    return ether(dmac, smac, ETH_P_IP, ipv4(sip, dip, 1, icmp_echo(ident, 1, tok, kind=0)))
+
+
 def arp_frame(smac: str, dmac: str, op: int, sha: str, spa: str, tha: str, tpa: str, tok: bytes = b"") -> bytes:
     """ARP with the token in the Ethernet trailer (receivers ignore bytes after the ARP body)."""
     return ether(dmac, smac, ETH_P_ARP, arp(op, sha, spa, tha, tpa) + tok)
@@ -110,7 +141,11 @@ def arp_frame(smac: str, dmac: str, op: int, sha: str, spa: str, tha: str, tpa: 
 
 # -- parsing (the sink) -------------------------------------------------------------
 def parse(frame: bytes) -> dict:
-    """A flat summary of a frame: addresses, tags, L4 ports or ICMP type, ARP fields, token."""
+    """A flat summary of a frame: addresses, tags, L4 ports or ICMP type, ARP fields, token.
+
+    Fragments also say so (`frag` byte offset, `mf`, `ip_id`); a non-first fragment has no
+    ports (its bytes are the middle of a datagram). The token is searched in the whole frame,
+    Ethernet padding included."""
     out: dict = {"eth_dst": mac_s(frame[0:6]), "eth_src": mac_s(frame[6:12])}
     off, vlans = 12, []
     etype = struct.unpack_from("!H", frame, off)[0] if len(frame) >= 14 else 0
@@ -124,16 +159,23 @@ def parse(frame: bytes) -> dict:
     try:
         if etype == ETH_P_IP and len(frame) >= off + 20:
             ihl = (frame[off] & 0x0F) * 4
+            tot_len, ident, fl = struct.unpack_from("!HHH", frame, off + 2)
             proto = frame[off + 9]
             out.update(ip_src=socket.inet_ntoa(frame[off + 12:off + 16]),
                        ip_dst=socket.inet_ntoa(frame[off + 16:off + 20]), proto=proto)
             l4 = off + ihl
-            if proto in (6, 17) and len(frame) >= l4 + 4:
+            end = min(len(frame), off + tot_len)  # not the Ethernet padding
+            frag_off = (fl & 0x1FFF) * 8
+            if fl & IP_MF or frag_off:  # a fragment: only the first one has the L4 header (or its start)
+                out.update(frag=frag_off, mf=bool(fl & IP_MF), ip_id=ident)
+            if frag_off:
+                pass  # the middle of a datagram: no header to read
+            elif proto in (6, 17) and end >= l4 + 4:
                 out["sport"], out["dport"] = struct.unpack_from("!HH", frame, l4)
-                if proto == 6 and len(frame) >= l4 + 14:
+                if proto == 6 and end >= l4 + 14:
                     bits = frame[l4 + 13]
                     out["flags"] = "".join(f for i, f in enumerate(TCP_FLAGS) if bits & (1 << i))
-            elif proto == 1 and len(frame) >= l4 + 8:
+            elif proto == 1 and end >= l4 + 8:
                 out["icmp_type"] = frame[l4]
                 out["icmp_id"] = struct.unpack_from("!H", frame, l4 + 4)[0]
         elif etype == ETH_P_ARP and len(frame) >= off + 28:

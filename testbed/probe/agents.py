@@ -27,11 +27,11 @@ def host_interfaces(tb) -> dict[str, str]:
 
 
 class Captures:
-    """A traffic.sink in every host; frames arrive in `frames[host]` while they run."""
+    """A traffic.sink in every host (or in `hosts`); frames arrive in `frames[host]` while they run."""
 
-    def __init__(self, tb, listen: dict[str, list[int]], max_seconds: float):
+    def __init__(self, tb, listen: dict[str, list[int]], max_seconds: float, hosts: set[str] | None = None):
         self.tb = tb
-        self.ifaces = host_interfaces(tb)
+        self.ifaces = {h: i for h, i in host_interfaces(tb).items() if hosts is None or h in hosts}
         self.listen = listen
         self.max_seconds = max_seconds
         self.frames: dict[str, list[dict]] = {h: [] for h in self.ifaces}

@@ -15,12 +15,15 @@ whether a packet arrived, never the lack of a reply):
      because then a must-fail frame that was not captured proves nothing.
      Senders are paced (PACE_PPS in aggregate) so the burst does not overflow
      the userspace relays.
-  2. attacks (spoofing, ARP poisoning, double tagging, broadcast), concurrent;
+  2. attacks (spoofing, ARP poisoning, double tagging, broadcast) and evasions (the other
+     direction of every grant: reverse connections, source-port tricks, TCP flag scans,
+     unsolicited replies, fragments; see evasions.py), concurrent and paced;
      neighbour entries the attacks may have poisoned are flushed afterwards.
   3. floods, one slice at a time (they would share the CPU otherwise).
+  4. the topology file's script probes (a tester's own Scapy scripts, script.py).
 Results: kind `isolation` per matrix row (detail LEAK / FALSE BLOCK on failure),
 `attack:forbidden-port` for the matrix's forbidden-port rows, `attack:<kind>`
-for the others.
+for the others, `probe:script` per script probe and pair.
 """
 from __future__ import annotations
 
@@ -37,7 +40,9 @@ from testbed.slicing.flows import IP_PROTO
 from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS, FLOOD_MIN_FACTOR, FLOOD_SECONDS, METER_TOLERANCE,
                                    SKIPPED,
                                    Attack, Hosts, plan_attacks)
+from testbed.probe.evasions import counts as evasion_counts, plan_evasions
 from testbed.probe.matrix import Probe, build_matrix
+from testbed.probe.script import plan_scripts, run_scripts
 from testbed.slicing.policy import compile_policy
 
 SETTLE_S = 1.0  # after the last packet, before reading captures (userspace datapath and relays)
@@ -232,14 +237,18 @@ def _flood_result(a: Attack, sent: dict, rx_delta: int, summary: dict[str, dict]
                        detail if held else f"LEAK: meter does not hold: {detail}", m, seconds)
 
 
-def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True) -> list[CheckResult]:
-    """Probe isolation on a running Testbed; one CheckResult per matrix row and per attack."""
+def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
+               scripts: bool = True) -> list[CheckResult]:
+    """Probe isolation on a running Testbed; one CheckResult per matrix row, per attack and per
+    script probe of the topology file (testbed.probe.script; `scripts=False` leaves them out)."""
     emit = Emitter(on_event)
     t0 = time.monotonic()
     pol = compile_policy(tb.topo)
     h = _hosts(tb)
     rows = build_matrix(tb.topo, pol)
     plan = plan_attacks(tb.topo, pol, h) if attacks else []
+    evasions = plan_evasions(pol, h, rows) if attacks else []
+    plan += evasions
     listen = {n.name: sorted({s.port for s in n.services if s.proto == "tcp"}) for n in tb.topo.hosts}
     caps = Captures(tb, listen, max_seconds=600.0)
     emit.stage("probe-agents", "starting capture agents", total=len(caps.ifaces))
@@ -280,9 +289,15 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True) -> l
             emit.stage("probe-attacks", f"{len(plan)} attack probes")
             t_a = time.monotonic()
             oneshot = [a for a in plan if a.kind != "flood"]
+            if evasions:
+                emit.info("evasion probes: " + ", ".join(f"{k} {c['rows']} ({c['frames']} frames)"
+                                                         for k, c in evasion_counts(evasions).items()))
             jobs: dict[str, dict] = defaultdict(lambda: {"frames": [], "rounds": 2, "gap": 0.3})
             for a in oneshot:
                 jobs[a.src]["frames"] += [f.hex() for f in a.frames]
+            spread = min(MAX_SPREAD_S, sum(len(j["frames"]) for j in jobs.values()) / PACE_PPS)
+            for j in jobs.values():
+                j["spread"] = spread  # paced like the matrix: one burst from every node overflows the relays
             asent = send_all(tb, dict(jobs), timeout=60)
             time.sleep(SETTLE_S)
             _, tokens = arrival_index(caps.snapshot())
@@ -303,6 +318,8 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True) -> l
                 fsent[a.id] = send_all(tb, {a.src: job}, timeout=FLOOD_SECONDS + 30)[a.src]
                 time.sleep(SETTLE_S)
                 rx[a.id] = _rx_bytes(tb, a.flood_target, ifaces[a.flood_target]) - before
+        if scripts:
+            results += run_scripts(tb, plan_scripts(tb.topo.probes, tb.source), caps, on_event)
     finally:
         caps.stop()
     if plan:

@@ -300,12 +300,37 @@ class Workload(Strict):
         return dict(self.model_extra or {})
 
 
+EXPECT_WORDS = {"arrive": "pass", "blocked": "fail"}  # a script probe's words for pass / fail
+
+
+def _expect(value: Any) -> Any:
+    if value in EXPECT_WORDS:
+        return EXPECT_WORDS[value]
+    if value not in ("pass", "fail"):
+        raise ValueError(f"Input should be one of: pass, fail, arrive, blocked (got {value!r})")
+    return value
+
+
+Expect = Annotated[
+    Literal["pass", "fail"],
+    BeforeValidator(_expect),
+    WithJsonSchema({"type": "string", "enum": ["pass", "fail", "arrive", "blocked"],
+                    "description": "pass (or arrive): must get through; fail (or blocked): must not."}),
+]
+
+
 class Probe(Strict):
+    """A declared probe. `script`: a tester's own Python (Scapy) file, run in each `from` node
+    against each `to` node; a frame carrying the probe's token captured at the target = arrived."""
+
     name: Name
-    type: Literal["reachability", "isolation", "attack"] = "reachability"
+    type: Literal["reachability", "isolation", "attack", "script"] = "reachability"
     src: list[str] = Field(alias="from", min_length=1)
     dst: list[str] = Field(alias="to", min_length=1)
-    expect: Literal["pass", "fail"] = "pass"
+    expect: Expect = "pass"
+    script: str | None = Field(None, description="type script: the Python file to run (with Scapy), relative "
+                                                 "to this topology file; it gets the target's addresses and a "
+                                                 "token to put in every frame it sends (env TESTBED_*).")
 
 
 class Fault(Strict):

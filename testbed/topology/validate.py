@@ -6,6 +6,7 @@ at the field that is wrong (not its parent) so the reported line is exact.
 from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
+from pathlib import Path
 
 from testbed import naming
 from testbed.errors import Problem
@@ -48,7 +49,7 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
     _addresses(topo, p)
     _slices(topo, node_kind, site_names, p)
     _ran(topo, node_kind, p)
-    _traffic(topo, node_kind, p)
+    _traffic(topo, node_kind, src.file, p)
     if not out:  # paths need a sound graph: every name known, each host on one link
         _budgets(topo, p)
     return out
@@ -268,7 +269,7 @@ def _ran(topo: Topology, node_kind: dict[str, str], p) -> None:
                       f"UE {b.ue!r} is not on slice {sl.name!r}'s whitelist (members)")
 
 
-def _traffic(topo: Topology, node_kind: dict[str, str], p) -> None:
+def _traffic(topo: Topology, node_kind: dict[str, str], file: str, p) -> None:
     slices = {s.name for s in topo.slices}
     services = {s.name for n in topo.nodes for s in n.services}
     for i, w in enumerate(topo.workloads):
@@ -286,6 +287,11 @@ def _traffic(topo: Topology, node_kind: dict[str, str], p) -> None:
             for j, ref in enumerate(refs):
                 if ref not in node_kind and ref not in services:
                     p(("probes", i, key, j), f"unknown node or service {ref!r}")
+                elif pr.type == "script" and (ref not in node_kind or kinds.is_switch(node_kind[ref])):
+                    where = "runs in" if key == "from" else "is captured at"
+                    p(("probes", i, key, j), f"a script probe {where} a host node; {ref!r} is "
+                                             + ("a switch" if ref in node_kind else "a service"))
+        _script(pr, i, file, p)
     for i, f in enumerate(topo.faults):
         if f.type == "controller-kill":
             continue
@@ -295,6 +301,25 @@ def _traffic(topo: Topology, node_kind: dict[str, str], p) -> None:
             p(("faults", i, "target"), f"unknown node {f.target!r}")
         elif f.type in ("link-down", "impair") and not _is_link_ref(f.target, topo):
             p(("faults", i, "target"), f"unknown link {f.target!r} (write 'NODE-A:NODE-B')")
+
+
+def script_path(script: str, topology_file: str) -> Path:
+    """A probe's `script:` as a path: relative to the topology file's directory."""
+    path = Path(script)
+    return path if path.is_absolute() else Path(topology_file).parent / path
+
+
+def _script(pr, i: int, file: str, p) -> None:
+    if pr.type != "script":
+        if pr.script is not None:
+            p(("probes", i, "script"), f"only a script probe runs a script (this one is type {pr.type})")
+        return
+    if pr.script is None:
+        p(("probes", i, "type"), "a script probe needs `script:`, a Python file relative to this topology file")
+        return
+    path = script_path(pr.script, file)
+    if not path.is_file():
+        p(("probes", i, "script"), f"no such file: {path}")
 
 
 def _is_link_ref(ref: str, topo: Topology) -> bool:
