@@ -189,7 +189,10 @@ def _prepare_files(tb: "Testbed", jobs: list[DaemonJob]) -> None:
 
 def _listening(tb: "Testbed", node: str) -> set[tuple[str, int]]:
     """(proto, port) of every socket listening (TCP) or bound (UDP) in the node."""
-    out = tb.node(node).run(["ss", "-Hlntu"], timeout=10).stdout
+    try:
+        out = tb.node(node).run(["ss", "-Hlntu"], timeout=10).stdout
+    except subprocess.TimeoutExpired:  # a starved host: ask again on the next round
+        return set()
     found = set()
     for line in out.splitlines():
         parts = line.split()
