@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from testbed.errors import TestbedError
 
@@ -38,16 +39,39 @@ class Captures:
         self.summary: dict[str, dict] = {}
         self.ready: dict[str, dict] = {}
         self.procs: dict[str, subprocess.Popen] = {}
+        self.err_files: dict[str, Path] = {}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+
+    def _stderr(self, host: str):
+        """Where an agent's stderr goes: a file in the run directory (a crash must say why), else nowhere."""
+        d = getattr(getattr(self.tb, "manifest", None), "dir", None)
+        if d is None:
+            return subprocess.DEVNULL
+        path = Path(d) / "probe-agents" / f"{host}.err"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.err_files[host] = path
+        return open(path, "wb")
+
+    def _why_dead(self, host: str) -> str:
+        try:
+            lines = self.err_files[host].read_text(errors="replace").strip().splitlines()
+        except (KeyError, OSError):
+            return ""
+        return f": {lines[-1][:300]}" if lines else ""
 
     def start(self, timeout: float = 60.0, on_progress=None) -> None:
         for h, intf in self.ifaces.items():
             argv = [sys.executable, "-m", "traffic.sink", "--iface", intf, "--max-seconds", str(self.max_seconds)]
             for p in self.listen.get(h, []):
                 argv += ["--listen", str(p)]
-            proc = self.tb.node(h).popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, text=True)
+            err = self._stderr(h)
+            try:
+                proc = self.tb.node(h).popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=err, text=True)
+            finally:
+                if err is not subprocess.DEVNULL:
+                    err.close()  # the child has its own copy
             self.procs[h] = proc
             t = threading.Thread(target=self._read, args=(h, proc), daemon=True)
             t.start()
@@ -57,7 +81,9 @@ class Captures:
             dead = [h for h, p in self.procs.items() if p.poll() is not None and h not in self.ready]
             if dead or time.monotonic() > deadline:
                 self.stop()
-                why = f"capture agent exited in {', '.join(dead[:5])}" if dead else "capture agents not ready"
+                why = (f"capture agent exited in {dead[0]} (code {self.procs[dead[0]].returncode}"
+                       f"{self._why_dead(dead[0])})" + (f" and {len(dead) - 1} more" if len(dead) > 1 else "")
+                       if dead else "capture agents not ready")
                 raise TestbedError(f"isolation probe: {why} (within {timeout:.0f}s)")
             if on_progress:
                 on_progress(len(self.ready), len(self.procs))
