@@ -171,8 +171,12 @@ def _up_detached(topology: Path, controller_app: str | None) -> None:
                 render.err_console.print(log.read_text(errors="replace")[-3000:])
                 raise TestbedError(f"testbed up failed (exit {rc}); log: {log}")
             time.sleep(0.2)
+    # The log moves into the run's directory, which teardown removes: a run leaves nothing behind.
+    # (A failed start keeps it in the state directory: its path was printed with the error.)
+    run_log = mine[0].dir / "up.log"
+    log.replace(run_log)
     render.console.print(render.nodes_table(mine[0]))
-    render.console.print(f"[green]up[/] — run [bold]{mine[0].run_id}[/] (pid {child.pid}, log {log}). "
+    render.console.print(f"[green]up[/] — run [bold]{mine[0].run_id}[/] (pid {child.pid}, log {run_log}). "
                          "Stop it with `testbed down`.")
 
 
@@ -283,7 +287,8 @@ def run(topology: Path, report_dir: Path | None, formats: str, controller_app: s
 def clean(dry_run: bool) -> None:
     """Remove leftovers of crashed runs (and only those): found by manifest and run-id tags."""
     from testbed.engine.rundir import all_runs, live
-    from testbed.engine.teardown import orphan_bridges, teardown
+    from testbed.engine.ownership import stray_bridges
+    from testbed.engine.teardown import teardown
 
     runs = all_runs()
     dead = [m for m in runs if not live(m)]
@@ -291,7 +296,7 @@ def clean(dry_run: bool) -> None:
     from testbed.engine.runtimes import all_runtimes
 
     known = {m.run_id for m in runs}
-    orphans = orphan_bridges(known=known)
+    orphans = stray_bridges(known)
     strays = [(rt, rid, names) for rt in all_runtimes() for rid, names in sorted(rt.orphans(known).items())]
     if not dead and not orphans and not strays:
         render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from testbed import kinds, platform, services
 from testbed.engine import hostconfig, links, runtimes
 from testbed.engine.controller import resolve_app, start_controller
+from testbed.engine.ownership import owner_fields
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import NodeRecord, process_start_time
 from testbed.errors import BuildError, PlatformError
@@ -121,7 +122,7 @@ def add_nodes(tb: "Testbed", hosts_file: Path) -> None:
     for n in topo.switches:
         sw = net.addSwitch(lay.internal[n.name], cls=TbSwitch, dpid=lay.dpids[n.name], datapath=dp,
                            protocols="OpenFlow13", failMode="secure", batch=True,
-                           run_id=m.run_id, node_name=n.name)
+                           run_id=m.run_id, node_name=n.name, owner=owner_fields(m.supervisor_pid, m.supervisor_start))
         tb.mn_nodes[n.name] = sw
         m.bridges.append(sw.name)
         m.nodes[n.name] = NodeRecord(name=n.name, internal=sw.name, kind=n.kind, site=n.site,

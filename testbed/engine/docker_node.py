@@ -35,6 +35,7 @@ from testbed.errors import BuildError, PlatformError, UsageError
 
 LABEL_RUN = "org.medalliance.testbed.run"
 LABEL_NODE = "org.medalliance.testbed.node"
+LABEL_PREFIX = "org.medalliance.testbed."  # owner labels: LABEL_PREFIX + owner-pid / owner-start (engine/ownership.py)
 START_WORKERS = 4  # parallel `docker run`s: dockerd on 2 cores gains little beyond this
 DOCKER_TIMEOUT_S = 120
 # cgroup v1 controllers a node's processes join (not devices/freezer: the shell is the testbed's tool)
@@ -118,11 +119,13 @@ class ContainerSpec:
     memory: int | None = None  # bytes
     hosts_file: str | None = None
     ro_mounts: list[str] = field(default_factory=list)
+    owner: dict[str, str] = field(default_factory=dict)  # ownership.owner_fields of the run's owner
 
     def run_argv(self) -> list[str]:
         a = ["docker", "run", "-d", "--name", self.name, "--hostname", self.node[:63],
              "--network", "none", "--init", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
              "--label", f"{LABEL_RUN}={self.run_id}", "--label", f"{LABEL_NODE}={self.node}",
+             *[x for k, v in self.owner.items() for x in ("--label", f"{LABEL_PREFIX}{k.removeprefix('testbed-')}={v}")],
              # the testbed's hosts file, and no IPv6 chatter (/proc/sys is read-only in a container)
              "--sysctl", "net.ipv6.conf.all.disable_ipv6=1", "--sysctl", "net.ipv6.conf.default.disable_ipv6=1"]
         if self.hosts_file:
@@ -149,7 +152,8 @@ class Container:
     image: str = ""
 
 
-def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path) -> ContainerSpec:
+def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path,
+             owner: dict[str, str] | None = None) -> ContainerSpec:
     from testbed.images import NODE_IMAGE
     from testbed.topology.resolve import node_settings
 
@@ -165,7 +169,7 @@ def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path) -> Conta
     return ContainerSpec(name=container_name(run_id, node.name), run_id=run_id, node=node.name,
                          image=s.image or NODE_IMAGE.name, command=node.command, env=dict(node.env),
                          volumes=vols, cpus=s.cpus, memory=s.memory, hosts_file=str(hosts_file),
-                         ro_mounts=testbed_mounts())
+                         ro_mounts=testbed_mounts(), owner=dict(owner or {}))
 
 
 def start_container(spec: ContainerSpec) -> Container:
@@ -337,18 +341,22 @@ def containers_of_run(run_id: str) -> list[str]:
     return r.stdout.split() if r.returncode == 0 else []
 
 
-def labelled_containers() -> dict[str, list[str]]:
-    """run id -> names of every container carrying our run label (never any other container)."""
+def labelled_containers() -> dict[str, list[tuple[str, dict[str, str]]]]:
+    """run id -> (name, owner fields) of every container carrying our run label (never any other container)."""
     if shutil.which("docker") is None:
         return {}
-    r = _docker(["ps", "-a", "--filter", f"label={LABEL_RUN}",
-                 "--format", f'{{{{.Names}}}} {{{{.Label "{LABEL_RUN}"}}}}'], timeout=30)
-    out: dict[str, list[str]] = {}
+    fmt = "{{.Names}}\t{{.Labels}}"
+    r = _docker(["ps", "-a", "--filter", f"label={LABEL_RUN}", "--format", fmt], timeout=30)
+    out: dict[str, list[tuple[str, dict[str, str]]]] = {}
     if r.returncode == 0:
         for line in r.stdout.splitlines():
-            name, _, rid = line.partition(" ")
+            name, _, labels = line.partition("\t")
+            kv = dict(x.split("=", 1) for x in labels.split(",") if "=" in x)
+            rid = kv.get(LABEL_RUN)
             if rid:
-                out.setdefault(rid, []).append(name)
+                owner = {"testbed-" + k[len(LABEL_PREFIX):]: v for k, v in kv.items()
+                         if k.startswith(LABEL_PREFIX + "owner-")}
+                out.setdefault(rid, []).append((name, owner))
     return out
 
 

@@ -21,14 +21,16 @@ Mininet.inited = True  # skip Mininet.init() -> fixLimits(): host-wide sysctl/rl
 class TbSwitch(OVSSwitch):
     """An OVS bridge whose ovsdb row says which run and node it belongs to."""
 
-    def __init__(self, name: str, run_id: str = "", node_name: str = "", **params):
+    def __init__(self, name: str, run_id: str = "", node_name: str = "", owner: dict[str, str] | None = None,
+                 **params):
         self.run_id = run_id
         self.node_name = node_name
+        self.owner = owner or {}
         super().__init__(name, **params)
 
     def bridgeOpts(self) -> str:
-        return (super().bridgeOpts()
-                + f" external-ids:testbed-run={self.run_id} external-ids:testbed-node={self.node_name}")
+        ids = {"testbed-run": self.run_id, "testbed-node": self.node_name, **self.owner}
+        return super().bridgeOpts() + "".join(f' external-ids:{k}="{v}"' for k, v in ids.items())
 
 
 class TbHost(Host):

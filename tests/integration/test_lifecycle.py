@@ -134,3 +134,13 @@ def test_run_minimal_writes_reports(state_dir, tmp_path):
     assert (out / "junit.xml").read_text().startswith("<?xml")
     assert "PASS" in (out / "report.html").read_text()
     assert leftovers(rep["run_id"], state_dir) == []
+
+
+def test_detached_up_leaves_nothing_in_the_state_directory(state_dir):
+    """`up -d` logs into the run's directory once up, so `down` removes the log with the run."""
+    r = cli("up", "-d", str(MINIMAL))
+    rid = next(m.run_id for m in all_runs())
+    assert f"{state_dir / rid / 'up.log'}" in r.stdout.replace("\n", "")
+    cli("down")
+    assert leftovers(rid, state_dir) == []
+    assert list(state_dir.iterdir()) == []

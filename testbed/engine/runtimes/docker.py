@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.engine import docker_node as dn
+from testbed.engine.ownership import owner_alive, owner_fields
 from testbed.engine.procs import kill_verified
 from testbed.errors import UsageError
 from testbed.events import Emitter
@@ -36,7 +37,8 @@ class DockerRuntime:
 
     def start(self, topo, nodes, m, hosts_file: Path, base_dir: Path, emit: Emitter) -> dict[str, float]:
         t0 = time.monotonic()
-        specs = [dn.spec_for(topo, n, m.run_id, hosts_file, base_dir) for n in nodes]
+        owner = owner_fields(m.supervisor_pid, m.supervisor_start)
+        specs = [dn.spec_for(topo, n, m.run_id, hosts_file, base_dir, owner) for n in nodes]
         m.containers += [s.name for s in specs]  # before `docker run`: teardown removes them by name
         m.save()
         emit.stage("containers", "starting containers", total=len(specs))
@@ -83,7 +85,15 @@ class DockerRuntime:
         dn.remove_containers(names)
 
     def orphans(self, known_runs: set[str]) -> dict[str, list[str]]:
-        return {rid: names for rid, names in dn.labelled_containers().items() if rid not in known_runs}
+        """Containers of runs with no manifest here whose owner (from the labels) is dead."""
+        out: dict[str, list[str]] = {}
+        for rid, found in dn.labelled_containers().items():
+            if rid in known_runs:
+                continue
+            dead = [name for name, owner in found if owner_alive(owner) is not True]
+            if dead:
+                out[rid] = dead
+        return out
 
     def remove_orphans(self, names: list[str]) -> None:
         dn.remove_containers(names)

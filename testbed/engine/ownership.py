@@ -1,0 +1,60 @@
+"""Who owns a resource, read from the resource itself: its run id, its owner's PID and start time.
+
+`testbed clean` may run with another state directory than the run that made a
+bridge or a container (each test uses its own), so a missing manifest proves
+nothing. Every OVS bridge (external_ids) and container (labels) therefore
+carries its run id and the PID + /proc start time of the process that owns the
+run; clean removes a resource only when that owner is dead. A resource without
+owner fields was made by an older testbed and is treated as its run's manifest
+says, or as dead when no manifest knows it.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+from testbed.engine.rundir import is_alive
+
+RUN = "testbed-run"
+NODE = "testbed-node"
+OWNER_PID = "testbed-owner-pid"
+OWNER_START = "testbed-owner-start"
+
+
+def owner_fields(pid: int, start: float) -> dict[str, str]:
+    """The owner's identity as strings (OVS external_ids / Docker labels hold strings)."""
+    return {OWNER_PID: str(pid), OWNER_START: repr(float(start))}
+
+
+def owner_alive(fields: dict[str, str]) -> bool | None:
+    """True/False from the owner fields; None when the resource carries none."""
+    pid, start = fields.get(OWNER_PID), fields.get(OWNER_START)
+    if not pid or not start:
+        return None
+    try:
+        return is_alive(int(pid), float(start))
+    except ValueError:
+        return None
+
+
+def tagged_bridges() -> list[tuple[str, dict[str, str]]]:
+    """(bridge, external_ids) of every OVS bridge a testbed run tagged (never anyone else's)."""
+    if not shutil.which("ovs-vsctl"):
+        return []
+    r = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids", "list",
+                        "Bridge"], capture_output=True, text=True, timeout=10)
+    if r.returncode != 0:
+        return []
+    out = []
+    for name, ext in json.loads(r.stdout).get("data", []):
+        ids = dict(ext[1]) if isinstance(ext, list) and ext and ext[0] == "map" else {}
+        if ids.get(RUN):
+            out.append((name, ids))
+    return out
+
+
+def stray_bridges(known_runs: set[str]) -> list[tuple[str, str]]:
+    """(bridge, run id) of tagged bridges whose run has no manifest here and whose owner is dead."""
+    return [(name, ids[RUN]) for name, ids in tagged_bridges()
+            if ids[RUN] not in known_runs and owner_alive(ids) is not True]
