@@ -5,8 +5,10 @@ each) as a ratio to a plain Mininet script building the same topology with the
 same switch type (OVS, same datapath) and waiting for the same controller.
 Target: ratio <= 1.2 at every N, and time per node flat in N. Each measurement
 runs in a fresh process; the median of --repeat runs is reported.
-Then the reference topology's up and down times, then the link-impairment
-benchmark (bench/impair_bench.py).
+Then the reference topology's up and down times, the throughput cost of the
+stateful slice rules (iperf3 TCP through the same three switches with the
+slicing app vs allow-all, same run, target ratio >= 0.9: bench/stateful_bench.py),
+then the link-impairment benchmark (bench/impair_bench.py).
 """
 from __future__ import annotations
 
@@ -62,15 +64,28 @@ def reference_row() -> None:
     print(f"\n## reference topology (xiangtan-alliance): up {t['up_s']:.2f}s, down {t['down_s']:.2f}s", flush=True)
 
 
+def stateful_row() -> None:
+    print("\n## stateful slice rules (conntrack) vs allow-all: iperf3 TCP through the same 3 switches, same run",
+          flush=True)
+    r = subprocess.run([sys.executable, "-m", "bench.stateful_bench"], capture_output=True, text=True,
+                       timeout=900, cwd=REPO)
+    if r.returncode != 0:
+        raise SystemExit(r.stdout + r.stderr)
+    print(r.stdout.strip().splitlines()[0], flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="10,50,100")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-impair", action="store_true")
+    ap.add_argument("--skip-stateful", action="store_true")
     a = ap.parse_args()
     t0 = time.monotonic()
     ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
     reference_row()
+    if not a.skip_stateful:
+        stateful_row()
     if not a.skip_impair and (HERE / "impair_bench.py").exists():
         print()
         # as a module from the repository root: it imports its measurement tools from tests.tools

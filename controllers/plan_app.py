@@ -4,8 +4,9 @@ The testbed computes every rule up front (testbed/slicing/plan.py) and writes
 the plan as JSON ($TESTBED_PLAN). An app built on `PlanApp`:
 
 - on switch connect: wipes the switch's flows and meters (a reconnecting switch
-  may hold stale ones), installs the meters, a priority-0 drop in every table
-  the plan uses, and the plan's rules, then a barrier. The barrier reply proves
+  may hold stale ones), sets its fragment mode, installs the meters, a
+  priority-0 drop in every table the plan uses, and the plan's rules (actions
+  include conntrack: `ct()` as os-ken's NXActionCT), then a barrier. The barrier reply proves
   the rules are in; the switch is then "ready" in $TESTBED_STATUS.
 - watches the plan file; when the testbed rewrites it with a higher
   "generation" (`testbed slice grant|revoke`), it installs the difference on
@@ -52,6 +53,35 @@ def diff(o_rules: list[dict], o_meters: list[dict], n_rules: list[dict], n_meter
     return added, removed, m_add, m_mod, m_del
 
 
+_AFTER_PREREQUISITES = ("ip_frag",)  # NXM fields whose prerequisite (eth_type) is an OXM field
+
+
+def match_of(parser, match: dict):
+    """OFPMatch from a plan match: a masked field is [value, mask] in JSON, a (value, mask) tuple here.
+
+    ct_state, ct_mark, ip_frag are Nicira extensions, tcp_flags an ONF one: all work over OpenFlow
+    1.3. os-ken orders fields by their OXM header, which puts Nicira's class (0x0001) before the
+    basic one (0x8000); OVS wants a field's prerequisites first and refuses ip_frag before eth_type
+    (OFPBMC_BAD_PREREQ), so ip_frag goes last.
+    """
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+    late = [(k, kw.pop(k)) for k in _AFTER_PREREQUISITES if k in kw]
+    m = parser.OFPMatch(**kw)
+    return parser.OFPMatch(_ordered_fields=list(m.items()) + late) if late else m
+
+
+def ct_action(parser, spec: dict):
+    """ct(commit?, zone=Z, table=T, exec(set_field:MARK->ct_mark)?) from a plan action {"ct": spec}.
+
+    Without "table" the packet goes on without its tracked state (NX_CT_RECIRC_NONE);
+    the plans always recirculate, so every verdict after a lookup is a rule's own.
+    """
+    inner = [parser.OFPActionSetField(ct_mark=int(spec["mark"]))] if spec.get("mark") is not None else []
+    return parser.NXActionCT(flags=1 if spec.get("commit") else 0,  # NX_CT_F_COMMIT
+                             zone_src="", zone_ofs_nbits=int(spec.get("zone", 0)),  # immediate zone
+                             recirc_table=int(spec.get("table", 255)), alg=0, actions=inner)
+
+
 def add_flow(dp, rule: dict) -> None:
     """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
@@ -64,13 +94,26 @@ def add_flow(dp, rule: dict) -> None:
             actions.append(parser.OFPActionOutput(int(a["output"])))
         elif "set_field" in a:
             actions.append(parser.OFPActionSetField(**a["set_field"]))
+        elif "ct" in a:
+            actions.append(ct_action(parser, a["ct"]))
     if actions:
         inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
     if rule.get("goto") is not None:
         inst.append(parser.OFPInstructionGotoTable(int(rule["goto"])))
     dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
-                                  match=parser.OFPMatch(**rule["match"]), instructions=inst,
+                                  match=match_of(parser, rule["match"]), instructions=inst,
                                   cookie=int(rule.get("cookie", 0))))
+
+
+FRAG_MODES = {"normal": 0, "nx-match": 3}  # OFPC_FRAG_NORMAL; OVS's OFPC_FRAG_NX_MATCH
+
+
+def set_frag_mode(dp, mode: str) -> None:
+    """How the switch presents IP fragments to its tables. 'normal' (OpenFlow's default) zeroes the L4
+    ports of every fragment; 'nx-match' keeps a first fragment's ports, so a rule can judge a fragmented
+    datagram by its first fragment (ip_frag tells later ones apart)."""
+    parser = dp.ofproto_parser
+    dp.send_msg(parser.OFPSetConfig(dp, FRAG_MODES[mode], dp.ofproto.OFPCML_MAX))
 
 
 def meter_mod(dp, command: int, m: dict) -> None:
@@ -111,6 +154,10 @@ class PlanApp(AppBase):
 
     def tables(self, plan: dict) -> list[int]:
         return plan.get("tables", [0])
+
+    def frag_mode(self, plan: dict) -> str:
+        """How switches present IP fragments (see set_frag_mode); the plan says which its rules need."""
+        return plan.get("frag_mode", "normal")
 
     # -- plan file -------------------------------------------------------------
     def _read_plan(self) -> dict:
@@ -160,7 +207,7 @@ class PlanApp(AppBase):
                 for r in removed:
                     dp.send_msg(parser.OFPFlowMod(
                         datapath=dp, table_id=r.get("table", 0), command=ofp.OFPFC_DELETE_STRICT,
-                        priority=r["priority"], match=parser.OFPMatch(**r["match"]),
+                        priority=r["priority"], match=match_of(parser, r["match"]),
                         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
                 for m in m_del:
                     dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=m["meter_id"]))
@@ -199,6 +246,7 @@ class PlanApp(AppBase):
             dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                           out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
             dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL))
+            set_frag_mode(dp, self.frag_mode(self.plan))  # explicit: the bridge keeps a previous app's mode
             for m in meters:
                 self._meter(dp, ofp.OFPMC_ADD, m)
             # Default drop in every table: an explicit priority-0 rule with no instructions (no packet-in).

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 from rich.markup import escape
@@ -73,6 +74,25 @@ def flows(run_id: str | None, slice_name: str | None, as_json: bool, switch: str
                                  f"{st.get('packets', '?')} packets in, {st.get('dropped', '?')} dropped by the band")
     if as_json:
         click.echo(json.dumps(doc, indent=1))
+    elif plan.get("conntrack"):
+        _conntrack_summary(plan, slice_name)
+
+
+def _conntrack_summary(plan: dict, slice_name: str | None) -> None:
+    """One line: the run's tracked connections per slice (the slice is the connection's ct_mark)."""
+    from testbed.engine.ovs import dump_conntrack
+    from testbed.slicing.conntrack import parse_conntrack
+
+    zone = plan["conntrack"]["zone"]
+    names = {s["id"]: n for n, s in plan.get("slices", {}).items()}
+    counts: dict[str, int] = {}
+    for c in parse_conntrack(dump_conntrack(zone)):
+        name = names.get(c.mark, f"mark {c.mark}")
+        if not slice_name or name == slice_name:
+            counts[name] = counts.get(name, 0) + 1
+    per = ", ".join(f"{escape(n)}: {k}" for n, k in sorted(counts.items()))
+    render.console.print(f"connection tracker, zone {zone}: {sum(counts.values())} tracked connection(s)"
+                         + (f" ({per})" if per else ""))
 
 
 @click.group("slice")
@@ -80,15 +100,38 @@ def slice_group() -> None:
     """Grant or revoke slice membership of a running testbed (takes effect without a restart)."""
 
 
+MAX_TIMEOUT_S = 3600.0
+
+
+def _timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """--timeout: click's FLOAT takes nan and inf, and waiting for nan seconds never ends."""
+    if not 0 < value <= MAX_TIMEOUT_S:  # False for nan too
+        raise click.BadParameter(f"must be seconds from more than 0 to {MAX_TIMEOUT_S:g}, got {value!r}")
+    return value
+
+
+def _check_names(slice_name: str, member: str) -> None:
+    """A SLICE or MEMBER no topology could name is a usage error before any run is looked at."""
+    from testbed.topology.model import NAME_PATTERN
+
+    for what, name in (("SLICE", slice_name), ("MEMBER", member)):
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise UsageError(f"{what} {name[:80]!r} is not a name a topology can hold "
+                             "(lower-case letters, digits and '-', at most 63)")
+
+
 def _change(action: str, run_id: str | None, slice_name: str, member: str, timeout: float) -> None:
     from testbed.engine.slices import change_membership
 
+    _check_names(slice_name, member)
     m = pick_run(run_id)
     ch = change_membership(m, action, slice_name, member, timeout)
     verb = "granted" if action == "grant" else "revoked"
     render.console.print(f"[green]{verb}[/]: {member} in slice {slice_name} (run {m.run_id}, plan generation "
                          f"{ch.generation}, applied on every switch in {ch.apply_s:.2f}s; "
                          f"rules +{ch.rules_added} -{ch.rules_removed})")
+    if action == "revoke":
+        render.console.print(f"  ended {ch.connections_cut} live connection(s) {member} had opened in {slice_name}")
     for sign, grants in (("+", ch.grants_added), ("-", ch.grants_removed)):
         for sl, src, dst, proto, port, svc in grants:
             render.console.print(f"  {sign} {src} -> {dst} {svc} ({proto}/{port}) [{sl}]")
@@ -98,7 +141,8 @@ def _change(action: str, run_id: str | None, slice_name: str, member: str, timeo
 
 @slice_group.command("grant")
 @run_opt
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the switches.")
+@click.option("--timeout", default=30.0, show_default=True, callback=_timeout,
+              help="Seconds to wait for the switches.")
 @click.argument("slice_name", metavar="SLICE")
 @click.argument("member")
 def grant(run_id: str | None, timeout: float, slice_name: str, member: str) -> None:
@@ -108,11 +152,13 @@ def grant(run_id: str | None, timeout: float, slice_name: str, member: str) -> N
 
 @slice_group.command("revoke")
 @run_opt
-@click.option("--timeout", default=30.0, show_default=True, help="Seconds to wait for the switches.")
+@click.option("--timeout", default=30.0, show_default=True, callback=_timeout,
+              help="Seconds to wait for the switches.")
 @click.argument("slice_name", metavar="SLICE")
 @click.argument("member")
 def revoke(run_id: str | None, timeout: float, slice_name: str, member: str) -> None:
-    """Remove MEMBER from SLICE: its flows in the slice are dropped from now on."""
+    """Remove MEMBER from SLICE: its flows in the slice are dropped from now on, and the connections
+    it opened in the slice end at once (their connection-tracking entries are deleted)."""
     _change("revoke", run_id, slice_name, member, timeout)
 
 

@@ -21,6 +21,7 @@ BUNDLED_APPS = {
     "forwarding": "controllers.forwarding",  # installs the plan as computed (slicing rules if sliced)
     "slicing": "controllers.slicing",  # slice enforcement; refuses a plan without slices
     "allow-all": "controllers.allow_all",  # DELIBERATELY BROKEN, for prober tests: ignores slices
+    "stateless": "controllers.stateless",  # DELIBERATELY WEAKER, for prober tests: slice rules without conntrack
 }
 AUTO = "auto"  # slicing for a topology with slices, forwarding otherwise
 

@@ -1,4 +1,5 @@
-"""Ask a running Open vSwitch what it holds: flows and meters of one bridge (ovs-ofctl).
+"""Ask a running Open vSwitch what it holds: flows and meters of one bridge (ovs-ofctl), and the
+connection tracker's entries of a run's zone (ovs-appctl dpctl/*-conntrack), which it can also flush.
 
 The text is parsed by pure functions elsewhere (testbed.slicing.inspect); this
 module only runs the commands.
@@ -36,3 +37,27 @@ def meter_stats(bridge: str) -> dict[int, dict]:
             if mm := re.search(pat, block):
                 d[key] = int(mm.group(1))
     return out
+
+
+def dump_conntrack(zone: int) -> str:
+    """`ovs-appctl dpctl/dump-conntrack zone=N`: the tracker's entries in one zone (a run's), as text
+    (parsed by testbed.slicing.conntrack.parse_conntrack). '' when no datapath exists yet."""
+    r = subprocess.run(["ovs-appctl", "dpctl/dump-conntrack", f"zone={zone}"], capture_output=True, text=True,
+                       timeout=20)
+    return r.stdout if r.returncode == 0 else ""
+
+
+def flush_conntrack(zone: int, tuples: list[str] | None = None) -> list[str]:
+    """Delete tracker entries of `zone`: those with these original-direction tuples (conntrack.Conn.tuple()),
+    or the whole zone when `tuples` is None. Returns the errors (an entry already gone is not one).
+
+    No datapath argument: OVS 3.1's dpctl/flush-conntrack takes a datapath name for a field of the
+    tuple, and a run's switches all use the one datapath of their type anyway.
+    """
+    errors = []
+    for t in ([None] if tuples is None else tuples):
+        r = subprocess.run(["ovs-appctl", "dpctl/flush-conntrack", f"zone={zone}", *([t] if t else [])],
+                           capture_output=True, text=True, timeout=20)
+        if r.returncode != 0 and "No such file" not in r.stderr and "no datapaths" not in r.stderr:
+            errors.append(f"flush-conntrack zone={zone} {t or ''}: {r.stderr.strip()}")
+    return errors

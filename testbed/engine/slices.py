@@ -6,6 +6,13 @@ recompiled from the topology file plus those changes, and the plan is
 rewritten with the next generation number. The controller app (PlanApp) sees
 the new plan, installs the difference (new rules first, then deletions), and
 reports the generation in its status file; we wait for every switch to report it.
+
+A revoke also ends the member's live sessions in that slice: once no switch
+admits its new connections any more, the connections it opened in the slice
+(orig source = the member, ct_mark = the slice's id, in the run's conntrack
+zone) are deleted from the connection tracker, so their next packets are
+neither established nor ever committed again (only a SYN opens a connection),
+and a later grant does not revive them.
 """
 from __future__ import annotations
 
@@ -16,10 +23,12 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 from testbed.engine.controller import wait_generation, write_plan
+from testbed.engine.ovs import dump_conntrack, flush_conntrack
 from testbed.openflow.layout import make_layout
 from testbed.slicing.plan import controller_plan
 from testbed.engine.rundir import Manifest, is_alive
 from testbed.errors import TestbedError, UsageError
+from testbed.slicing.conntrack import opened_by, parse_conntrack
 from testbed.slicing.policy import INFRA, compile_policy
 from testbed.topology.loader import load
 
@@ -37,6 +46,7 @@ class SliceChange:
     rules_added: int = 0
     rules_removed: int = 0
     apply_s: float = 0.0
+    connections_cut: int = 0
 
 
 def load_changes(run_dir: Path) -> dict[str, dict[str, list[str]]]:
@@ -87,7 +97,10 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
             if member not in revoked:
                 revoked.append(member)
         after = compile_policy(topo, ch["extra"], ch["revoked"])
-        old_plan = json.loads((run_dir / "plan.json").read_text())
+        try:
+            old_plan = json.loads((run_dir / "plan.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise TestbedError(f"run {m.run_id} has no readable controller plan ({exc})") from None
         gen = int(old_plan.get("generation", 1)) + 1
         plan = controller_plan(topo, make_layout(topo, m.run_id), ch["extra"], ch["revoked"], generation=gen)
         _check_same_network(old_plan, plan)
@@ -102,12 +115,31 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
             raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
                                f"(does app {m.controller.get('app')} follow plan changes?); "
                                f"see {m.controller.get('log')}") from None
+        cut = end_sessions(plan, slice_name, member) if action == "revoke" else 0
     b, a = set(before.grants), set(after.grants)
     ok, nk = _rule_keys(old_plan), _rule_keys(plan)
     return SliceChange(action, slice_name, member, gen,
                        grants_added=sorted(astuple(g) for g in a - b),
                        grants_removed=sorted(astuple(g) for g in b - a),
-                       rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=time.monotonic() - t0)
+                       rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=time.monotonic() - t0,
+                       connections_cut=cut)
+
+
+def end_sessions(plan: dict, slice_name: str, member: str) -> int:
+    """Delete the tracker's entries of the connections `member` opened in `slice_name`; returns how many.
+
+    Called once the plan without the grant is applied everywhere, so no new one can appear meanwhile.
+    """
+    zone = plan.get("conntrack", {}).get("zone")
+    ip = plan.get("hosts", {}).get(member, {}).get("ip")
+    sid = plan.get("slices", {}).get(slice_name, {}).get("id")
+    if zone is None or not ip or sid is None:
+        return 0  # not a stateful plan: nothing is tracked
+    conns = opened_by(parse_conntrack(dump_conntrack(zone)), ip, sid)
+    errors = flush_conntrack(zone, [c.tuple() for c in conns])
+    if errors:
+        raise TestbedError("the new rules are in, but live sessions could not be ended: " + "; ".join(errors[:3]))
+    return len(conns)
 
 
 def _check_same_network(old: dict, new: dict) -> None:

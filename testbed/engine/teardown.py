@@ -13,8 +13,10 @@ import subprocess
 
 from testbed.engine import runtimes
 from testbed.events import Emitter
+from testbed.engine.ovs import flush_conntrack
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
+from testbed.slicing.conntrack import ct_zone
 
 
 def _run(cmd: list[str], stdin: str | None = None) -> None:
@@ -76,6 +78,10 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
     delete_bridges(bridges)
+    # 4b. The run's connection-tracker entries (its zone): the tracker belongs to the datapath, which
+    # outlives the run while any other bridge of its type exists.
+    if bridges and shutil.which("ovs-appctl"):
+        flush_conntrack(ct_zone(m.run_id))
     # 5. Root-namespace interfaces (switch ports, relay ends): one `ip -batch` call.
     if m.root_interfaces:
         _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {i}\n" for i in m.root_interfaces))

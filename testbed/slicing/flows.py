@@ -1,26 +1,65 @@
 """Slice policy -> OpenFlow rules: what each switch holds so that only granted flows pass.
 
 Pure functions over the Policy (testbed.slicing.policy) and the Wiring
-(testbed.openflow.wiring), so the whole rule set is unit-testable without root.
+(testbed.openflow.wiring), so the whole rule set is unit-testable without root
+(tests/slicing/test_flows.py pushes frames through it with the fake flow table
+of testbed.slicing.simulate, connection tracking included).
 
-Pipeline (OpenFlow 1.3, two tables, default drop in both, no packet-in ever):
+The stateful pipeline (OpenFlow 1.3 plus Open vSwitch's conntrack extension;
+four tables, default drop in each, no packet-in ever). Only the granted side
+opens connections: a member may open a flow its slice grants; the provider's
+packets pass only as part of a connection the member opened.
 
-table 0, admission. On a host-facing port a frame passes only if a rule of the
-  sender's own grants matches it, including the sender's true MAC and IP
-  (anti-spoofing) and no VLAN tag (so double-tagged frames are dropped):
-  - a granted flow (member -> provider: ip_proto + tp_dst), and its replies
-    (provider -> member, tp_src = the service port);
-  - ICMP echo request from member to provider, echo reply back;
+table 0, admission. On a host-facing port a frame passes only if it belongs to
+  a host pair with a grant, with the sender's true MAC and IP (anti-spoofing)
+  and no VLAN tag (so double-tagged frames are dropped):
+  - IP between the two ends of a grant (either direction, any protocol or
+    fragment) goes through the connection tracker, `ct(zone=Z, table=1)`:
+    conntrack runs at the edges only, on the packet's way in from a host, at
+    the member's edge switch and at the provider's; all switches of a run share
+    one datapath and tracker, so what the member's edge committed is what the
+    provider's edge looks up. Z is the run's zone (conntrack.ct_zone: runs
+    share the tracker and reuse addresses); the slice lives in the connection's
+    ct_mark. The tracker reassembles fragments (the userspace datapath's ipf,
+    the kernel's defrag), so table 1 sees a datagram's state on every fragment;
+    with the switch's fragment mode `nx-match` (the plan's "frag_mode") a first
+    fragment carries its ports.
   - ARP between the two ends of a grant only, with the sender's true
     arp_sha/arp_spa (anti ARP-spoofing). ARP requests are not flooded: their
     eth_dst is rewritten to the target's MAC, so broadcast never reaches
-    another slice and the target answers as usual.
-  IP rules set the slice's DSCP (from its 5QI) and go through the slice's meter
-  on that switch (per-slice rate limit), then to table 1. Frames from trunk
-  ports (switch <-> switch, untagged) go to table 1: they were admitted at
-  their edge switch already.
-table 1, forwarding: by eth_dst along shortest paths (plan.py's per-destination
+    another slice and the target answers as usual. ARP is not tracked.
+  Frames from trunk ports (switch <-> switch, untagged) go to table 3: they
+  were admitted at their edge switch already.
+table 1, connection state (`+trk`, never `+inv`):
+  - new (`+new`, at the member's edge, from the member's port): a TCP SYN
+    (no ACK/FIN/RST), a first UDP datagram, to a port its slice grants; an ICMP
+    echo request to a granted peer; the non-first fragments of a new datagram
+    (the first one decides: the tracker holds the fragments until the
+    datagram is whole, and lets them go only together) -> DSCP of the slice,
+    its meter, `ct(commit, zone=Z, mark=slice id, table=2)`.
+  - established or related (`+est` / `+rel`, e.g. ICMP errors) of a
+    connection whose ct_mark is the slice's id -> DSCP, meter, table 3.
+  Anything else (a provider's new connection from whatever source port, stray
+  ACK/FIN/RST/Xmas/NULL segments, replies to nothing, invalid or orphaned
+  fragments) meets the table's drop.
+table 2, committed: a committed packet that is tracked and valid goes to table 3.
+  Every ct() action recirculates (and is a rule's last action), and every rule
+  after one requires `+trk-inv`: fragments the tracker gives up on come back
+  marked invalid (OVS 3.1 releases them into whichever ct() batch is running),
+  so they can only meet a drop.
+table 3, forwarding: by eth_dst along shortest paths (plan.py's per-destination
   BFS trees), so loops and redundant links are harmless.
+
+IP rules set the slice's DSCP (from its 5QI) and go through the slice's meter on
+that switch (per-slice rate limit), once per packet: at its commit or as
+established traffic.
+
+The stateless rule set (`stateless=True`, controllers/stateless.py) is the
+pipeline before connection tracking, kept as a deliberately weaker negative
+control for the prober: table 0 admits a granted flow (member -> provider,
+ip_proto + tp_dst) and, separately, its "replies" (provider -> member,
+tp_src = the service port, any destination port, any TCP flags), ICMP echo
+request one way and echo reply the other, ARP as above; then table 3.
 
 Cookies say which slice a rule serves (see `cookie()`), so `testbed flows` can
 group rules per slice and a live update can tell rules apart.
@@ -30,20 +69,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from testbed.openflow.wiring import Wiring, toward
+from testbed.slicing import conntrack as ct
 from testbed.slicing.cookies import COMMON, cookie
 from testbed.slicing.policy import INFRA, Grant, Policy
 from testbed.topology.model import Topology
 
 TABLE_ADMIT = 0
-TABLE_FORWARD = 1
+TABLE_CT = 1
+TABLE_COMMITTED = 2
+TABLE_FORWARD = 3
+STATEFUL_TABLES = [TABLE_ADMIT, TABLE_CT, TABLE_COMMITTED, TABLE_FORWARD]
+STATELESS_TABLES = [TABLE_ADMIT, TABLE_FORWARD]
 PRIO_HOST = 200
+PRIO_STATE = 150
 PRIO_TRUNK = 100
 PRIO_FORWARD = 100
+FRAG_NX_MATCH = "nx-match"  # first fragments carry their L4 ports (OpenFlow's "normal" zeroes them)
+FRAG_NORMAL = "normal"
 
 ETH_IP = 0x0800
 ETH_ARP = 0x0806
 IP_PROTO = {"icmp": 1, "tcp": 6, "udp": 17}
 VLAN_NONE = 0x0000  # OFPVID_NONE: matches only frames without an 802.1Q tag
+
+NEW = ct.state("+trk+new-est-rel-inv")  # the first packet of a connection, not yet committed
+ESTABLISHED = ct.state("+trk+est-rel-inv")  # (OVS never sets +est and +rel together)
+RELATED = ct.state("+trk+rel-est-inv")
+VALID = ct.state("+trk-inv")
+SYN_ONLY = [ct.SYN, ct.SYN | ct.ACK | ct.FIN | ct.RST]  # tcp_flags: SYN set; ACK, FIN, RST clear
+LATER_FRAGMENT = [ct.FRAG_LATER, ct.FRAG_LATER]  # ip_frag: a fragment with a nonzero offset
+ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 
 
 # 5QI -> DSCP. 3GPP leaves the transport marking to the operator; this follows the
@@ -99,38 +154,115 @@ def _rule(table: int, priority: int, match: dict, cookie_: int, note: str, *, ac
     return r
 
 
-def _grant_rules(g: Grant, s: SliceInfo, hosts: dict[str, tuple[str, int, str]], ips: dict[str, str],
+def _mark(s: SliceInfo) -> list[dict]:
+    return [{"set_field": {"ip_dscp": s.dscp}}] if s.dscp is not None else []
+
+
+def _commit(zone: int, s: SliceInfo) -> dict:
+    """Commit the connection, remember its slice in ct_mark, continue in the committed table."""
+    return {"ct": {"commit": True, "zone": zone, "mark": s.id, "table": TABLE_COMMITTED}}
+
+
+Hosts = dict[str, tuple[str, int, str]]  # host -> (edge switch, port, MAC)
+
+
+# -- the stateful pipeline ------------------------------------------------------------
+def _track_rules(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, str], zone: int,
                  seq: int) -> list[tuple[str, dict]]:
-    """(edge switch, rule) for one grant: the request at the member's edge, the reply at the provider's."""
+    """Table 0: IP of a granted pair, both directions, into conntrack at each end's edge."""
+    out = []
+    (ssw, sport, smac), (dsw, dport, dmac) = hosts[src], hosts[dst]
+    for sw, port, mac, peer_mac, me, peer in ((ssw, sport, smac, dmac, src, dst), (dsw, dport, dmac, smac, dst, src)):
+        m = {"in_port": port, "eth_src": mac, "eth_dst": peer_mac, "eth_type": ETH_IP, "vlan_vid": VLAN_NONE,
+             "ipv4_src": ips[me], "ipv4_dst": ips[peer]}
+        out.append((sw, _rule(TABLE_ADMIT, PRIO_HOST, m, cookie(s.id, "track", seq),
+                              f"{me} -> {peer} IP: track (zone {zone})",
+                              actions=[{"ct": {"zone": zone, "table": TABLE_CT}}])))
+    return out
+
+
+def _new_rules(g: Grant, s: SliceInfo, hosts: Hosts, ips: dict[str, str], zone: int,
+               seq: int) -> list[tuple[str, dict]]:
+    """Table 1 at the member's edge: the member opens the granted flow (TCP: a SYN only)."""
+    ssw, sport, _ = hosts[g.src]
+    m = {"in_port": sport, "eth_type": ETH_IP, "ipv4_src": ips[g.src], "ipv4_dst": ips[g.dst],
+         "ip_proto": IP_PROTO[g.proto], f"{g.proto}_dst": g.port, "ct_state": NEW}
+    if g.proto == "tcp":
+        m["tcp_flags"] = SYN_ONLY
+    return [(ssw, _rule(TABLE_CT, PRIO_HOST, m, cookie(s.id, "service", seq),
+                        f"{g.src} -> {g.dst} {g.service} ({g.proto}/{g.port})",
+                        actions=[*_mark(s), _commit(zone, s)], meter=s.meter_id))]
+
+
+def _pair_new_rules(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, str], zone: int,
+                    seq: int) -> list[tuple[str, dict]]:
+    """Table 1 at the member's edge: its ICMP echo request, and the later fragments of its new datagrams."""
+    ssw, sport, _ = hosts[src]
+    base = {"in_port": sport, "eth_type": ETH_IP, "ipv4_src": ips[src], "ipv4_dst": ips[dst], "ct_state": NEW}
+    echo = {**base, "ip_proto": IP_PROTO["icmp"], "icmpv4_type": ICMP_ECHO_REQUEST}
+    later = {**base, "ip_frag": LATER_FRAGMENT}
+    act = [*_mark(s), _commit(zone, s)]
+    return [(ssw, _rule(TABLE_CT, PRIO_HOST, echo, cookie(s.id, "icmp", seq),
+                        f"{src} -> {dst} ICMP echo request: new", actions=act, meter=s.meter_id)),
+            (ssw, _rule(TABLE_CT, PRIO_HOST, later, cookie(s.id, "fragment", seq),
+                        f"{src} -> {dst} non-first fragments of a new datagram (the first decides)",
+                        actions=act, meter=s.meter_id))]
+
+
+def _state_rules(sw: str, s: SliceInfo) -> list[tuple[str, dict]]:
+    """Table 1: established and related traffic of the slice's connections (by their ct_mark)."""
+    return [(sw, _rule(TABLE_CT, PRIO_STATE, {"eth_type": ETH_IP, "ct_state": st, "ct_mark": s.id},
+                       cookie(s.id, "state"), f"{s.name}: {what} connection",
+                       actions=_mark(s), meter=s.meter_id, goto=TABLE_FORWARD))
+            for st, what in ((ESTABLISHED, "established"), (RELATED, "related to a"))]
+
+
+def _committed_rule(sw: str) -> tuple[str, dict]:
+    return (sw, _rule(TABLE_COMMITTED, PRIO_STATE, {"eth_type": ETH_IP, "ct_state": VALID},
+                      cookie(0, "committed"), "committed: on to forwarding", goto=TABLE_FORWARD))
+
+
+# -- the stateless rule set (negative control) ----------------------------------------
+def _grant_rules_stateless(g: Grant, s: SliceInfo, hosts: Hosts, ips: dict[str, str],
+                           seq: int) -> list[tuple[str, dict]]:
+    """(edge switch, rule) for one grant: the request at the member's edge, the 'reply' at the provider's."""
     (ssw, sport, smac), (dsw, dport, dmac) = hosts[g.src], hosts[g.dst]
-    proto = IP_PROTO[g.proto]
-    base = {"eth_type": ETH_IP, "vlan_vid": VLAN_NONE, "ip_proto": proto}
-    mark = [{"set_field": {"ip_dscp": s.dscp}}] if s.dscp is not None else []
+    base = {"eth_type": ETH_IP, "vlan_vid": VLAN_NONE, "ip_proto": IP_PROTO[g.proto]}
     fwd = {"in_port": sport, "eth_src": smac, "eth_dst": dmac, **base, "ipv4_src": ips[g.src],
            "ipv4_dst": ips[g.dst], f"{g.proto}_dst": g.port}
     rev = {"in_port": dport, "eth_src": dmac, "eth_dst": smac, **base, "ipv4_src": ips[g.dst],
            "ipv4_dst": ips[g.src], f"{g.proto}_src": g.port}
     return [
         (ssw, _rule(TABLE_ADMIT, PRIO_HOST, fwd, cookie(s.id, "service", seq),
-                    f"{g.src} -> {g.dst} {g.service} ({g.proto}/{g.port})", actions=mark, meter=s.meter_id,
+                    f"{g.src} -> {g.dst} {g.service} ({g.proto}/{g.port})", actions=_mark(s), meter=s.meter_id,
                     goto=TABLE_FORWARD)),
         (dsw, _rule(TABLE_ADMIT, PRIO_HOST, rev, cookie(s.id, "reply", seq),
-                    f"{g.dst} -> {g.src} {g.service} reply", actions=mark, meter=s.meter_id, goto=TABLE_FORWARD)),
+                    f"{g.dst} -> {g.src} {g.service} reply", actions=_mark(s), meter=s.meter_id,
+                    goto=TABLE_FORWARD)),
     ]
 
 
-def _pair_rules(src: str, dst: str, s: SliceInfo, hosts, ips, seq: int) -> list[tuple[str, dict]]:
-    """ICMP echo src -> dst (and its reply), ARP both ways between src and dst."""
+def _icmp_rules_stateless(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, str],
+                          seq: int) -> list[tuple[str, dict]]:
+    """ICMP echo request src -> dst and echo reply back, stateless."""
     out = []
     (ssw, sport, smac), (dsw, dport, dmac) = hosts[src], hosts[dst]
     icmp = {"eth_type": ETH_IP, "vlan_vid": VLAN_NONE, "ip_proto": IP_PROTO["icmp"]}
-    mark = [{"set_field": {"ip_dscp": s.dscp}}] if s.dscp is not None else []
     for sw, port, mac, peer_mac, me, peer, icmp_type, what in (
-            (ssw, sport, smac, dmac, src, dst, 8, "echo request"), (dsw, dport, dmac, smac, dst, src, 0, "echo reply")):
+            (ssw, sport, smac, dmac, src, dst, ICMP_ECHO_REQUEST, "echo request"),
+            (dsw, dport, dmac, smac, dst, src, ICMP_ECHO_REPLY, "echo reply")):
         m = {"in_port": port, "eth_src": mac, "eth_dst": peer_mac, **icmp, "ipv4_src": ips[me], "ipv4_dst": ips[peer],
              "icmpv4_type": icmp_type}
         out.append((sw, _rule(TABLE_ADMIT, PRIO_HOST, m, cookie(s.id, "icmp", seq), f"{me} -> {peer} ICMP {what}",
-                              actions=mark, meter=s.meter_id, goto=TABLE_FORWARD)))
+                              actions=_mark(s), meter=s.meter_id, goto=TABLE_FORWARD)))
+    return out
+
+
+# -- both -----------------------------------------------------------------------------
+def _arp_rules(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, str], seq: int) -> list[tuple[str, dict]]:
+    """ARP both ways between src and dst, requests delivered to the target only."""
+    out = []
+    (ssw, sport, smac), (dsw, dport, dmac) = hosts[src], hosts[dst]
     for sw, port, mac, peer_mac, me, peer in ((ssw, sport, smac, dmac, src, dst), (dsw, dport, dmac, smac, dst, src)):
         for op, what in ((1, "request"), (2, "reply")):
             m = {"in_port": port, "eth_src": mac, "eth_type": ETH_ARP, "vlan_vid": VLAN_NONE, "arp_op": op,
@@ -141,37 +273,60 @@ def _pair_rules(src: str, dst: str, s: SliceInfo, hosts, ips, seq: int) -> list[
     return out
 
 
-def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, str]) -> dict:
-    """The controller plan for a sliced topology: rules and meters per dpid, and what they mean.
+def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceInfo], ips: dict[str, str], *,
+                  zone: int = 0, stateless: bool = False) -> dict:
+    """Rules and meters per dpid for `grants` on `wiring`: {"switches", "meters", "tables", "frag_mode", "grants"}.
 
-    `ips` maps host names to their address (no prefix). A flow granted in two
-    slices gets the rules of the first one (identical matches cannot coexist).
+    A flow granted in two slices gets the rules of the first one (identical
+    matches cannot coexist); a host pair's ICMP, fragments and ARP go with the
+    first slice that grants the pair anything.
     """
-    slices = slice_table(topo)
     switches: dict[str, list[dict]] = {dp: [] for dp in wiring.dpids.values()}
-    seen: dict[tuple, dict] = {}
+    seen: set[tuple] = set()
     used_meters: dict[str, set[int]] = {dp: set() for dp in wiring.dpids.values()}
 
     def add(sw: str, rule: dict) -> None:
         dp = wiring.dpids[sw]
-        key = (dp, rule["table"], rule["priority"], tuple(sorted(rule["match"].items())))
+        key = (dp, rule["table"], rule["priority"], repr(sorted(rule["match"].items())))
         if key in seen:
             return
-        seen[key] = rule
+        seen.add(key)
         switches[dp].append(rule)
         if rule.get("meter") is not None:
             used_meters[dp].add(rule["meter"])
 
-    placed = [g for g in policy.grants if g.src in wiring.hosts and g.dst in wiring.hosts]
-    for seq, g in enumerate(placed):
-        for sw, rule in _grant_rules(g, slices[g.slice], wiring.hosts, ips, seq):
-            add(sw, rule)
+    placed = [g for g in grants if g.src in wiring.hosts and g.dst in wiring.hosts]
     pair_slice: dict[tuple[str, str], str] = {}
     for g in placed:
         pair_slice.setdefault((g.src, g.dst), g.slice)
-    for seq, ((src, dst), sl) in enumerate(pair_slice.items()):
-        for sw, rule in _pair_rules(src, dst, slices[sl], wiring.hosts, ips, seq):
+    hosts = wiring.hosts
+    state_on: dict[str, list[str]] = {}  # edge switch -> slices whose connections pass through it
+    for seq, g in enumerate(placed):
+        s = slices[g.slice]
+        if stateless:
+            rules = _grant_rules_stateless(g, s, hosts, ips, seq)
+        else:
+            rules = _new_rules(g, s, hosts, ips, zone, seq)
+            for end in (g.src, g.dst):
+                state_on.setdefault(hosts[end][0], []).append(g.slice)
+        for sw, rule in rules:
             add(sw, rule)
+    for seq, ((src, dst), sl) in enumerate(pair_slice.items()):
+        s = slices[sl]
+        if stateless:
+            rules = _icmp_rules_stateless(src, dst, s, hosts, ips, seq)
+        else:
+            rules = (_track_rules(src, dst, s, hosts, ips, zone, seq)
+                     + _pair_new_rules(src, dst, s, hosts, ips, zone, seq))
+            for end in (src, dst):
+                state_on.setdefault(hosts[end][0], []).append(sl)
+        for sw, rule in rules + _arp_rules(src, dst, s, hosts, ips, seq):
+            add(sw, rule)
+    for sw in sorted(state_on):
+        for sl in dict.fromkeys(state_on[sw]):
+            for _, rule in _state_rules(sw, slices[sl]):
+                add(sw, rule)
+        add(*_committed_rule(sw))
 
     common = slices[COMMON].id
     for sw, dp in wiring.dpids.items():
@@ -191,14 +346,54 @@ def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, 
     meters = {dp: [{"meter_id": mid, "rate_kbps": max(1, by_id[mid].rate_bps // 1000),
                     "burst_kb": max(16, by_id[mid].rate_bps // 1000 // 10), "slice": by_id[mid].name}
                    for mid in sorted(ids)] for dp, ids in used_meters.items() if ids}
+    return {"switches": switches, "meters": meters,
+            "tables": STATELESS_TABLES if stateless else STATEFUL_TABLES,
+            "frag_mode": FRAG_NORMAL if stateless else FRAG_NX_MATCH, "grants": placed}
+
+
+def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, str], zone: int = 0) -> dict:
+    """The controller plan for a sliced topology: the stateful rules and meters per dpid, and what they mean.
+
+    `ips` maps host names to their address (no prefix); `zone` is the run's
+    conntrack zone (conntrack.ct_zone). The plan keeps what it was compiled
+    from (slices, grants; plan.py adds hosts and trunks), so an app can compile
+    another variant of the same policy (stateless_rules).
+    """
+    slices = slice_table(topo)
+    compiled = compile_rules(wiring, policy.grants, slices, ips, zone=zone)
     return {
         "mode": "slicing",
-        "tables": [TABLE_ADMIT, TABLE_FORWARD],
-        "drop_cookie": cookie(common, "drop"),
-        "switches": switches,
-        "meters": meters,
+        "pipeline": "stateful",
+        "tables": compiled["tables"],
+        "frag_mode": compiled["frag_mode"],
+        "conntrack": {"zone": zone},
+        "drop_cookie": cookie(slices[COMMON].id, "drop"),
+        "switches": compiled["switches"],
+        "meters": compiled["meters"],
         "slices": {s.name: {"id": s.id, "fiveqi": s.fiveqi, "dscp": s.dscp, "rate_bps": s.rate_bps,
                             "meter_id": s.meter_id, "members": policy.members.get(s.name, [])}
                    for s in slices.values()},
-        "grants": [[g.slice, g.src, g.dst, g.proto, g.port, g.service] for g in placed],
+        "grants": [[g.slice, g.src, g.dst, g.proto, g.port, g.service] for g in compiled["grants"]],
     }
+
+
+def wiring_from_plan(plan: dict) -> Wiring:
+    """The Wiring a plan was compiled for, from what the plan records (hosts, trunks, switch names)."""
+    w = Wiring(dpids={sw: dp for dp, sw in plan["switch_names"].items()})
+    for a, pa, b, pb in plan.get("trunks", []):
+        w.ports.setdefault(a, []).append((pa, b, pb))
+        w.ports.setdefault(b, []).append((pb, a, pa))
+    for h, rec in plan["hosts"].items():
+        w.ports.setdefault(rec["switch"], []).append((rec["port"], h, None))
+        w.hosts[h] = (rec["switch"], rec["port"], rec["mac"])
+    return w
+
+
+def stateless_rules(plan: dict) -> dict:
+    """The stateless rule set for the same policy as a (stateful) slicing plan: {"switches", "meters",
+    "tables", "frag_mode"}. For the negative-control app (controllers/stateless.py) only."""
+    slices = {name: SliceInfo(name, s["id"], s.get("fiveqi"), s.get("dscp"), s.get("rate_bps"), s.get("meter_id"))
+              for name, s in plan["slices"].items()}
+    grants = [Grant(*g) for g in plan["grants"]]
+    ips = {h: rec["ip"] for h, rec in plan["hosts"].items() if rec.get("ip")}
+    return compile_rules(wiring_from_plan(plan), grants, slices, ips, stateless=True)

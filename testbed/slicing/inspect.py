@@ -3,7 +3,10 @@
 Cookies say which slice and kind of rule (testbed.slicing.cookies); MACs,
 IPs and port numbers are replaced by the node names of the run's plan, so
 `in_port=3,dl_src=02:7b:00:00:00:04` reads `in_port=3(dr-tablet-01),dl_src=dr-tablet-01`.
-Parsing is a pure function of the dump text, so it unit-tests without a switch.
+Connection-tracking rules read as OVS prints them (`ct_state=+new-est-rel-inv+trk`,
+`actions=ct(commit,zone=16290,exec(set_field:0x2->ct_mark),table=2)`), with the
+slice a ct_mark stands for: `ct_mark=0x2(clinical)`. Parsing is a pure function of
+the dump text, so it unit-tests without a switch.
 """
 from __future__ import annotations
 
@@ -71,6 +74,9 @@ def label(flows: list[FlowLine], plan: dict, dpid: str) -> list[FlowLine]:
             if k == "in_port" and v in port_of:
                 return f"{k}={v}({port_of[v]})"
             return f"{k}={subst.get(v, v)}"
+        # ct_mark holds the id of the slice that admitted a connection: name it
+        text = re.sub(r"(ct_mark=|set_field:)(0x[0-9a-f]+)(?=->ct_mark|[,\s)]|$)",
+                      lambda m: f"{m.group(1)}{m.group(2)}({names.get(int(m.group(2), 16), '?')})", text)
         text = re.sub(r"(\w+)=([0-9a-fA-F:.]+)", one, text)
         return re.sub(r"set_field:([0-9a-f:]{17})->", lambda m: f"set_field:{subst.get(m.group(1), m.group(1))}->", text)
 

@@ -22,7 +22,12 @@ def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, lis
     {"version", "generation", "mode": "slicing"|"forwarding", "tables": [...],
      "switches": {dpid: [rule, ...]}, "meters": {dpid: [meter, ...]}, "hosts": {...}, ...}
     A rule is {"table", "priority", "match", "actions", "cookie", "note"} plus
-    optional "meter" (id) and "goto" (table). `extra_members`/`revoked` are the
+    optional "meter" (id) and "goto" (table). A masked match field is [value, mask]
+    (ct_state, tcp_flags, ip_frag); an action is {"output": port}, {"set_field":
+    {field: value}} or {"ct": {"zone", "table", "commit", "mark"}} (conntrack: look
+    up or commit in the zone, set ct_mark on commit, then continue in "table").
+    A slicing plan also says "frag_mode" (the switches' fragment handling) and
+    "conntrack": {"zone"}. `extra_members`/`revoked` are the
     run-time slice grants and revocations (`testbed slice grant|revoke`).
     """
     wiring = layout.wiring()
@@ -32,10 +37,12 @@ def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, lis
     trunks = sorted((a, pa, b, pb) for a, ports in wiring.ports.items() for pa, b, pb in ports
                     if b in wiring.dpids and a < b)
     if topo.slices:
+        from testbed.slicing.conntrack import ct_zone
         from testbed.slicing.flows import slicing_plan
         from testbed.slicing.policy import compile_policy
 
-        plan = slicing_plan(topo, compile_policy(topo, extra_members, revoked), wiring, ips)
+        plan = slicing_plan(topo, compile_policy(topo, extra_members, revoked), wiring, ips,
+                            zone=ct_zone(layout.run_id))
     else:
         plan = {"mode": "forwarding", "tables": [0], "switches": forwarding_plan(wiring), "meters": {}}
     plan.update(version=PLAN_VERSION, generation=generation, hosts=hosts,
