@@ -10,7 +10,11 @@ NGAP, and the tunnel endpoints in it are the plan's:
   S-NSSAI and a PDUSessionResourceSetupRequestTransfer carrying the UL tunnel
   (UPF address + UL TEID), the session type and the QoS flow (QFI, 5QI);
 - PDUSessionResourceSetupResponse (gNB -> AMF): per session the DL tunnel (gNB
-  address + DL TEID) and the QoS flow it accepted.
+  address + DL TEID) and the QoS flow it accepted;
+- NGSetupRequest / NGSetupResponse / NGSetupFailure: the gNB introduces itself
+  (global gNB id, name, tracking area and the slices it supports), the AMF
+  answers with its name, GUAMI and the slices of the PLMN;
+- UplinkNASTransport / DownlinkNASTransport: NAS of a UE already known on N2.
 
 `decode(buf)` returns a `Ngap` with the fields the emulation and the tests read.
 pycrate's ASN.1 types are module-level objects that hold the value being coded,
@@ -29,6 +33,9 @@ from testbed.ran.plan import Session, Snssai
 
 PROC_INITIAL_UE_MESSAGE = 15
 PROC_PDU_SESSION_RESOURCE_SETUP = 29
+PROC_NG_SETUP = 21
+PROC_DOWNLINK_NAS_TRANSPORT = 4
+PROC_UPLINK_NAS_TRANSPORT = 46
 _C = NGAP.NGAP_Constants
 ID_AMF_UE = _C.id_AMF_UE_NGAP_ID()
 ID_RAN_UE = _C.id_RAN_UE_NGAP_ID()
@@ -41,6 +48,15 @@ ID_AMBR = _C.id_PDUSessionAggregateMaximumBitRate()
 ID_UL_TNL = _C.id_UL_NGU_UP_TNLInformation()
 ID_SESSION_TYPE = _C.id_PDUSessionType()
 ID_QOS_FLOWS = _C.id_QosFlowSetupRequestList()
+ID_GLOBAL_RAN_NODE = _C.id_GlobalRANNodeID()
+ID_RAN_NODE_NAME = _C.id_RANNodeName()
+ID_SUPPORTED_TAS = _C.id_SupportedTAList()
+ID_PAGING_DRX = _C.id_DefaultPagingDRX()
+ID_AMF_NAME = _C.id_AMFName()
+ID_SERVED_GUAMIS = _C.id_ServedGUAMIList()
+ID_AMF_CAPACITY = _C.id_RelativeAMFCapacity()
+ID_PLMN_SUPPORT = _C.id_PLMNSupportList()
+ID_CAUSE = _C.id_Cause()
 _LOCK = threading.RLock()
 
 
@@ -73,14 +89,18 @@ class SessionSetup:
 
 @dataclass(frozen=True)
 class Ngap:
-    procedure: str  # "InitialUEMessage", "PDUSessionResourceSetupRequest", "PDUSessionResourceSetupResponse"
-    ran_ue_id: int
+    procedure: str  # "InitialUEMessage", "PDUSessionResourceSetupRequest", ..., "NGSetupRequest", ...
+    ran_ue_id: int | None = None
     amf_ue_id: int | None = None
     nas: bytes = b""
     plmn: str | None = None
     nci: int | None = None
     tac: int | None = None
     sessions: tuple[SessionSetup, ...] = field(default_factory=tuple)
+    gnb_id: int | None = None  # NG setup request: the global gNB id (its bits)
+    name: str | None = None  # NG setup: the RAN node's or the AMF's name
+    slices: tuple[Snssai, ...] = ()  # NG setup: supported (request) or served (response) S-NSSAIs
+    cause: str | None = None  # NG setup failure: "group/value", e.g. "misc/unknown-PLMN-or-SNPN"
 
 
 def _plmn_bytes(plmn: str) -> bytes:
@@ -105,9 +125,12 @@ def _ip_bits(address: IPv4Address) -> tuple[int, int]:
     return int(address), 32  # a BIT STRING as pycrate holds it: (value, length in bits)
 
 
+_IGNORED_PROCEDURES = (PROC_INITIAL_UE_MESSAGE, PROC_DOWNLINK_NAS_TRANSPORT, PROC_UPLINK_NAS_TRANSPORT)
+
+
 def _encode(kind: str, proc: int, name: str, ies: list[tuple[int, str, str, object]]) -> bytes:
     pdu = NGAP.NGAP_PDU_Descriptions.NGAP_PDU
-    pdu.set_val((kind, {"procedureCode": proc, "criticality": "reject" if proc != PROC_INITIAL_UE_MESSAGE else "ignore",
+    pdu.set_val((kind, {"procedureCode": proc, "criticality": "ignore" if proc in _IGNORED_PROCEDURES else "reject",
                         "value": (name, {"protocolIEs": [
                             {"id": i, "criticality": crit, "value": (typ, val)} for i, crit, typ, val in ies]})}))
     return pdu.to_aper()
@@ -160,18 +183,87 @@ def setup_request(amf_ue_id: int, ran_ue_id: int, items: list[tuple[Session, byt
 @_locked
 def setup_response(amf_ue_id: int, ran_ue_id: int, items: list[tuple[Session, IPv4Address]]) -> bytes:
     """The gNB's answer: per (session, gNB N3 address) the DL tunnel and the accepted QoS flow."""
+    return setup_response_tunnels(amf_ue_id, ran_ue_id, [(s.psi, s.qfi, Tunnel(gnb, s.dl_teid)) for s, gnb in items])
+
+
+@_locked
+def setup_response_tunnels(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int, int, Tunnel]]) -> bytes:
+    """The same answer from what a gNB knows: per (PDU session id, QFI, DL tunnel it allocated)."""
     transfer = NGAP.NGAP_IEs.PDUSessionResourceSetupResponseTransfer
     done = []
-    for s, gnb in items:
+    for psi, qfi, dl in items:
         transfer.set_val({"dLQosFlowPerTNLInformation": {
-            "uPTransportLayerInformation": ("gTPTunnel", {"transportLayerAddress": _ip_bits(gnb),
-                                                          "gTP-TEID": s.dl_teid.to_bytes(4, "big")}),
-            "associatedQosFlowList": [{"qosFlowIdentifier": s.qfi}]}})
-        done.append({"pDUSessionID": s.psi, "pDUSessionResourceSetupResponseTransfer": transfer.to_aper()})
+            "uPTransportLayerInformation": ("gTPTunnel", {"transportLayerAddress": _ip_bits(dl.address),
+                                                          "gTP-TEID": dl.teid.to_bytes(4, "big")}),
+            "associatedQosFlowList": [{"qosFlowIdentifier": qfi}]}})
+        done.append({"pDUSessionID": psi, "pDUSessionResourceSetupResponseTransfer": transfer.to_aper()})
     return _encode("successfulOutcome", PROC_PDU_SESSION_RESOURCE_SETUP, "PDUSessionResourceSetupResponse", [
         (ID_AMF_UE, "ignore", "AMF-UE-NGAP-ID", amf_ue_id),
         (ID_RAN_UE, "ignore", "RAN-UE-NGAP-ID", ran_ue_id),
         (ID_SETUP_LIST_RES, "ignore", "PDUSessionResourceSetupListSURes", done),
+    ])
+
+
+def _uli(plmn: str, nci: int, tac: int) -> tuple[str, dict]:
+    ploc = _plmn_bytes(plmn)
+    return ("userLocationInformationNR", {"nR-CGI": {"pLMNIdentity": ploc, "nRCellIdentity": (nci, 36)},
+                                          "tAI": {"pLMNIdentity": ploc, "tAC": tac.to_bytes(3, "big")}})
+
+
+@_locked
+def ng_setup_request(gnb_id: int, plmn: str, tac: int, slices: list[Snssai] | tuple[Snssai, ...], name: str,
+                     gnb_id_bits: int = 32) -> bytes:
+    """NGSetupRequest: the gNB's global id, name, its one tracking area and the slices it supports there."""
+    ploc = _plmn_bytes(plmn)
+    return _encode("initiatingMessage", PROC_NG_SETUP, "NGSetupRequest", [
+        (ID_GLOBAL_RAN_NODE, "reject", "GlobalRANNodeID",
+         ("globalGNB-ID", {"pLMNIdentity": ploc, "gNB-ID": ("gNB-ID", (gnb_id, gnb_id_bits))})),
+        (ID_RAN_NODE_NAME, "ignore", "RANNodeName", name[:150]),
+        (ID_SUPPORTED_TAS, "reject", "SupportedTAList", [{"tAC": tac.to_bytes(3, "big"), "broadcastPLMNList": [
+            {"pLMNIdentity": ploc, "tAISliceSupportList": [{"s-NSSAI": _snssai(x)} for x in slices]}]}]),
+        (ID_PAGING_DRX, "ignore", "PagingDRX", "v128"),
+    ])
+
+
+@_locked
+def ng_setup_response(name: str, plmn: str, region: int, amf_set: int, pointer: int,
+                      slices: list[Snssai] | tuple[Snssai, ...], capacity: int = 255) -> bytes:
+    """NGSetupResponse: the AMF's name, its GUAMI, its capacity and the slices it serves in the PLMN."""
+    ploc = _plmn_bytes(plmn)
+    return _encode("successfulOutcome", PROC_NG_SETUP, "NGSetupResponse", [
+        (ID_AMF_NAME, "reject", "AMFName", name[:150]),
+        (ID_SERVED_GUAMIS, "reject", "ServedGUAMIList", [{"gUAMI": {
+            "pLMNIdentity": ploc, "aMFRegionID": (region, 8), "aMFSetID": (amf_set, 10), "aMFPointer": (pointer, 6)}}]),
+        (ID_AMF_CAPACITY, "ignore", "RelativeAMFCapacity", capacity),
+        (ID_PLMN_SUPPORT, "reject", "PLMNSupportList", [
+            {"pLMNIdentity": ploc, "sliceSupportList": [{"s-NSSAI": _snssai(x)} for x in slices]}]),
+    ])
+
+
+@_locked
+def ng_setup_failure(group: str = "misc", value: str = "unknown-PLMN-or-SNPN") -> bytes:
+    """NGSetupFailure with its cause (e.g. a gNB of another PLMN)."""
+    return _encode("unsuccessfulOutcome", PROC_NG_SETUP, "NGSetupFailure", [
+        (ID_CAUSE, "ignore", "Cause", (group, value)),
+    ])
+
+
+@_locked
+def downlink_nas_transport(amf_ue_id: int, ran_ue_id: int, nas_pdu: bytes) -> bytes:
+    return _encode("initiatingMessage", PROC_DOWNLINK_NAS_TRANSPORT, "DownlinkNASTransport", [
+        (ID_AMF_UE, "reject", "AMF-UE-NGAP-ID", amf_ue_id),
+        (ID_RAN_UE, "reject", "RAN-UE-NGAP-ID", ran_ue_id),
+        (ID_NAS_PDU, "reject", "NAS-PDU", nas_pdu),
+    ])
+
+
+@_locked
+def uplink_nas_transport(amf_ue_id: int, ran_ue_id: int, nas_pdu: bytes, plmn: str, nci: int, tac: int) -> bytes:
+    return _encode("initiatingMessage", PROC_UPLINK_NAS_TRANSPORT, "UplinkNASTransport", [
+        (ID_AMF_UE, "reject", "AMF-UE-NGAP-ID", amf_ue_id),
+        (ID_RAN_UE, "reject", "RAN-UE-NGAP-ID", ran_ue_id),
+        (ID_NAS_PDU, "reject", "NAS-PDU", nas_pdu),
+        (ID_ULI, "ignore", "UserLocationInformation", _uli(plmn, nci, tac)),
     ])
 
 
@@ -219,9 +311,12 @@ def _response_item(item: dict) -> SessionSetup:
 
 @_locked
 def decode(buf: bytes) -> Ngap:
-    """An NGAP PDU of the three procedures above into an `Ngap` (ValueError for any other)."""
+    """An NGAP PDU of the procedures above into an `Ngap` (ValueError for any other, or for broken APER)."""
     pdu = NGAP.NGAP_PDU_Descriptions.NGAP_PDU
-    pdu.from_aper(buf)
+    try:
+        pdu.from_aper(buf)
+    except Exception as exc:  # pycrate raises its own error classes for broken APER
+        raise ValueError(f"not an NGAP PDU: {exc}") from exc
     _kind, msg = pdu.get_val()
     name, body = msg["value"]
     ies = {ie["id"]: ie["value"][1] for ie in body["protocolIEs"]}
@@ -235,4 +330,28 @@ def decode(buf: bytes) -> Ngap:
     if name == "PDUSessionResourceSetupResponse":
         return Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE],
                     sessions=tuple(_response_item(i) for i in ies.get(ID_SETUP_LIST_RES, [])))
+    if name in ("DownlinkNASTransport", "UplinkNASTransport"):
+        out = Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE], nas=ies[ID_NAS_PDU])
+        if ID_ULI in ies:
+            nr = ies[ID_ULI][1]
+            out = Ngap(name, out.ran_ue_id, out.amf_ue_id, nas=out.nas, plmn=_plmn_str(nr["nR-CGI"]["pLMNIdentity"]),
+                       nci=nr["nR-CGI"]["nRCellIdentity"][0], tac=int.from_bytes(nr["tAI"]["tAC"], "big"))
+        return out
+    if name == "NGSetupRequest":
+        _kind, gid = ies[ID_GLOBAL_RAN_NODE]
+        tas = ies.get(ID_SUPPORTED_TAS, [])
+        first = tas[0] if tas else None
+        slices = tuple(_decode_snssai(x["s-NSSAI"]) for ta in tas for b in ta["broadcastPLMNList"]
+                       for x in b["tAISliceSupportList"])
+        return Ngap(name, plmn=_plmn_str(gid["pLMNIdentity"]), gnb_id=gid["gNB-ID"][1][0],
+                    name=ies.get(ID_RAN_NODE_NAME), tac=int.from_bytes(first["tAC"], "big") if first else None,
+                    slices=tuple(dict.fromkeys(slices)))
+    if name == "NGSetupResponse":
+        support = ies.get(ID_PLMN_SUPPORT, [])
+        guami = ies[ID_SERVED_GUAMIS][0]["gUAMI"]
+        return Ngap(name, plmn=_plmn_str(guami["pLMNIdentity"]), name=ies.get(ID_AMF_NAME),
+                    slices=tuple(_decode_snssai(x["s-NSSAI"]) for p in support for x in p["sliceSupportList"]))
+    if name == "NGSetupFailure":
+        group, value = ies[ID_CAUSE]
+        return Ngap(name, cause=f"{group}/{value}")
     raise ValueError(f"NGAP {name} is not one the emulation uses")
