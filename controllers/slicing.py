@@ -1,11 +1,15 @@
 """Slice isolation: install the slicing plan (admission, DSCP, meters, forwarding), follow grants.
 
 The rules come from testbed/slicing/flows.py via the plan file: table 0 admits
-only what the slice policy grants (true MAC + IP of the sender, no VLAN tag),
-marks DSCP from the slice's 5QI and meters it at the slice's rate; table 1
-forwards by destination MAC; both tables end in a drop. `testbed slice
-grant|revoke` rewrites the plan with a new generation, which PlanApp installs
-as a difference without a restart.
+only host pairs the slice policy grants (true MAC + IP of the sender, no VLAN
+tag) and hands their IP to the connection tracker; table 1 lets a member open
+what its slice grants (commit, the slice in ct_mark) and passes established
+and related traffic of the slice's connections, with DSCP from the slice's 5QI
+and its meter; table 2 passes committed packets on; table 3 forwards by
+destination MAC; every table ends in a drop. So only the granted side opens
+connections (controllers/stateless.py keeps the stateless rules, as a negative
+control). `testbed slice grant|revoke` rewrites the plan with a new
+generation, which PlanApp installs as a difference without a restart.
 
 Unlike `forwarding`, this app refuses a plan that is not a slicing plan: the
 switches then hold only the default drop (fail secure), and the log says why.
