@@ -22,17 +22,26 @@ _TIME_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3
 _SIZE_MULT = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
+def _number(value: int | float | str) -> float:
+    """float(value), refusing what float() cannot hold: a YAML integer of 400 digits (or 0x and 5 000
+    hex digits) raises OverflowError, not ValueError, and pydantic would let that escape as a crash."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError("number too large") from None
+
+
 def parse_rate(value: str | int | float) -> int:
     """'100Mbit' -> 100_000_000 bit/s. A bare number is bit/s."""
     if isinstance(value, bool):
         raise ValueError("expected a rate like '100Mbit'")
     if isinstance(value, (int, float)):
-        bps = float(value)
+        bps = _number(value)
     else:
         m = _RATE.match(str(value))
         if not m:
             raise ValueError(f"expected a rate like '100Mbit', got {value!r}")
-        bps = float(m.group(1)) * _RATE_MULT[(m.group(2) or "").lower()]
+        bps = _number(m.group(1)) * _RATE_MULT[(m.group(2) or "").lower()]
     # int() of inf raises OverflowError (which pydantic would not report), and a
     # fraction of a bit/s truncates to 0, which tc reads as "no limit".
     if not math.isfinite(bps):
@@ -49,13 +58,18 @@ def parse_duration_ms(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like '10ms'")
     if isinstance(value, (int, float)):
-        if value < 0:
-            raise ValueError("duration must not be negative")
-        return float(value)
-    m = _TIME.match(str(value))
-    if not m:
-        raise ValueError(f"expected a duration like '10ms', '1.5s' or '250us', got {value!r}")
-    return float(m.group(1)) * _TIME_MS[m.group(2).lower()]
+        ms = _number(value)
+    else:
+        m = _TIME.match(str(value))
+        if not m:
+            raise ValueError(f"expected a duration like '10ms', '1.5s' or '250us', got {value!r}")
+        ms = _number(m.group(1)) * _TIME_MS[m.group(2).lower()]
+    # .nan and .inf are YAML floats; 400 digits of ms overflow a float to inf
+    if not math.isfinite(ms):
+        raise ValueError("duration must be a finite number")
+    if ms < 0:
+        raise ValueError("duration must not be negative")
+    return ms
 
 
 def parse_percent(value: str | int | float) -> float:
@@ -63,12 +77,12 @@ def parse_percent(value: str | int | float) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a percentage like '1%'")
     if isinstance(value, (int, float)):
-        pct = float(value)
+        pct = _number(value)
     else:
         m = _PCT.match(str(value))
         if not m:
             raise ValueError(f"expected a percentage like '1%' or '0.5%', got {value!r}")
-        pct = float(m.group(1))
+        pct = _number(m.group(1))
     if not 0 <= pct <= 100:
         raise ValueError(f"percentage must be between 0% and 100%, got {pct}%")
     return pct
@@ -85,7 +99,10 @@ def parse_size(value: str | int) -> int:
     m = _SIZE.match(str(value))
     if not m:
         raise ValueError(f"expected a size like '512m' or '4g', got {value!r}")
-    return int(float(m.group(1)) * _SIZE_MULT[m.group(2).lower()])
+    size = _number(m.group(1)) * _SIZE_MULT[m.group(2).lower()]
+    if not math.isfinite(size):  # 400 digits: inf, and int(inf) raises OverflowError
+        raise ValueError(f"size too large, got {value!r}")
+    return int(size)
 
 
 def format_rate(bps: float) -> str:

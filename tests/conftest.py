@@ -57,3 +57,14 @@ def state_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "state"
     monkeypatch.setenv("TESTBED_STATE_DIR", str(d))
     return d
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzz tests' volume (files and argument sets tried, seconds), when any ran."""
+    import sys
+
+    fuzzing = sys.modules.get("tests.fuzzing")
+    if fuzzing is not None and fuzzing.REPORTS:
+        terminalreporter.section("fuzz volume")
+        for line in fuzzing.REPORTS:
+            terminalreporter.write_line(line)

@@ -6,7 +6,8 @@ from rich.table import Table
 
 from testbed.cli import render
 from testbed.cli.runs import pick_run
-from testbed.impair import Impairment
+from testbed.errors import UsageError
+from testbed.impair import Impairment, parse_assignments
 
 
 def _describe(d: dict) -> str:
@@ -30,6 +31,7 @@ def link_set(run_id: str | None, direction: str, link_ref: str, settings: tuple[
     """
     from testbed.engine.links import set_link
 
+    check_settings(link_ref, settings)  # bad arguments fail here, before any run is looked at
     m = pick_run(run_id)
     out = set_link(m, link_ref, list(settings), direction)
     if "state" in out:
@@ -37,6 +39,23 @@ def link_set(run_id: str | None, direction: str, link_ref: str, settings: tuple[
         return
     for d in ("a_to_b", "b_to_a"):
         render.console.print(f"{out['link']} {d}: {_describe(out[d])}")
+
+
+def check_settings(link_ref: str, settings: tuple[str, ...]) -> None:
+    """UsageError (exit 2) for a malformed NODE-A:NODE-B or settings no link could take.
+
+    Values are checked against a link with no impairment; what depends on the link's own
+    settings (gilbert loss below 100 %) is checked again when it is applied."""
+    a, sep, b = link_ref.partition(":")
+    if not sep or not a or not b or ":" in b:
+        raise UsageError(f"expected NODE-A:NODE-B, got {link_ref!r}")
+    try:
+        updates = parse_assignments(list(settings))
+        Impairment().with_updates(**updates)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not updates:
+        raise UsageError("nothing to change: give settings like delay=20ms loss=1%, or down / up")
 
 
 @link.command("show")

@@ -34,7 +34,9 @@ def node() -> None:
 def node_set(run_id: str | None, name: str, settings: tuple[str, ...]) -> None:
     """Change a docker node's limits now: testbed node set vdi-01 cpus=2 memory=4g"""
     from testbed.engine import runtimes
+    from testbed.engine.docker_node import parse_limits
 
+    parse_limits(list(settings))  # bad settings fail here (UsageError), before any run is looked at
     m = pick_run(run_id)
     rec = m.nodes.get(name)
     if rec is None:

@@ -49,17 +49,26 @@ class EventRenderer:
             self.progress.console.print(f"[yellow]! {ev.message}[/]")
 
 
+def printable(text: str) -> str:
+    """Control and other unprintable characters as escapes (\\x1b, \\x85, \\u2028): a file's keys and
+    values must not move the cursor, retitle the terminal or break a problem over two lines."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def problems(ps: list[Problem]) -> None:
     """One `FILE:LINE field: message` line per problem.
 
     Everything but our own styling is user input (paths, keys, values quoted in
-    messages), so it is escaped: `[/]` in a file must print, not parse as a tag.
+    messages), so it is escaped: `[/]` in a file must print, not parse as a tag, and
+    control characters print as escapes.
     Lines are never wrapped, so grep and editors can follow `FILE:LINE` in logs.
     """
     for p in ps:
         where = f"{p.file}:{p.line}" if p.line else p.file
-        field = f" [bold]{escape(p.field)}[/]:" if p.field else ":"
-        err_console.print(f"[red]{escape(where)}[/]{field} {escape(p.message)}", soft_wrap=True)
+        field = f" [bold]{escape(printable(p.field))}[/]:" if p.field else ":"
+        err_console.print(f"[red]{escape(printable(where))}[/]{field} {escape(printable(p.message))}", soft_wrap=True)
     err_console.print(f"[red]{len(ps)} problem(s)[/]")
 
 

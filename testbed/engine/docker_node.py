@@ -21,6 +21,7 @@ Every container carries the run id as a label and a name derived from it
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -282,25 +283,36 @@ def container_pid(name: str) -> int | None:
 
 
 # -- while running: limits ------------------------------------------------------
+MIN_MEMORY = 6 << 20  # Docker refuses a memory limit below 6 MB
+MIN_CPUS, MAX_CPUS = 0.01, 1024.0  # Docker's --cpus takes hundredths
+
+
 def parse_limits(items: list[str]) -> dict[str, float | int]:
+    """["cpus=2", "memory=4g"] -> {"cpus": 2.0, "memory": 4294967296}; UsageError naming the bad item."""
     from testbed.units import parse_size
 
     out: dict[str, float | int] = {}
     for item in items:
         key, sep, value = item.partition("=")
+        key, value = key.strip().lower(), value.strip()
         if not sep or not value:
             raise UsageError(f"expected KEY=VALUE, got {item!r} (keys: cpus, memory)")
         try:
             if key == "cpus":
-                out["cpus"] = float(value)
-                if out["cpus"] <= 0:
-                    raise ValueError("must be > 0")
+                cpus = float(value)
+                # float() takes 'nan' and 'inf' too: neither is a CPU count docker understands
+                if not math.isfinite(cpus) or not MIN_CPUS <= cpus <= MAX_CPUS:
+                    raise ValueError(f"must be a number of CPUs from {MIN_CPUS:g} to {MAX_CPUS:g}")
+                out["cpus"] = cpus
             elif key == "memory":
-                out["memory"] = parse_size(value)
+                memory = parse_size(value)
+                if not MIN_MEMORY <= memory < 1 << 63:
+                    raise ValueError("must be at least 6m (Docker's minimum) and below 8 EiB")
+                out["memory"] = memory
             else:
                 raise UsageError(f"unknown setting {key!r} (keys: cpus, memory)")
         except ValueError as exc:
-            raise UsageError(f"{item}: {exc}") from exc
+            raise UsageError(f"{item}: {exc}") from None
     if not out:
         raise UsageError("nothing to set (e.g. cpus=2 memory=4g)")
     return out

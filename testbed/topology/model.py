@@ -118,8 +118,18 @@ class LinkParams(Impair):
                                                "false: one FIFO, a plain rate limit.")
 
 
+def _address_text(value: Any) -> Any:
+    """pydantic reads an integer as an address (`pool: true` was 0.0.0.1/32, `ip: 5` 0.0.0.5): a file writes text."""
+    if isinstance(value, (int, float)):
+        raise ValueError(f"expected an address as text like 10.77.0.0/16, got the number {value!r}")
+    return value
+
+
+AddressText = BeforeValidator(_address_text)
+
+
 class Addressing(Strict):
-    pool: IPv4Network = Field(IPv4Network("10.77.0.0/16"), description="Private pool nodes draw addresses from.")
+    pool: Annotated[IPv4Network, AddressText] = Field(IPv4Network("10.77.0.0/16"), description="Private pool nodes draw addresses from.")
 
 
 class NodeDefaults(Strict):
@@ -185,7 +195,7 @@ class Node(Strict):
     kind: NodeKind
     site: Name | None = None
     description: str | None = None
-    ip: IPv4Interface | None = Field(None, description="Address, e.g. 10.77.0.10 (prefix taken from the pool).")
+    ip: Annotated[IPv4Interface, AddressText] | None = Field(None, description="Address, e.g. 10.77.0.10 (prefix taken from the pool).")
     mac: Mac | None = None
     services: list[ServiceRef] = Field(default_factory=list)
     runtime: Literal["namespace", "docker"] | None = None

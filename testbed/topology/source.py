@@ -35,6 +35,22 @@ def format_path(path: Path) -> str:
     return out
 
 
+def _has(node: CommentedMap, part: Any) -> bool:
+    try:
+        return part in node
+    except TypeError:  # an unhashable path part (pydantic reports a list key as such)
+        return False
+
+
+def _mark(node: Any, position, fallback: int | None) -> int | None:
+    """1-based line of a key or item from its recorded position, else of its collection, else `fallback`."""
+    try:
+        return position()[0] + 1
+    except (KeyError, IndexError, TypeError):
+        line = getattr(node.lc, "line", None)
+        return line + 1 if isinstance(line, int) else fallback
+
+
 @dataclass
 class Source:
     """The file a topology came from and its raw tree with line marks."""
@@ -46,16 +62,14 @@ class Source:
         """1-based line of the deepest element of `path` present in the file."""
         node, line = self.tree, 1 if self.tree is not None else None
         for part in path:
-            if isinstance(node, CommentedMap) and part in node:
+            if isinstance(node, CommentedMap) and _has(node, part):
                 # A key inherited through a YAML merge (`<<: *anchor`) has no line
                 # mark of its own in this map; the map's own line is where it applies.
-                if part in node.lc.data:
-                    line = node.lc.key(part)[0] + 1
-                elif node.lc.line is not None:
-                    line = node.lc.line + 1
+                line = _mark(node, lambda: node.lc.key(part), line)
                 node = node[part]
             elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-                line = node.lc.item(part)[0] + 1
+                # a sequence under an unknown tag (`!!python/object/apply:x [...]`) has no item marks
+                line = _mark(node, lambda: node.lc.item(part), line)
                 node = node[part]
             else:
                 break
