@@ -21,6 +21,26 @@ What each config holds:
 - UPF: its address, the core address it takes N4 from, the gNBs whose
   sessions it serves (others' GTP-U is dropped), and the pools it routes
   through its N6 TUN.
+
+Wiring into `testbed up` (the engine's part; tests/tools/ranlab.py does the
+same by hand on a bridge):
+- nodes: the plan's core (`plan.core`) and any implicit UPF (`Upf.implicit`)
+  are not in the file: add them, with the plan's addresses, beside the
+  data-centre switch; every node needs /dev/net/tun and CAP_NET_ADMIN where a
+  UE or UPF runs (containers: `--device /dev/net/tun --cap-add NET_ADMIN`), and
+  python3 with this package (pycrate only where a gNB or the core runs);
+- start order and readiness, from each status file: UPF (file written), core
+  (`n4.upfs` all "associated"), gNBs (`n2.state` == "ready": a gNB answers no
+  UE before NG setup), then UEs (every session "active" or "rejected");
+  SIGTERM stops each cleanly (TUNs go with the process);
+- routes: `server_routes()` in each server (`ip route replace DEST via UPF`);
+  the UE's routes come with its config (through its TUNs);
+- slice rules must carry the infrastructure flows: UE <-> its gNB UDP 4997
+  (both ends port 4997), gNB -> core 38412 (TCP, or SCTP where present),
+  core -> UPF TCP 8805, gNB <-> UPF UDP to port 2152 *from any source port*
+  (senders use one socket per DSCP), and on N6 the UPF's port sends with the
+  session addresses (the pools) as source, and receives replies to them;
+- the N2 transport for `doctor` and the report: testbed.ran.n2.choose("auto").
 """
 from __future__ import annotations
 

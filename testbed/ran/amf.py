@@ -292,7 +292,7 @@ class Amf:
             self.log("nas-ignored", ue=ue.name, message=type(request).__name__)
             return
         t0 = time.monotonic()
-        verdict = core.establish(self.plan, ue.supi, msg.nas)
+        verdict = core.establish(self.plan, ue.supi, request)
         if not verdict.accepted:
             self.counters["session_rejects"] += 1
             self.reject("session", ue.supi, verdict.cause, verdict.reason, peer, psi=request.psi,

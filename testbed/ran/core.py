@@ -67,9 +67,10 @@ def register(plan: RanPlan, request: bytes) -> Verdict:
     return Verdict(True, req.supi, None, reason, response)
 
 
-def establish(plan: RanPlan, supi: str, request: bytes) -> Verdict:
-    """Answer a UL NAS Transport carrying a PDU Session Establishment Request from a registered `supi`."""
-    req = nas.decode(request)
+def establish(plan: RanPlan, supi: str, request: bytes | nas.SessionRequest) -> Verdict:
+    """Answer a UL NAS Transport carrying a PDU Session Establishment Request from a registered `supi`
+    (its bytes, or what nas.decode made of them when the caller decoded it already)."""
+    req = request if isinstance(request, nas.SessionRequest) else nas.decode(request)
     if not isinstance(req, nas.SessionRequest):
         raise nas.NasError(f"expected a PDU Session Establishment Request, got {type(req).__name__}")
     sub = plan.by_supi(supi)

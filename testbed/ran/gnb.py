@@ -44,6 +44,7 @@ BATCH = 256
 BUF = 65536 + gtpu.HEADER_LEN
 DL_TEID_SPARE = 0x2800_0000  # DL TEIDs outside the plan's (0x2000_0000 + n) come from here
 UE_SILENCE = 10.0  # a UE id heard from a new address is taken over only after this much silence
+UE_GONE = 30.0  # a UE silent this long (no heartbeat: it crashed or its node went away) is forgotten
 _TEID = struct.Struct("!I")
 _UEID = struct.Struct("!I")
 
@@ -162,6 +163,10 @@ class Gnb:
                 s.close()
 
     def _tick(self) -> None:
+        now = time.monotonic()
+        for ue in [u for u in self.ues.values() if now - u.last_seen > UE_GONE]:
+            self.log("ue-lost", ue=ue.name or ue.ue_id, silent_s=round(now - ue.last_seen, 1), sessions=len(ue.sessions))
+            self._forget(ue)
         self.status_file.dirty = True
         self.status_file.maybe_write(self.status)
 

@@ -46,8 +46,10 @@ def ip(*args: str) -> None:
         raise TunError(f"ip {' '.join(args)}: {r.stderr.strip()}")
 
 
-def bring_up(name: str, address: str | None = None, mtu: int = DEFAULT_MTU, txqueuelen: int = 1000) -> None:
-    """Address (a /32: the session's own), MTU and queue length, then up. One `ip -batch` call keeps it fast.
+def bring_up(name: str, address: str | None = None, mtu: int = DEFAULT_MTU, txqueuelen: int = 1000,
+             routes: list[str] = ()) -> None:
+    """Address (a /32: the session's own), MTU and queue length, up, then routes for `routes` (addresses or
+    prefixes) through it, from that address. All in one `ip -batch` call: one process spawn per interface.
 
     The queue holds what the kernel routes into the TUN until the program reads
     it: 1000 packets, as an Ethernet device (a TUN's default 500 drops bursts
@@ -57,14 +59,9 @@ def bring_up(name: str, address: str | None = None, mtu: int = DEFAULT_MTU, txqu
     if address:
         cmds.append(f"addr add {address}/32 dev {name}")
     cmds.append(f"link set dev {name} mtu {mtu} txqueuelen {txqueuelen} up")
+    src = f" src {address}" if address else ""
+    cmds += [f"route replace {d} dev {name}{src}" for d in routes]
     _batch(cmds)
-
-
-def add_routes(dev: str, destinations: list[str], source: str | None = None) -> None:
-    """Routes (replacing any) for `destinations` (addresses or prefixes) through `dev`, from `source` if given."""
-    src = f" src {source}" if source else ""
-    if destinations:
-        _batch([f"route replace {d} dev {dev}{src}" for d in destinations])
 
 
 def _batch(cmds: list[str]) -> None:

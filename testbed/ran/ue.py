@@ -102,8 +102,11 @@ class Ue:
         timers = cfg.get("timers", {})
         self.heartbeat = float(timers.get("heartbeat", 1.0))
         self.link_timeout = float(timers.get("link_timeout", 5.0))
-        self.retry = float(timers.get("retry", 2.0))
-        self.max_retry = float(timers.get("max_retry", 10.0))
+        # T3510 (registration) and T3580 (PDU session establishment) of TS 24.501: a busy core is not flooded
+        # with retransmissions; a lost message costs this long (the radio link here loses none on its own)
+        self.retry = float(timers.get("retry", 15.0))
+        self.session_retry = float(timers.get("session_retry", 16.0))
+        self.max_retry = float(timers.get("max_retry", 60.0))
         self.session_attempts = int(timers.get("session_attempts", 5))
         self.state = "searching"  # searching -> registering -> registered | rejected
         self.link_up = False
@@ -313,7 +316,7 @@ class Ue:
         self.send(rls.NAS, s.request)
         self.counters["nas_up"] += 1
         self.loop.cancel(s.timer)
-        s.timer = self.loop.call_later(min(self.retry * 2 ** (s.attempts - 1), self.max_retry),
+        s.timer = self.loop.call_later(min(self.session_retry * 2 ** (s.attempts - 1), self.max_retry),
                                        lambda: self._session_timeout(s))
 
     def _session_timeout(self, s: UeSession) -> None:
@@ -337,8 +340,7 @@ class Ue:
         try:
             fd = tun.open_tun(name)
             try:
-                tun.bring_up(name, s.address, self.mtu)
-                tun.add_routes(name, s.routes, s.address)
+                tun.bring_up(name, s.address, self.mtu, routes=s.routes)
             except OSError:
                 os.close(fd)
                 raise

@@ -117,8 +117,7 @@ class Upf:
 
     def start(self) -> None:
         self.tun_fd = tun.open_tun(self.tun_name)
-        tun.bring_up(self.tun_name, mtu=self.mtu, txqueuelen=self.txqueuelen)
-        tun.add_routes(self.tun_name, self.pools)
+        tun.bring_up(self.tun_name, mtu=self.mtu, txqueuelen=self.txqueuelen, routes=self.pools)
         if self.forwarding:
             self.saved_forwarding = tun.read_sysctl(FORWARDING)
             if self.saved_forwarding != "1":

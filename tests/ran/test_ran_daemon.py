@@ -81,7 +81,7 @@ class Loopback:
                    rls_port=self.port + 2, gtpu_port=self.port + 3)
         sub = plan.subscribers[0]
         ue = dict(configs[sub.name], address=f"{self.base}.10", gnb={"address": ip["gnb"], "port": self.port + 2},
-                  rls_port=self.port + 2, timers={"heartbeat": 0.3, "retry": 0.5})
+                  rls_port=self.port + 2, timers={"heartbeat": 0.3})
         rogue = dict(ue, name="rogue", supi="imsi-460009999999999", ue_id=4242, address=f"{self.base}.11",
                      registration=nas.registration_request("imsi-460009999999999", [Snssai(1, "000001")]).hex(),
                      sessions=[])

@@ -161,3 +161,88 @@ def test_the_ue_side_imports_no_pycrate_and_no_pydantic():
             "('pycrate_mobile', 'pycrate_asn1dir', 'pycrate_core', 'pydantic', 'ruamel')]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- UDP segmentation bursts (loopback, no root)
+
+def _receiver():
+    import socket
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(2)
+    return rx
+
+
+def _drain(rx, count):
+    return [rx.recv(70000) for _ in range(count)]
+
+
+def _put(batch, sock, addr, data):
+    batch.buf[batch.used:batch.used + len(data)] = data
+    batch.push(sock, addr, len(data))
+
+
+def test_a_burst_arrives_as_separate_datagrams():
+    import socket
+
+    from testbed.ran import gso
+
+    rx = _receiver()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.connect(rx.getsockname())
+    try:
+        batch = gso.Batch()
+        sent = [bytes([i]) * 1416 for i in range(10)] + [b"short"]  # the short one ends the burst
+        for d in sent:
+            _put(batch, tx, None, d)
+        assert batch.count == 0  # sent already: a shorter datagram closes a burst
+        assert _drain(rx, len(sent)) == sent
+        assert batch.datagrams == 11 and (batch.calls == 1 or not batch.gso)
+    finally:
+        rx.close()
+        tx.close()
+
+
+def test_a_burst_splits_where_destination_or_size_changes():
+    import socket
+
+    from testbed.ran import gso
+
+    rx1, rx2 = _receiver(), _receiver()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        batch = gso.Batch(base=8)
+        a, b = rx1.getsockname(), rx2.getsockname()
+        _put(batch, tx, a, b"A" * 100)
+        _put(batch, tx, a, b"B" * 100)
+        _put(batch, tx, b, b"C" * 100)  # another destination: A and B leave first
+        _put(batch, tx, b, b"D" * 300)  # longer than the burst's size: C leaves first
+        for _ in range(gso.MAX_SEGMENTS + 3):  # more than one burst holds
+            _put(batch, tx, a, b"E" * 10)
+        batch.flush()
+        assert _drain(rx1, 2) == [b"A" * 100, b"B" * 100]
+        assert _drain(rx2, 2) == [b"C" * 100, b"D" * 300]
+        assert _drain(rx1, gso.MAX_SEGMENTS + 3) == [b"E" * 10] * (gso.MAX_SEGMENTS + 3)
+        assert batch.errors == 0
+    finally:
+        for s in (rx1, rx2, tx):
+            s.close()
+
+
+def test_without_gso_each_datagram_goes_alone():
+    import socket
+
+    from testbed.ran import gso
+
+    rx = _receiver()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        batch = gso.Batch(gso=False)
+        for i in range(3):
+            _put(batch, tx, rx.getsockname(), bytes([i]) * 50)
+        assert batch.count == 0 and batch.calls == 3
+        assert _drain(rx, 3) == [bytes([i]) * 50 for i in range(3)]
+    finally:
+        rx.close()
+        tx.close()

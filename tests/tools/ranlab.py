@@ -156,7 +156,7 @@ class RanLab:
                 continue  # the kiosk UE only exists so its slice has a member
             cfg = json.loads(json.dumps(a.config))
             if a.program == "ue":
-                cfg["timers"] = {"heartbeat": 0.5, "retry": 1.0}
+                cfg["timers"] = {"heartbeat": 0.5}
                 kiosk = next(s for s in self.plan.subscriber("kiosk").sessions)
                 unsubscribed = agents.session_entry(kiosk, [], pti=3)
                 unsubscribed.update(psi=3, tun="uesimtun2", request=nas.ul_nas_transport(
