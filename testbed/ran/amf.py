@@ -198,7 +198,7 @@ class Amf:
         for pdu in pdus:
             try:
                 msg = ngap.decode(pdu)
-            except ValueError as exc:
+            except Exception as exc:  # broken APER, or a valid PDU missing what the emulation reads
                 self.counters["ngap_undecodable"] += 1
                 self.log("ngap-error", gnb=peer.name or peer.conn.peer[0], error=str(exc)[:200])
                 continue
@@ -210,7 +210,11 @@ class Amf:
             if msg.procedure != "NGSetupRequest" and not peer.ready:
                 self.log("ngap-before-setup", peer=peer.conn.peer[0], procedure=msg.procedure)
                 continue
-            handler(peer, msg)
+            try:
+                handler(peer, msg)
+            except Exception as exc:  # one odd message must not take the core down: log it, go on
+                self.counters["handler_errors"] += 1
+                self.log("ngap-handler-error", procedure=msg.procedure, error=f"{type(exc).__name__}: {exc}"[:300])
             if fd not in self.peers:  # the handler lost the connection
                 return
 
@@ -252,7 +256,7 @@ class Amf:
     def n2_InitialUEMessage(self, peer: GnbPeer, msg: ngap.Ngap) -> None:
         try:
             verdict = core.register(self.plan, msg.nas)
-        except nas.NasError as exc:
+        except Exception as exc:  # whatever a UE sends, the core stays up (pycrate raises more than NasError)
             self.counters["nas_undecodable"] += 1
             self.log("nas-error", gnb=peer.name, ran_ue_id=msg.ran_ue_id, error=str(exc)[:200])
             return
@@ -285,7 +289,7 @@ class Amf:
         ue.ran_ue_id = msg.ran_ue_id
         try:
             request = nas.decode(msg.nas)
-        except nas.NasError as exc:
+        except Exception as exc:  # as above: a broken message is logged, never fatal
             self.log("nas-error", ue=ue.name, error=str(exc)[:200])
             return
         if not isinstance(request, nas.SessionRequest):

@@ -165,7 +165,8 @@ class Gnb:
     def _tick(self) -> None:
         now = time.monotonic()
         for ue in [u for u in self.ues.values() if now - u.last_seen > UE_GONE]:
-            self.log("ue-lost", ue=ue.name or ue.ue_id, silent_s=round(now - ue.last_seen, 1), sessions=len(ue.sessions))
+            self.log("ue-lost", ue=ue.name or ue.ue_id, silent_s=round(now - ue.last_seen, 1),
+                     sessions=len(ue.sessions))
             self._forget(ue)
         self.status_file.dirty = True
         self.status_file.maybe_write(self.status)
@@ -179,6 +180,9 @@ class Gnb:
             self.n2_state = "connecting"
             self.log("n2-connect-failed", amf=f"{self.amf[0]}:{self.amf[1]}", transport=self.transport,
                      error=exc.strerror or str(exc), retry_s=self.n2_retry)
+            if self.transport_pref == "auto" and n2.sctp_available():
+                # SCTP may be filtered on the way (the AMF listens on both): alternate until one connects
+                self.transport = n2.TCP if self.transport == n2.SCTP else n2.SCTP
             self.loop.call_later(self.n2_retry, self.connect_n2)
             self.n2_retry = min(self.n2_retry * 2, 5.0)
             return
@@ -222,7 +226,7 @@ class Gnb:
         for pdu in pdus:
             try:
                 msg = ngap.decode(pdu)
-            except ValueError as exc:
+            except Exception as exc:  # broken APER, or a valid PDU missing what the emulation reads
                 self.counters["ngap_undecodable"] += 1
                 self.log("ngap-error", error=str(exc)[:200])
                 continue
@@ -231,7 +235,11 @@ class Gnb:
             if handler is None:
                 self.log("ngap-ignored", procedure=msg.procedure)
             else:
-                handler(msg)
+                try:
+                    handler(msg)
+                except Exception as exc:  # one odd message must not take the gNB down: log it, go on
+                    self.counters["handler_errors"] += 1
+                    self.log("ngap-handler-error", procedure=msg.procedure, error=f"{type(exc).__name__}: {exc}"[:300])
 
     def n2_NGSetupResponse(self, msg: ngap.Ngap) -> None:
         self.n2_state = "ready"

@@ -148,7 +148,26 @@ def test_registration_and_admission_on_loopback(tmp_path, minimal, minimal_plan)
         assert {(r["kind"], r["cause"], r["ue"]) for r in core["rejects"]} == {
             ("registration", 7, None), *{("session", 26, lab.sub.name) for _ in lab.sub.sessions}}
         assert core["n4"]["upfs"] == {u.name: "unreachable" for u in minimal_plan.upfs}
+        _garbage_does_not_stop_the_core(lab)
     finally:
         codes = lab.stop_all()
     assert codes == {"rogue": 0, "ue": 0, "gnb": 0, "core": 0}
     assert "stop signal=SIGTERM" in (tmp_path / "gnb.log").read_text()
+
+
+def _garbage_does_not_stop_the_core(lab: Loopback) -> None:
+    """A peer on N2 sending broken NGAP, then broken NAS in a valid InitialUEMessage: logged, counted, still up."""
+    from testbed.ran import n2, ngap
+
+    sock = n2.connect(lab.configs["core"]["address"], lab.port, n2.TCP, source=f"{lab.base}.77")
+    conn = n2.Conn(sock, n2.TCP, ("core", lab.port))
+    try:
+        conn.send(b"\xff\x00garbage")
+        conn.send(ngap.ng_setup_request(99, "46000", 1, [Snssai(1, "000001")], "fuzzer"))
+        conn.send(ngap.initial_ue_message(1, b"\x7e\x00\x41\xff", "46000", 99 << 4, 1))
+        conn.send(ngap.initial_ue_message(2, b"", "46000", 99 << 4, 1))
+        core = lab.wait("core", lambda s: s["counters"].get("nas_undecodable", 0) >= 2
+                        and s["counters"].get("ngap_undecodable", 0) >= 1)
+        assert lab.procs["core"].poll() is None and len(core["gnbs"]) == 2
+    finally:
+        conn.close()
