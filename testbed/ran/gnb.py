@@ -45,6 +45,7 @@ BUF = 65536 + gtpu.HEADER_LEN
 DL_TEID_SPARE = 0x2800_0000  # DL TEIDs outside the plan's (0x2000_0000 + n) come from here
 UE_SILENCE = 10.0  # a UE id heard from a new address is taken over only after this much silence
 UE_GONE = 30.0  # a UE silent this long (no heartbeat: it crashed or its node went away) is forgotten
+PENDING_HOLD = 60.0  # an unanswered Registration Request is sent to the AMF again only after this long
 _TEID = struct.Struct("!I")
 _UEID = struct.Struct("!I")
 
@@ -54,7 +55,8 @@ def _is_registration_request(nas: bytes) -> bool:
 
 
 class GnbUe:
-    __slots__ = ("ue_id", "addr", "name", "ran_ue_id", "amf_ue_id", "last_seen", "sessions", "attached")
+    __slots__ = ("ue_id", "addr", "name", "ran_ue_id", "amf_ue_id", "last_seen", "sessions", "attached", "pending",
+                 "pending_at")
 
     def __init__(self, ue_id: int, addr: tuple[str, int], name: str | None) -> None:
         self.ue_id = ue_id
@@ -65,6 +67,8 @@ class GnbUe:
         self.last_seen = time.monotonic()
         self.sessions: dict[int, GnbSession] = {}
         self.attached = time.time()
+        self.pending = b""  # the Registration Request last sent in an InitialUEMessage
+        self.pending_at = 0.0
 
 
 class GnbSession:
@@ -432,6 +436,12 @@ class Gnb:
             return
         self.counters["nas_up"] += 1
         if _is_registration_request(payload):
+            if ue.amf_ue_id is None and ue.pending == payload and time.monotonic() - ue.pending_at < PENDING_HOLD:
+                # the UE's retransmission (T3510) of a request the AMF has not answered yet: N2 is reliable,
+                # the answer is on its way; a second InitialUEMessage would only make a busy AMF work twice
+                self.counters["registration_retransmissions_absorbed"] += 1
+                return
+            ue.pending, ue.pending_at = payload, time.monotonic()
             for s in list(ue.sessions.values()):
                 self._drop_session(s)
             if ue.ran_ue_id is not None:
