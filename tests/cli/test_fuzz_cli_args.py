@@ -8,7 +8,7 @@ looked at (the state directory is empty, so reaching for a run would say "no tes
 running" instead); well-formed ones go through to a fake run: a manifest in a private
 TESTBED_STATE_DIR owned by this very process, its link backend, container updates,
 controller wait and conntrack flush replaced by recorders, so nothing real is touched.
-The volume is printed at the end of the module.
+The volume is printed in pytest's summary ("fuzz volume").
 """
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ huge files, odd encodings (UTF-16/32, BOMs, NUL bytes, invalid UTF-8), odd types
 (lists for maps, numbers as names, booleans, null, timestamps, !!binary, !!python/object),
 and the project's own topologies/*.yaml mutated in structure and in text.
 
-Bounded for CI: `max_examples` per property, about 40 s in all on a 2-core machine; the
-volume (files tried, seconds) is printed at the end of the module.
+Bounded for CI: `max_examples` per property, about 25 s in all on a 2-core machine; the
+volume (files tried, seconds) is printed in pytest's summary ("fuzz volume"); TESTBED_FUZZ_SCALE=10
+multiplies the examples for a longer hunt.
 """
 from __future__ import annotations
 
@@ -96,13 +97,12 @@ ODD_VALUES = st.one_of(
                      "100Mbit", "-5ms", "0ms", "1e9s", "101%", "0Mbit", "1.2.3.4", "10.77.0.0/33", "::1"]),
 )
 
-RECURSIVE = st.recursive(
-    ODD_VALUES,
-    lambda inner: st.one_of(st.lists(inner, max_size=4),
-                            st.dictionaries(st.one_of(st.text(max_size=10), st.integers(), st.booleans()), inner,
-                                            max_size=4)),
-    max_leaves=12,
-)
+def _collections_of(inner):
+    return st.one_of(st.lists(inner, max_size=4),
+                     st.dictionaries(st.one_of(st.text(max_size=10), st.integers(), st.booleans()), inner, max_size=4))
+
+
+RECURSIVE = st.recursive(ODD_VALUES, _collections_of, max_leaves=12)
 
 
 # -- structure of a valid file --------------------------------------------------------------
@@ -439,7 +439,7 @@ def test_huge_files(workdir, filler, offset):
         text = body + pad
     data = text.encode()
     result, took = validate_bytes(workdir, data, "huge files")
-    assert took < 20, f"{took:.1f}s for {len(data)} bytes"
+    assert took < 25, f"{took:.1f}s for {len(data)} bytes"  # ruamel reads ~300 kB/s; a loaded CI box less
     if len(data) > bounds.MAX_FILE_BYTES:
         assert "the limit for a topology file" in result.output, result.output[-500:]
 
