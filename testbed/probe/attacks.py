@@ -183,7 +183,9 @@ def plan_attacks(topo: Topology, pol: Policy, h: Hosts) -> list[Attack]:
                                            h.ip[x], P.token(i))],
                               outside, f"ARP request who-has {h.ip[x]} tell {h.ip[a]}, broadcast",
                               flush_arp=[(y, h.ip[a]) for y in outside]))
-    # Flooding beyond the slice rate: admitted traffic, so only the meter can stop it.
+    # Flooding beyond the slice rate: admitted traffic, so only the meter can stop it. The frames are
+    # SYNs (a SYN flood, with a payload to fill the pipe): the stateful rules admit a connection's
+    # opening segment from the member, while a stray ACK would be dropped as not part of any connection.
     for s in topo.slices:
         if not s.rate:
             continue
@@ -192,9 +194,9 @@ def plan_attacks(topo: Topology, pol: Policy, h: Hosts) -> list[Attack]:
             continue
         i = ids()
         frame = P.tcp_frame(h.mac[g.src], h.mac[g.dst], h.ip[g.src], h.ip[g.dst], 40008, g.port, P.token(i),
-                            flags="A", pad_to=FLOOD_FRAME)
+                            flags="S", pad_to=FLOOD_FRAME)
         out.append(Attack(i, "flood", f"{g.src} ({s.name}, rate {s.rate / 1e6:g} Mbit/s) floods {g.dst} {g.service}",
-                          g.src, [frame], [], f"tcp ACK {len(frame)} B frames to {h.ip[g.dst]}:{g.port} at "
+                          g.src, [frame], [], f"tcp SYN {len(frame)} B frames to {h.ip[g.dst]}:{g.port} at "
                                              f"{min(FLOOD_FACTOR * s.rate, FLOOD_MAX_BPS) / 1e6:g} Mbit/s for "
                                              f"{FLOOD_SECONDS:g} s", rate_bps=s.rate, flood_target=g.dst))
     return out
