@@ -30,25 +30,6 @@ def bridges_of_run(run_id: str) -> list[str]:
     return [b for b in r.stdout.split() if b]
 
 
-def orphan_bridges(known: set[str]) -> list[tuple[str, str]]:
-    """(bridge, run id) of bridges tagged by a testbed run that has no manifest any more."""
-    if not shutil.which("ovs-vsctl"):
-        return []
-    r = subprocess.run(["ovs-vsctl", "--timeout=5", "--format=json", "--columns=name,external_ids", "list", "Bridge"],
-                       capture_output=True, text=True, timeout=10)
-    if r.returncode != 0:
-        return []
-    import json
-
-    out = []
-    for name, ext in json.loads(r.stdout).get("data", []):
-        ids = dict(ext[1]) if isinstance(ext, list) and ext and ext[0] == "map" else {}
-        rid = ids.get("testbed-run")
-        if rid and rid not in known:
-            out.append((name, rid))
-    return out
-
-
 def delete_bridges(bridges: list[str]) -> None:
     """Delete OVS bridges and, for the userspace datapath, their tap devices."""
     if not bridges:

@@ -354,7 +354,7 @@ class Fault(Strict):
 class Controller(Strict):
     """Which SDN app runs the switches: a bundled app, a module path, or a remote controller."""
 
-    app: str = Field("auto", description="Bundled app (auto: slicing when the file has slices, else forwarding; forwarding; slicing; allow-all), a module name, or a path to a Ryu/os-ken app .py.")
+    app: str = Field("auto", description="Bundled app (auto: slicing when the file has slices, else forwarding; forwarding; slicing; stateless: the old stateless slice rules, a negative control; allow-all: broken on purpose), a module name, or a path to a Ryu/os-ken app .py.")
     remote: str | None = Field(None, pattern=r"^[^:\s]+:\d{1,5}$", description="host:port of a controller you run.")
 
 
