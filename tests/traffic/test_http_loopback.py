@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from testbed.engine import pki
+
+from tests.traffic.loopback import start, stop
 
 CURL = shutil.which("curl")
 OPENSSL = shutil.which("openssl")
@@ -33,55 +34,21 @@ def certs(tmp_path_factory) -> Path:
     return d
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(module: str, *args: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", module, "--bind", "127.0.0.1", "--port", str(port), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0]
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"{module} did not listen within 15 s")
-
-
-def _stop(proc: subprocess.Popen) -> str:
-    """SIGTERM, as the engine stops daemons: the server must exit 0 promptly."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise AssertionError("server ignored SIGTERM") from None
-    assert proc.returncode == 0, out
-    return out
-
-
 @pytest.fixture(scope="module")
 def emr(certs):
-    proc, port = _start("traffic.fhir_server", "--node", "localhost", "--cert", str(certs / "localhost.crt"),
+    proc, port = start("traffic.fhir_server", "--node", "localhost", "--cert", str(certs / "localhost.crt"),
                         "--key", str(certs / "localhost.key"))
     yield port
-    log = _stop(proc)
+    log = stop(proc)
     assert "BEGIN" not in log and "PRIVATE" not in log  # no key material in the daemon log
 
 
 @pytest.fixture(scope="module")
 def payments(certs):
-    proc, port = _start("traffic.web_server", "--payments", "--node", "pay-1", "--cert",
+    proc, port = start("traffic.web_server", "--payments", "--node", "pay-1", "--cert",
                         str(certs / "localhost.crt"), "--key", str(certs / "localhost.key"))
     yield port
-    _stop(proc)
+    stop(proc)
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -186,12 +153,12 @@ def test_agent_pays_at_a_kiosk(payments, certs):
 
 
 def test_agent_counts_http_errors_and_timeouts(certs):
-    proc, port = _start("traffic.web_server", "--cache")
+    proc, port = start("traffic.web_server", "--cache")
     try:
         got = agent(port, "--profile", "get", "--path", "/objects/nope", "--rate", "10", "--duration", "0.5")
         assert got["received"] == 0 and got["status"] == {"404": 5} and got["errors"][0].endswith("HTTP 404")
     finally:
-        _stop(proc)
+        stop(proc)
     # a server that accepts and never answers: each request times out, and the run stays bounded in time
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -205,7 +172,7 @@ def test_agent_counts_http_errors_and_timeouts(certs):
 
 @needs_curl
 def test_cache_serves_exact_sizes_fast(certs):
-    proc, port = _start("traffic.web_server", "--cache", "--node", "mec-1")
+    proc, port = start("traffic.web_server", "--cache", "--node", "mec-1")
     try:
         for name, size in (("1000", 1000), ("64k", 65536), ("ct-slice", 512 << 10), ("mammo-study", 160 << 20)):
             r = curl("-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
@@ -221,13 +188,13 @@ def test_cache_serves_exact_sizes_fast(certs):
         r = curl("-sI", f"http://127.0.0.1:{port}/objects/ct-study")
         assert "Content-Length: 3221225472" in r.stdout
     finally:
-        out = _stop(proc)
+        out = stop(proc)
     assert "bytes_sent" in out
 
 
 @needs_curl
 def test_oa_pages():
-    proc, port = _start("traffic.web_server", "--node", "oa")
+    proc, port = start("traffic.web_server", "--node", "oa")
     try:
         for path in ("/", "/notices", "/meetings", "/forms/leave", "/directory"):
             r = curl("-w", "\n%{http_code} %{content_type}", f"http://127.0.0.1:{port}{path}")
@@ -236,4 +203,4 @@ def test_oa_pages():
         r = curl("-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/admin")
         assert r.stdout == "404"
     finally:
-        _stop(proc)
+        stop(proc)

@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ import pytest
 from testbed.engine.pki import make_pki
 from traffic import vdi_client, vdi_wire as w
 from traffic.vdi_server import MODES, ScreenModel
+
+from tests.traffic.loopback import start, stop
 
 
 def simulate(mode: str, seed: int, seconds: float = 30.0, input_interval: float = 0.075) -> list[int]:
@@ -79,30 +80,13 @@ def test_summarize_sums_sessions_per_interval():
     assert out["peak_bps"] == 100 * 8 * 10
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A vdi_server on loopback with a certificate of a throwaway CA."""
     pki = make_pki(tmp_path_factory.mktemp("pki"), "unit", {"desk": "127.0.0.1"})
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "traffic.vdi_server", "--bind", "127.0.0.1", "--port", str(port),
-                             "--cert", str(pki / "desk.crt"), "--key", str(pki / "desk.key")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    proc, port = start("traffic.vdi_server", "--cert", str(pki / "desk.crt"), "--key", str(pki / "desk.key"))
     yield pki, port
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(proc)
 
 
 def _client(pki: Path, port: int, *extra: str) -> dict:
