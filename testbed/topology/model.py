@@ -3,55 +3,24 @@
 Every model forbids unknown keys (a misspelt option must fail loudly, not be
 ignored as Mininet's **params would). Units are parsed here, once. Cross-object
 rules (references, duplicates, addresses) live in `validate.py`, because they
-need the whole file, and report all problems at once.
+need the whole file, and report all problems at once. The shared value types
+live in `fields.py` and the traffic half of the format (workloads, probes,
+faults) in `scenario.py`; both are imported here, so `testbed.topology.model`
+still names every part of the format (the loader's unknown-key hints walk it).
 """
 from __future__ import annotations
 
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator, PrivateAttr
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 
-from testbed import kinds, services, units
+from testbed import kinds, services
 from testbed.errors import Problem
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
-
-
-def _unit(parser, example: str, pattern: str, maximum: float | None = None):
-    number: dict = {"type": "number", "minimum": 0}
-    if maximum is not None:
-        number["maximum"] = maximum
-    return [
-        BeforeValidator(parser),
-        WithJsonSchema({"anyOf": [{"type": "string", "pattern": pattern}, number], "examples": [example]}),
-    ]
-
-
-Rate = Annotated[int, *_unit(units.parse_rate, "100Mbit", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(bit|bps|b)?(/s)?$")]
-Duration = Annotated[float, *_unit(units.parse_duration_ms, "10ms", r"^\d+(\.\d+)?\s*(us|ms|s|m|h)$")]
-Percent = Annotated[float, *_unit(units.parse_percent, "1%", r"^\d+(\.\d+)?\s*%$", maximum=100)]
-Size = Annotated[int, *_unit(units.parse_size, "4g", r"^\d+(\.\d+)?\s*[kKmMgGtT]?(i?[bB])?$")]
-
-MAC_PATTERN = r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$"
-# The same, with the group bit (lowest bit of the first octet) clear: what editors check.
-UNICAST_MAC_PATTERN = r"^[0-9a-fA-F][02468aceACE](:[0-9a-fA-F]{2}){5}$"
-
-
-def _unicast_mac(value: str) -> str:
-    if int(value[:2], 16) & 1:
-        raise ValueError(f"{value} is a group (multicast/broadcast) MAC; a host NIC needs a unicast one "
-                         "(lowest bit of the first octet clear, e.g. 02:...)")
-    return value
-
-
-Mac = Annotated[
-    str,
-    Field(pattern=MAC_PATTERN),
-    AfterValidator(_unicast_mac),
-    WithJsonSchema({"type": "string", "pattern": UNICAST_MAC_PATTERN, "examples": ["02:00:00:00:00:01"]}),
-]
+from testbed.topology.fields import (  # noqa: F401  (re-exported: the format's names live here)
+    MAC_PATTERN, NAME_PATTERN, UNICAST_MAC_PATTERN, Duration, Mac, Name, Percent, Rate, Size, Strict,
+)
+from testbed.topology.scenario import EXPECT_WORDS, Expect, Fault, Probe, Slo, Workload  # noqa: F401
 
 SiteType = Literal["datacentre", "branch-campus", "community-health-centre", "clinic", "county-hospital", "other"]
 
@@ -80,12 +49,6 @@ FIVEQI_PDB_MS: dict[int, int] = {
     74: 500, 76: 500, 5: 100, 6: 300, 7: 100, 8: 300, 9: 300, 69: 60, 70: 200, 79: 50,
     80: 10, 82: 10, 83: 10, 84: 30, 85: 5, 86: 5, 87: 5, 88: 10, 89: 15, 90: 20,
 }
-
-
-class Strict(BaseModel):
-    """Base for every topology object: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Impair(Strict):
@@ -272,83 +235,6 @@ class Ran(Strict):
     plmn: Plmn = Plmn()
     tac: int = Field(1, ge=0, le=0xFFFFFF)
     ues: list[UeBinding] = Field(default_factory=list)
-
-
-class Slo(Strict):
-    """What a workload must achieve; each field set is one verdict (testbed.workloads.slo)."""
-
-    latency_p50: Duration | None = Field(None, description="Median latency (RTT for ping-like workloads).")
-    latency_p95: Duration | None = None
-    latency_p99: Duration | None = None
-    latency_max: Duration | None = None
-    jitter: Duration | None = Field(None, description="Mean difference between consecutive latencies (RFC 3550 style).")
-    throughput_min: Rate | None = None
-    loss_max: Percent | None = None
-    completion_time: Duration | None = None
-    errors_max: int | None = Field(None, ge=0, description="Failed operations allowed.")
-
-
-class Workload(Strict):
-    """Traffic to run and judge. `type` names a module of testbed.workloads, which also checks the
-    type's own keys (extra keys here); the file format's common keys are these."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    name: Name
-    type: Name = Field(description="Workload type (testbed.workloads registry), e.g. ping.")
-    src: list[str] = Field(alias="from", min_length=1)
-    dst: str = Field(alias="to", description="Node name or service name.")
-    slice: Name | None = None
-    at: Duration = Field(0.0, description="Start this long after the workloads stage begins (e.g. '2s').")
-    duration: Duration = 5000.0
-    rate: Rate | None = None
-    slo: Slo = Slo()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The keys only this workload's type understands (validated by the type's module)."""
-        return dict(self.model_extra or {})
-
-
-EXPECT_WORDS = {"arrive": "pass", "blocked": "fail"}  # a script probe's words for pass / fail
-
-
-def _expect(value: Any) -> Any:
-    if value in EXPECT_WORDS:
-        return EXPECT_WORDS[value]
-    if value not in ("pass", "fail"):
-        raise ValueError(f"Input should be one of: pass, fail, arrive, blocked (got {value!r})")
-    return value
-
-
-Expect = Annotated[
-    Literal["pass", "fail"],
-    BeforeValidator(_expect),
-    WithJsonSchema({"type": "string", "enum": ["pass", "fail", "arrive", "blocked"],
-                    "description": "pass (or arrive): must get through; fail (or blocked): must not."}),
-]
-
-
-class Probe(Strict):
-    """A declared probe. `script`: a tester's own Python (Scapy) file, run in each `from` node
-    against each `to` node; a frame carrying the probe's token captured at the target = arrived."""
-
-    name: Name
-    type: Literal["reachability", "isolation", "attack", "script"] = "reachability"
-    src: list[str] = Field(alias="from", min_length=1)
-    dst: list[str] = Field(alias="to", min_length=1)
-    expect: Expect = "pass"
-    script: str | None = Field(None, description="type script: the Python file to run (with Scapy), relative "
-                                                 "to this topology file; it gets the target's addresses and a "
-                                                 "token to put in every frame it sends (env TESTBED_*).")
-
-
-class Fault(Strict):
-    name: Name
-    type: Literal["link-down", "node-down", "controller-kill", "impair"]
-    target: str | None = None
-    at: Duration = 0.0
-    duration: Duration | None = None
 
 
 class Controller(Strict):
