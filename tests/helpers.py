@@ -3,7 +3,9 @@
 `leftovers(run_id, state)` lists anything of a run still on the machine: OVS
 bridges tagged with its id, interfaces named after it, node shells, its
 controller and relay processes, its Docker containers, its run directory.
-`cli(...)` runs the `testbed` command as a user would.
+`cli(...)` runs the `testbed` command as a user would. `built(...)` is the
+body of a module-scoped fixture that builds one small network from YAML text;
+`run_workload(...)` runs one workload entry of it and scores it.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,3 +115,38 @@ def cli(*args: str, check: bool = True, timeout: float = 180, **kw) -> subproces
     if check and r.returncode != 0:
         raise AssertionError(f"testbed {' '.join(args)} exited {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
+
+
+def built(topo: str, filename: str, tmp_path_factory) -> Iterator:
+    """Yield a running `Testbed` of YAML text `topo` (in its own state dir); afterwards, assert it left nothing.
+
+    The body of a module-scoped fixture: `yield from built(TOPO, "x.yaml", tmp_path_factory)`.
+    It skips (with the reason) where root or Open vSwitch is missing: the autouse
+    `network` fixture comes too late for a module-scoped one.
+    """
+    import pytest
+
+    from testbed import Testbed
+    from testbed.topology.loader import parse_text
+
+    if why := network_unavailable():
+        pytest.skip(why)
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TESTBED_STATE_DIR", str(state))
+        with Testbed(parse_text(topo, filename)) as t:
+            rid = t.run_id
+            yield t
+        assert leftovers(rid, state) == []
+
+
+def run_workload(tb, name: str, progress: Callable[[str], None] = lambda _msg: None):
+    """Run the workload entry `name` of the testbed's file and score it as `testbed run` does.
+
+    Returns (entry, measurements, verdicts).
+    """
+    from testbed.workloads import get, params_of, slo
+
+    [w] = [w for w in tb.topo.workloads if w.name == name]
+    measured = get(w.type).run(tb, w, params_of(w), progress)
+    return w, measured, [c for m in measured for c in slo.verdicts(m, w.slo)]

@@ -6,9 +6,8 @@ from pathlib import Path
 
 from testbed import Testbed
 from testbed.topology.loader import parse_text
-from testbed.workloads import get, params_of, slo
 
-from tests.helpers import leftovers
+from tests.helpers import leftovers, run_workload
 
 TOPO = """
 name: pacs-docker
@@ -35,9 +34,8 @@ def test_pacs_and_his_in_containers(state_dir):
     with Testbed(parse_text(TOPO, "pacs-docker.yaml")) as tb:
         rid = tb.run_id
         for w in tb.topo.workloads:
-            measured = get(w.type).run(tb, w, params_of(w), lambda _m: None)
+            _, measured, verdicts = run_workload(tb, w.name)
             assert {m.src for m in measured} == {"tablet", "ws"}
-            verdicts = [c for m in measured for c in slo.verdicts(m, w.slo)]
             assert all(c.status == "pass" for c in verdicts), [(c.name, c.detail) for c in verdicts]
         stored = Path(tb.manifest.dir) / "data" / "archive" / "pacs" / "studies"
         assert len(list(stored.iterdir())) == 2  # one study per source, on the host's run dir

@@ -16,13 +16,11 @@ import sys
 
 import pytest
 
-from testbed import Testbed
 from testbed.engine import pki
-from testbed.topology.loader import parse_text
-from testbed.workloads import get, params_of, slo
+from testbed.workloads import slo
 from testbed.workloads.base import LATENCY_MS
 
-from tests.helpers import leftovers
+from tests.helpers import built, run_workload
 
 TOPO = """
 name: http-services
@@ -66,17 +64,7 @@ needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="open
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
-    from tests.helpers import network_unavailable
-
-    if why := network_unavailable():
-        pytest.skip(why)
-    state = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TESTBED_STATE_DIR", str(state))
-        with Testbed(parse_text(TOPO, "http-services.yaml")) as t:
-            rid = t.run_id
-            yield t
-        assert leftovers(rid, state) == []
+    yield from built(TOPO, "http-services.yaml", tmp_path_factory)
 
 
 def ca(tb) -> str:
@@ -88,15 +76,14 @@ def curl(tb, node: str, *args: str, timeout: float = 30):
 
 
 def _workload(tb, name: str):
-    w = next(w for w in tb.topo.workloads if w.name == name)
-    measured = get(w.type).run(tb, w, params_of(w), lambda _msg: None)
+    w, measured, verdicts = run_workload(tb, name)
     for m in measured:
         lat = m.samples.get(LATENCY_MS, [])
         p50, p95 = slo.percentile(lat, 50), slo.percentile(lat, 95)
         print(f"\n{w.name} {m.src} -> {m.dst}: {m.received}/{m.sent} ok, "
               + (f"p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {max(lat):.2f} ms (#{lat.index(max(lat))}), " if lat else "")
               + f"ops {m.info.get('ops')}, {m.info.get('tls')}, errors {m.errors[:2]}")
-    return w, measured, [c for m in measured for c in slo.verdicts(m, w.slo)]
+    return w, measured, verdicts
 
 
 @needs_curl

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from testbed import Testbed
-from testbed.topology.loader import parse_text
-from testbed.workloads import get, params_of, slo
+from testbed.workloads import slo
 from testbed.workloads.base import COMPLETION_MS, LATENCY_MS, THROUGHPUT_BPS
 from traffic import dicom_study
 
-from tests.helpers import leftovers
+from tests.helpers import built, run_workload
 
 TOPO = """
 name: pacs-his
@@ -58,27 +56,11 @@ needs_dcmtk = pytest.mark.skipif(shutil.which("findscu") is None, reason="dcmtk 
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
-    from tests.helpers import network_unavailable
-
-    if why := network_unavailable():
-        pytest.skip(why)
-    state = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TESTBED_STATE_DIR", str(state))
-        with Testbed(parse_text(TOPO, "pacs-his.yaml")) as t:
-            rid = t.run_id
-            yield t
-        assert leftovers(rid, state) == []
+    yield from built(TOPO, "pacs-his.yaml", tmp_path_factory)
 
 
 def _run(tb, node: str, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return tb.node(node).run(argv, timeout=timeout)
-
-
-def _workload(tb, name: str):
-    w = next(w for w in tb.topo.workloads if w.name == name)
-    measured = get(w.type).run(tb, w, params_of(w), lambda _msg: None)
-    return w, measured, [c for m in measured for c in slo.verdicts(m, w.slo)]
 
 
 @needs_dcmtk
@@ -142,14 +124,14 @@ def _report(w, measured) -> None:
 
 
 def test_dicom_study_over_an_unlimited_and_a_100_mbit_link(tb):
-    w, measured, verdicts = _workload(tb, "study-dc")
+    w, measured, verdicts = run_workload(tb, "study-dc")
     _report(w, measured)
     assert all(c.status == "pass" for c in verdicts), [(c.name, c.detail) for c in verdicts]
     (m,) = measured
     assert len(m.samples[COMPLETION_MS]) == 2 and m.received == m.sent
     fast = m.samples[THROUGHPUT_BPS]
 
-    w, measured, verdicts = _workload(tb, "study-clinic")
+    w, measured, verdicts = run_workload(tb, "study-clinic")
     _report(w, measured)
     assert all(c.status == "pass" for c in verdicts), [(c.name, c.detail) for c in verdicts]
     (m,) = measured
@@ -161,7 +143,7 @@ def test_dicom_study_over_an_unlimited_and_a_100_mbit_link(tb):
 
 
 def test_dicom_outside_the_slice_fails_within_its_time(tb):
-    w, measured, verdicts = _workload(tb, "study-kiosk")
+    w, measured, verdicts = run_workload(tb, "study-kiosk")
     (m,) = measured
     assert m.received == 0 and any("association" in e for e in m.errors), m.errors
     assert m.seconds < 5 + 30 and [c.status for c in verdicts] == ["fail"]
@@ -169,7 +151,7 @@ def test_dicom_outside_the_slice_fails_within_its_time(tb):
 
 def test_hl7_workloads_his_and_lis(tb):
     for name, pairs in (("adt-his", 1), ("lab-lis", 2)):
-        w, measured, verdicts = _workload(tb, name)
+        w, measured, verdicts = run_workload(tb, name)
         _report(w, measured)
         assert len(measured) == pairs
         assert all(c.status == "pass" for c in verdicts), [(c.name, c.detail) for c in verdicts]

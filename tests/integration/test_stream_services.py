@@ -13,13 +13,11 @@ import os
 
 import pytest
 
-from testbed import Testbed, workloads
 from testbed.engine.pki import make_ca
-from testbed.topology.loader import parse_text
 from testbed.workloads import slo
 from testbed.workloads.base import LATENCY_MS, THROUGHPUT_BPS
 
-from tests.helpers import leftovers, network_unavailable
+from tests.helpers import built, run_workload
 
 TOPO = """
 name: streams
@@ -55,22 +53,7 @@ workloads:
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
-    if why := network_unavailable():
-        pytest.skip(why)
-    state = tmp_path_factory.mktemp("state")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TESTBED_STATE_DIR", str(state))
-        with Testbed(parse_text(TOPO, "streams.yaml")) as t:
-            rid = t.run_id
-            yield t
-        assert leftovers(rid, state) == []
-
-
-def run_entry(tb, name: str):
-    """Run one workload entry of the file and score it: (measurements, verdicts)."""
-    [w] = [w for w in tb.topo.workloads if w.name == name]
-    measured = workloads.get(w.type).run(tb, w, workloads.params_of(w), print)
-    return measured, [c for m in measured for c in slo.verdicts(m, w.slo)]
+    yield from built(TOPO, "streams.yaml", tmp_path_factory)
 
 
 def _sh(tb, node: str, script: str, timeout: float = 30):
@@ -97,7 +80,7 @@ def test_vdi_server_speaks_tls_with_the_run_ca_only(tb, tmp_path):
 
 
 def test_vdi_office_session(tb):
-    [m], verdicts = run_entry(tb, "desk-office")
+    _, [m], verdicts = run_workload(tb, "desk-office", print)
     assert not m.errors, m.errors
     avg = slo.mean(m.samples[THROUGHPUT_BPS])
     lat = m.samples[LATENCY_MS]
@@ -112,7 +95,7 @@ def test_vdi_office_session(tb):
 
 
 def test_vdi_video_sessions(tb):
-    [m], verdicts = run_entry(tb, "desk-video")  # `to: vdi`: the broker puts the tablet on desk
+    _, [m], verdicts = run_workload(tb, "desk-video", print)  # `to: vdi`: the broker puts the tablet on desk
     assert m.dst == "desk" and not m.errors, m.errors
     avg = slo.mean(m.samples[THROUGHPUT_BPS])
     print(f"vdi video x2: {avg / 1e6:.2f} Mbit/s avg, input->update p95 "
@@ -122,7 +105,7 @@ def test_vdi_video_sessions(tb):
 
 
 def test_video_consultation_one_way_delay(tb):
-    [m], verdicts = run_entry(tb, "consult")
+    _, [m], verdicts = run_workload(tb, "consult", print)
     assert not m.errors, m.errors
     lat = m.samples[LATENCY_MS]
     print(f"video 2 Mbit/s clinic -> expert: one-way p50 {slo.percentile(lat, 50):.2f} ms "
@@ -145,7 +128,7 @@ def test_video_port_is_the_slice_grant(tb):
 
 
 def test_iperf_tcp_through_a_50_mbit_link(tb):
-    [m], verdicts = run_entry(tb, "bulk-tcp")
+    _, [m], verdicts = run_workload(tb, "bulk-tcp", print)
     assert not m.errors, m.errors
     tput = m.samples[THROUGHPUT_BPS]
     print(f"iperf TCP via 50 Mbit/s: {[round(x / 1e6, 1) for x in tput]} Mbit/s "
@@ -157,7 +140,7 @@ def test_iperf_tcp_through_a_50_mbit_link(tb):
 
 
 def test_iperf_udp(tb):
-    [m], verdicts = run_entry(tb, "bulk-udp")
+    _, [m], verdicts = run_workload(tb, "bulk-udp", print)
     assert not m.errors, m.errors
     print(f"iperf UDP 10 Mbit/s: {[round(x / 1e6, 2) for x in m.samples[THROUGHPUT_BPS]]} Mbit/s, "
           f"jitter {m.info['jitter_ms']:.3f} ms, loss {m.loss_pct:.2f}% of {m.sent}")
