@@ -7,7 +7,7 @@ import pytest
 from pydicom.dataset import Dataset
 
 from traffic import dicom_study
-from traffic.dicom_scp import Index, attributes, matches, response
+from traffic.dicom_index import Index, attributes, matches, response
 
 
 @pytest.mark.parametrize("key,wanted,have,ok", [
