@@ -16,10 +16,11 @@ from testbed.errors import Problem, TopologyError
 from testbed.topology.loader import load
 
 import bad_graph_cases  # the case tables beside this file (pytest puts tests/topology on sys.path)
+import bad_policy_cases
 import bad_schema_cases
 
 
-CASES = [*bad_schema_cases.CASES, *bad_graph_cases.CASES]
+CASES = [*bad_schema_cases.CASES, *bad_graph_cases.CASES, *bad_policy_cases.CASES]
 
 
 def _load_problems(path: Path) -> list[Problem]:
