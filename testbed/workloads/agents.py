@@ -5,7 +5,9 @@ traffic/ or a standard tool), waits for all of them with one deadline, kills
 whatever overruns it, and reads the single JSON document each prints on
 stdout. A failure (timeout, crash, unreadable output) comes back as an error
 string, never as an exception, so one broken pair does not hide the others'
-measurements.
+measurements. `plan` turns the (source, target) pairs into jobs, a pair that
+cannot be measured (its target offers no such service) into a Measurement
+carrying why; `measured` starts the Measurement of a finished job.
 """
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from testbed.workloads.base import Measurement
 
 
 @dataclass
@@ -32,6 +37,36 @@ class Job:
 def agent(module: str, *args: object) -> list[str]:
     """argv of a traffic agent module, run with the testbed's interpreter (containers mount it)."""
     return [sys.executable, "-m", module, *(str(a) for a in args)]
+
+
+def plan(w: Any, type_name: str, pairs: Iterable[tuple[Any, ...]],
+         job: Callable[..., Job | str]) -> tuple[list[Job], list[Measurement]]:
+    """The jobs of entry `w`: `job(src, dst, *rest)` for each (src, dst, *rest) of `pairs`.
+
+    Where `job` returns a string instead (why that pair cannot be measured), the pair gets a
+    Measurement with that error and no job. Returns (jobs, those measurements).
+    """
+    jobs, refused = [], []
+    for src, dst, *rest in pairs:
+        j = job(src, dst, *rest)
+        if isinstance(j, str):
+            refused.append(Measurement(w.name, type_name, src, dst, errors=[j]))
+        else:
+            jobs.append(j)
+    return jobs, refused
+
+
+def measured(workload: str, type_name: str, job: Job) -> tuple[Measurement, dict[str, Any] | None]:
+    """A finished job's Measurement, with its time, its failure first among the errors, and (when the
+    agent's document came back) the document's sent, received and errors; and that document."""
+    m = Measurement(workload, type_name, job.src, job.dst, seconds=job.seconds)
+    if job.error:
+        m.errors.append(job.error)
+    doc = job.result
+    if doc is not None:
+        m.sent, m.received = int(doc.get("sent", 0)), int(doc.get("received", 0))
+        m.errors += doc.get("errors", [])
+    return m, doc
 
 
 def last_json(text: str) -> dict[str, Any] | None:

@@ -20,9 +20,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from testbed.topology.model import Size
-from testbed.workloads.agents import Job, agent, run_all
+from testbed.workloads.agents import Job, agent, measured, plan, run_all
 from testbed.workloads.base import COMPLETION_MS, LATENCY_MS, THROUGHPUT_BPS, Measurement
-from testbed.workloads.targets import resolve, service_port
+from testbed.workloads.targets import every_pair, service_port
 
 MARGIN_S = 30.0  # interpreter start, imports, and the agent's own clean exit after its deadline
 
@@ -41,19 +41,15 @@ class DicomParams(BaseModel):
     retrieve: bool = Field(True, description="C-FIND and C-GET each study back after storing it.")
 
 
-def measurement(w, kind: str, src: str, dst: str, doc: dict | None, error: str | None, seconds: float) -> Measurement:
+def measurement(w, kind: str, job: Job) -> Measurement:
     """A Measurement from the agent's JSON document (or its failure)."""
-    m = Measurement(w.name, kind, src, dst, seconds=seconds)
-    if error:
-        m.errors.append(error)
+    m, doc = measured(w.name, kind, job)
     if doc is None:
         return m
     transfers = doc.get("transfers", [])
     m.samples[LATENCY_MS] = [*doc.get("echo_ms", []), *doc.get("find_ms", [])]
     m.samples[COMPLETION_MS] = [t["ms"] for t in transfers]
     m.samples[THROUGHPUT_BPS] = [t["bytes"] * 8 / (t["ms"] / 1000) for t in transfers if t["ms"] > 0 and t["ok"]]
-    m.sent, m.received = int(doc.get("sent", 0)), int(doc.get("received", 0))
-    m.errors += doc.get("errors", [])
     m.info.update({"throughput_per": "transfer", "transfers": transfers,
                    "echo_ms": doc.get("echo_ms", []), "find_ms": doc.get("find_ms", [])})
     return m
@@ -67,27 +63,24 @@ class Dicom:
 
     def run(self, tb, w, params: DicomParams, emit) -> list[Measurement]:
         deadline = w.duration / 1000
-        jobs, out = [], []
-        for src in w.src:
-            for dst in resolve(tb.topo, w.dst):
-                if dst == src:
-                    continue
-                port = service_port(tb.topo, dst, "pacs")
-                if port is None:
-                    out.append(Measurement(w.name, self.name, src, dst, errors=[f"{dst} offers no pacs service"]))
-                    continue
-                argv = agent(self.agent, "--host", tb.node(dst).ip, "--port", port, "--called-ae", "PACS",
-                             "--calling-ae", src.upper()[:16], "--modality", params.modality,
-                             "--study-size", params.study_size, "--studies", params.studies,
-                             "--patient-id", f"TB-{src}"[:64], "--deadline", f"{deadline:.3f}")
-                if params.instance_size:
-                    argv += ["--instance-size", str(params.instance_size)]
-                if not params.retrieve:
-                    argv.append("--no-retrieve")
-                jobs.append(Job(src, dst, argv))
+
+        def job(src: str, dst: str) -> Job | str:
+            port = service_port(tb.topo, dst, "pacs")
+            if port is None:
+                return f"{dst} offers no pacs service"
+            argv = agent(self.agent, "--host", tb.node(dst).ip, "--port", port, "--called-ae", "PACS",
+                         "--calling-ae", src.upper()[:16], "--modality", params.modality,
+                         "--study-size", params.study_size, "--studies", params.studies,
+                         "--patient-id", f"TB-{src}"[:64], "--deadline", f"{deadline:.3f}")
+            if params.instance_size:
+                argv += ["--instance-size", str(params.instance_size)]
+            if not params.retrieve:
+                argv.append("--no-retrieve")
+            return Job(src, dst, argv)
+
+        jobs, out = plan(w, self.name, every_pair(tb.topo, w.src, w.dst), job)
         emit(f"{w.name}: {len(jobs)} study transfers of {params.study_size / 2**20:.0f} MiB ({params.modality})")
-        for j in run_all(tb, jobs, deadline + MARGIN_S):
-            out.append(measurement(w, self.name, j.src, j.dst, j.result, j.error, j.seconds))
+        out += [measurement(w, self.name, j) for j in run_all(tb, jobs, deadline + MARGIN_S)]
         return out
 
 

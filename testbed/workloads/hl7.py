@@ -17,9 +17,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from testbed.topology.model import Duration
-from testbed.workloads.agents import Job, agent, run_all
+from testbed.workloads.agents import Job, agent, measured, plan, run_all
 from testbed.workloads.base import LATENCY_MS, Measurement
-from testbed.workloads.targets import resolve, service_port
+from testbed.workloads.targets import every_pair, service_port
 
 MARGIN_S = 20.0
 Message = Literal["ADT^A01", "ORM^O01", "ORU^R01"]
@@ -53,30 +53,23 @@ class Hl7:
 
     def run(self, tb, w, params: Hl7Params, emit) -> list[Measurement]:
         duration = w.duration / 1000
-        jobs, out = [], []
-        for src in w.src:
-            for dst in resolve(tb.topo, w.dst):
-                if dst == src:
-                    continue
-                svc = target_service(tb.topo, w, params, dst)
-                port = service_port(tb.topo, dst, svc) if svc else None
-                if port is None:
-                    out.append(Measurement(w.name, self.name, src, dst, errors=[f"{dst} offers no his/lis service"]))
-                    continue
-                jobs.append(Job(src, dst, agent(
-                    self.agent, "--host", tb.node(dst).ip, "--port", port, "--interval", f"{1 / params.rate_per_s:.6f}",
-                    "--duration", f"{duration:.3f}", "--types", ",".join(params.messages),
-                    "--timeout", f"{params.timeout / 1000:.3f}", "--sender", src.upper()[:20],
-                    "--receiver", svc.upper(), "--patient-id", f"P-{src}"[:20])))
+
+        def job(src: str, dst: str) -> Job | str:
+            svc = target_service(tb.topo, w, params, dst)
+            port = service_port(tb.topo, dst, svc) if svc else None
+            if port is None:
+                return f"{dst} offers no his/lis service"
+            return Job(src, dst, agent(
+                self.agent, "--host", tb.node(dst).ip, "--port", port, "--interval", f"{1 / params.rate_per_s:.6f}",
+                "--duration", f"{duration:.3f}", "--types", ",".join(params.messages),
+                "--timeout", f"{params.timeout / 1000:.3f}", "--sender", src.upper()[:20],
+                "--receiver", svc.upper(), "--patient-id", f"P-{src}"[:20]))
+
+        jobs, out = plan(w, self.name, every_pair(tb.topo, w.src, w.dst), job)
         for j in run_all(tb, jobs, duration + params.timeout / 1000 * 2 + MARGIN_S):
-            m = Measurement(w.name, self.name, j.src, j.dst, seconds=j.seconds)
-            if j.error:
-                m.errors.append(j.error)
-            doc = j.result
+            m, doc = measured(w.name, self.name, j)
             if doc is not None:
                 m.samples[LATENCY_MS] = doc.get("latency_ms", [])
-                m.sent, m.received = int(doc.get("sent", 0)), int(doc.get("received", 0))
-                m.errors += doc.get("errors", [])
                 m.info.update({"acks": doc.get("acks", {}), "connects": doc.get("connects", 0)})
             out.append(m)
         return out

@@ -5,20 +5,18 @@ and rate). The target's port comes from the topology (a file may move a
 service's port) and HTTPS from the service catalogue: a TLS service is
 verified against the run's CA with the node's name, as any real client of the
 run would. Every agent runs concurrently, bounded by the entry's duration
-plus the per-request timeout and a margin, and is killed past it.
+plus the per-request timeout and a margin, and is killed past it
+(testbed.workloads.agents runs them, as it does every other type's).
 """
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from testbed import services
 from testbed.slicing.policy import targets as service_targets
+from testbed.workloads.agents import Job, agent, measured, plan, run_all
 from testbed.workloads.base import LATENCY_MS, Measurement
 from testbed.workloads.targets import resolve
 
@@ -67,48 +65,32 @@ def run_agents(tb, w, type_name: str, wanted: tuple[str, ...],
     `profile_args(src, endpoint)` gives the agent's profile arguments, or a string saying why this
     endpoint cannot be measured (reported as that pair's error)."""
     ca = str(tb.manifest.dir / "pki" / "ca.crt")
-    jobs, out = [], []
-    for src in w.src:
-        for dst, ep in endpoints(tb, w.dst, wanted):
-            if dst == src:
-                continue
-            extra = profile_args(src, ep) if ep is not None else f"{dst} offers none of {', '.join(wanted)}"
-            if isinstance(extra, str):
-                out.append(Measurement(w.name, type_name, src, dst, errors=[extra]))
-                continue
-            argv = [sys.executable, "-m", "traffic.http_client", "--host", dst, "--ip", tb.node(dst).ip,
-                    "--port", str(ep.port), "--source", src, "--seed", str(seed_of(w.name, src, dst)),
-                    "--rate", f"{rate_per_s:g}", "--duration", f"{w.duration / 1000:g}",
-                    "--timeout", f"{timeout_ms / 1000:g}", *(["--ca", ca] if ep.tls else []), *extra]
-            proc = tb.node(src).popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      stdin=subprocess.DEVNULL)
-            jobs.append((src, dst, ep, proc))
-    t0 = time.monotonic()
-    limit = w.duration / 1000 + timeout_ms / 1000 + MARGIN_S
-    for src, dst, ep, proc in jobs:
-        try:
-            text, err = proc.communicate(timeout=max(1.0, limit - (time.monotonic() - t0)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            text, err = proc.communicate()
-        out.append(measurement(w.name, type_name, src, dst, ep, text, err, proc.returncode))
-        out[-1].seconds = time.monotonic() - t0
+
+    def job(src: str, dst: str, ep: Endpoint | None) -> Job | str:
+        extra = profile_args(src, ep) if ep is not None else f"{dst} offers none of {', '.join(wanted)}"
+        if isinstance(extra, str):
+            return extra
+        return Job(src, dst, agent(
+            "traffic.http_client", "--host", dst, "--ip", tb.node(dst).ip, "--port", ep.port, "--source", src,
+            "--seed", seed_of(w.name, src, dst), "--rate", f"{rate_per_s:g}", "--duration", f"{w.duration / 1000:g}",
+            "--timeout", f"{timeout_ms / 1000:g}", *(["--ca", ca] if ep.tls else []), *extra), extra={"endpoint": ep})
+
+    pairs = [(src, dst, ep) for src in w.src for dst, ep in endpoints(tb, w.dst, wanted) if dst != src]
+    jobs, out = plan(w, type_name, pairs, job)
+    for j in run_all(tb, jobs, w.duration / 1000 + timeout_ms / 1000 + MARGIN_S):
+        out.append(measurement(w.name, type_name, j))
         out[-1].info["rate_per_s"] = rate_per_s
     return out
 
 
-def measurement(workload: str, type_name: str, src: str, dst: str, ep: Endpoint, stdout: str, stderr: str,
-                rc: int | None) -> Measurement:
+def measurement(workload: str, type_name: str, job: Job) -> Measurement:
     """The agent's JSON report as a Measurement (or its failure as the pair's error)."""
-    m = Measurement(workload, type_name, src, dst, info={"service": ep.service, "port": ep.port, "https": ep.tls})
-    try:
-        got = json.loads(stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        tail = (stderr or "").strip().splitlines()[-3:]
-        m.errors.append(f"agent failed (exit {rc}): {' | '.join(tail) or 'no output'}")
+    ep = job.extra["endpoint"]
+    m, got = measured(workload, type_name, job)
+    m.info.update({"service": ep.service, "port": ep.port, "https": ep.tls})
+    if got is None:
         return m
     m.samples[LATENCY_MS] = got["latency_ms"]
-    m.sent, m.received, m.errors = got["sent"], got["received"], list(got["errors"])
     m.info.update({k: got[k] for k in ("ops", "status", "late", "tls", "warmup_ms", "warmup_error", "seconds")
                    if k in got})
     return m

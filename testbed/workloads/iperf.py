@@ -102,14 +102,17 @@ class Iperf:
     def run(self, tb, w, params: IperfParams, emit) -> list[Measurement]:
         seconds = max(1, math.ceil(w.duration / 1000))
         rate = params.bitrate or w.rate
-        out: list[Measurement] = []
-        turns: dict[str, list[agents.Job]] = defaultdict(list)  # target -> its sources, one at a time
-        for src, dst in assign(tb.topo, w.src, w.dst):
+
+        def job(src: str, dst: str) -> agents.Job | str:
             port = service_port(tb.topo, dst, SERVICE)
             if port is None:
-                out.append(Measurement(w.name, self.name, src, dst, errors=[f"{dst} offers no {SERVICE} service"]))
-                continue
-            turns[dst].append(agents.Job(src, dst, self.argv(tb.node(dst).ip, port, seconds, params, rate)))
+                return f"{dst} offers no {SERVICE} service"
+            return agents.Job(src, dst, self.argv(tb.node(dst).ip, port, seconds, params, rate))
+
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
+        turns: dict[str, list[agents.Job]] = defaultdict(list)  # target -> its sources, one at a time
+        for j in jobs:
+            turns[j.dst].append(j)
         rounds = max((len(v) for v in turns.values()), default=0)
         emit(f"{w.name}: iperf3 {params.proto} x{params.parallel}, {seconds}s, {rounds} round(s)")
         deadline = time.monotonic() + rounds * (seconds + MARGIN_S)

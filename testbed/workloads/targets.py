@@ -12,6 +12,12 @@ def resolve(topo: Topology, ref: str) -> list[str]:
     return list(dict.fromkeys(n for n, _ in targets(topo, ref)))
 
 
+def every_pair(topo: Topology, sources: list[str], ref: str) -> list[tuple[str, str]]:
+    """(src, dst) pairs for workloads sent to every target: each source to each node `ref` means, but itself."""
+    dsts = resolve(topo, ref)
+    return [(src, dst) for src in sources for dst in dsts if dst != src]
+
+
 def assign(topo: Topology, sources: list[str], ref: str) -> list[tuple[str, str]]:
     """(src, dst) pairs for session-style workloads: every source to the node `ref`; to a service,
     each source to one node offering it, in turn (a connection broker spreading users over a pool)."""

@@ -43,20 +43,20 @@ class Vdi:
 
     def run(self, tb, w, params: VdiParams, emit) -> list[Measurement]:
         ca = tb.manifest.dir / "pki" / "ca.crt"
-        jobs, out = [], []
-        for src, dst in assign(tb.topo, w.src, w.dst):
+
+        def job(src: str, dst: str) -> agents.Job | str:
             port = service_port(tb.topo, dst, SERVICE)
             if port is None:
-                out.append(Measurement(w.name, self.name, src, dst, errors=[f"{dst} offers no {SERVICE} service"]))
-                continue
-            jobs.append(agents.Job(src, dst, agents.agent(
+                return f"{dst} offers no {SERVICE} service"
+            return agents.Job(src, dst, agents.agent(
                 self.agent, "--host", dst, "--addr", tb.node(dst).ip, "--port", port, "--ca", ca,
                 "--mode", params.mode, "--sessions", params.sessions,
                 "--input-interval", params.input_interval / 1000, "--duration", w.duration / 1000,
-                "--interval", params.interval / 1000)))
+                "--interval", params.interval / 1000))
+
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
         emit(f"{w.name}: {len(jobs)} sources, {params.sessions} {params.mode} session(s) each")
-        for job in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S):
-            out.append(to_measurement(w.name, self.name, job))
+        out += [to_measurement(w.name, self.name, j) for j in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S)]
         return out
 
 

@@ -41,19 +41,19 @@ class Video:
 
     def run(self, tb, w, params: VideoParams, emit) -> list[Measurement]:
         bitrate = params.bitrate or w.rate or DEFAULT_BITRATE
-        jobs, out = [], []
-        for src, dst in assign(tb.topo, w.src, w.dst):
+
+        def job(src: str, dst: str) -> agents.Job | str:
             port = service_port(tb.topo, dst, SERVICE)
             if port is None:
-                out.append(Measurement(w.name, self.name, src, dst, errors=[f"{dst} offers no {SERVICE} service"]))
-                continue
-            jobs.append(agents.Job(src, dst, agents.agent(
+                return f"{dst} offers no {SERVICE} service"
+            return agents.Job(src, dst, agents.agent(
                 self.agent, "send", "--to", tb.node(dst).ip, "--port", port, "--bitrate", bitrate,
                 "--fps", params.fps, "--gop", params.gop, "--payload", params.payload,
-                "--duration", w.duration / 1000)))
+                "--duration", w.duration / 1000))
+
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
         emit(f"{w.name}: {len(jobs)} streams at {bitrate / 1e6:g} Mbit/s, {params.fps} fps")
-        for job in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S):
-            out.append(to_measurement(w.name, self.name, job))
+        out += [to_measurement(w.name, self.name, j) for j in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S)]
         return out
 
 

@@ -8,6 +8,7 @@ import pytest
 from testbed.topology.loader import parse_text
 from testbed.topology.model import Slo
 from testbed.workloads import params_of, slo, validate
+from testbed.workloads.agents import Job
 from testbed.workloads.base import COMPLETION_MS, LATENCY_MS, THROUGHPUT_BPS
 from testbed.workloads.dicom import measurement
 from testbed.workloads.hl7 import target_service
@@ -68,7 +69,7 @@ DOC = {"echo_ms": [4.0, 5.0], "find_ms": [6.0, 7.0], "sent": 9, "received": 9, "
 
 def test_agent_document_to_samples_and_verdicts():
     w = SimpleNamespace(name="ct")
-    m = measurement(w, "dicom", "ws", "archive", DOC, None, 3.5)
+    m = measurement(w, "dicom", Job("ws", "archive", [], result=DOC, seconds=3.5))
     assert m.samples[LATENCY_MS] == [4.0, 5.0, 6.0, 7.0]
     assert m.samples[COMPLETION_MS] == [1000.0, 2000.0]
     assert m.samples[THROUGHPUT_BPS] == [100e6, 50e6]
@@ -79,6 +80,7 @@ def test_agent_document_to_samples_and_verdicts():
 
 
 def test_a_failed_agent_is_an_error_with_no_samples():
-    m = measurement(SimpleNamespace(name="ct"), "dicom", "ws", "archive", None, "no result within 35s", 35.0)
+    m = measurement(SimpleNamespace(name="ct"), "dicom",
+                    Job("ws", "archive", [], error="no result within 35s", seconds=35.0))
     assert m.errors == ["no result within 35s"] and not m.samples
     assert [c.status for c in slo.verdicts(m, Slo(completion_time=1000))] == ["fail"]

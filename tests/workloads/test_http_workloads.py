@@ -10,6 +10,7 @@ from testbed.errors import TopologyError
 from testbed.runner import check_workloads
 from testbed.topology.loader import parse_text
 from testbed.workloads import params_of
+from testbed.workloads.agents import Job, last_json
 from testbed.workloads.httpagent import Endpoint, endpoints, measurement
 from testbed.workloads.base import LATENCY_MS
 
@@ -80,9 +81,11 @@ def test_agent_report_becomes_a_measurement():
     ep = Endpoint("emr", "emr", 443, True)
     doc = {"latency_ms": [1.5, 2.5], "sent": 3, "received": 2, "errors": ["1.00s read: HTTP 503"],
            "ops": {"read": 3}, "status": {"200": 2, "503": 1}, "late": 0, "tls": "TLSv1.3 X", "seconds": 1.0}
-    m = measurement("w", "emr", "term", "emr", ep, "noise\n" + json.dumps(doc) + "\n", "", 0)
+    m = measurement("w", "emr", Job("term", "emr", [], result=last_json("noise\n" + json.dumps(doc) + "\n"),
+                                    extra={"endpoint": ep}))
     assert m.samples[LATENCY_MS] == [1.5, 2.5] and (m.sent, m.received) == (3, 2)
     assert m.errors == ["1.00s read: HTTP 503"] and m.loss_pct == pytest.approx(100 / 3)
     assert m.info["status"] == {"200": 2, "503": 1} and m.info["https"] and m.info["tls"] == "TLSv1.3 X"
-    bad = measurement("w", "emr", "term", "emr", ep, "", "Traceback\nImportError: x", 1)
-    assert bad.received == 0 and bad.errors == ["agent failed (exit 1): Traceback | ImportError: x"]
+    bad = measurement("w", "emr", Job("term", "emr", [], error="exit 1: Traceback | ImportError: x",
+                                      extra={"endpoint": ep}))
+    assert bad.received == 0 and bad.errors == ["exit 1: Traceback | ImportError: x"] and bad.info["https"]
