@@ -14,16 +14,9 @@ class AllowAll(PlanApp):
 
     def rules(self, plan, dpid):
         from testbed.openflow.forwarding import forwarding_plan
-        from testbed.openflow.wiring import Wiring
+        from testbed.slicing.flows import wiring_from_plan
 
-        w = Wiring(dpids={sw: dp for dp, sw in plan["switch_names"].items()})
-        for a, pa, b, pb in plan.get("trunks", []):
-            w.ports.setdefault(a, []).append((pa, b, pb))
-            w.ports.setdefault(b, []).append((pb, a, pa))
-        for h, rec in plan["hosts"].items():
-            w.ports.setdefault(rec["switch"], []).append((rec["port"], h, None))
-            w.hosts[h] = (rec["switch"], rec["port"], rec["mac"])
-        return forwarding_plan(w).get(dpid, []), []
+        return forwarding_plan(wiring_from_plan(plan)).get(dpid, []), []
 
     def tables(self, plan):
         return [0]
