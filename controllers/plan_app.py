@@ -29,6 +29,7 @@ import time
 
 from controllers.compat import (AppBase, CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, hub,
                                 ofp_event, ofproto_v1_3, set_ev_cls)
+from controllers.status import forget_switch, write_status
 
 WATCH_INTERVAL_S = 0.2
 
@@ -220,14 +221,9 @@ class PlanApp(AppBase):
     # -- OpenFlow helpers ------------------------------------------------------
     def _write_status(self) -> None:
         with self._lock:
-            data = {"pid": os.getpid(), "app": type(self).__name__, "ready": self.ready,
-                    "connected": self.connected, "packet_in": self.packet_in,
-                    "generation": self.plan.get("generation", 0), "applied": self.applied,
-                    "errors": self.errors[-20:], "time": time.time()}
-            tmp = self.status_path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, self.status_path)
+            write_status(self.status_path, type(self).__name__, ready=self.ready, connected=self.connected,
+                         packet_in=self.packet_in, generation=self.plan.get("generation", 0),
+                         applied=self.applied, errors=self.errors[-20:])
 
     add_flow = staticmethod(add_flow)
     _meter = staticmethod(meter_mod)
@@ -292,11 +288,6 @@ class PlanApp(AppBase):
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def switch_gone(self, ev):
         if ev.datapath.id is not None:
-            key = f"{ev.datapath.id:016x}"
             with self._lock:
-                if self.datapaths.get(key) is ev.datapath:
-                    del self.datapaths[key]
-                    self.ready.pop(key, None)
-                    self.connected.pop(key, None)
-                    self.applied.pop(key, None)
+                forget_switch(ev.datapath, self.datapaths, self.ready, self.connected, self.applied)
             self._write_status()

@@ -18,13 +18,13 @@ changes nothing on the switches.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 
 from controllers.compat import (AppBase, CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, hub,
                                 ofp_event, set_ev_cls)
+from controllers.status import forget_switch, write_status
 
 POLL_S = 0.1
 POLL_FOR_S = 600.0  # a switch whose app installs nothing stops being polled after this
@@ -50,13 +50,8 @@ class ReadinessObserver(AppBase):
 
     def _write_status(self) -> None:
         with self._lock:
-            data = {"pid": os.getpid(), "app": self.apps, "observer": type(self).__name__,
-                    "ready": self.ready, "connected": self.connected, "packet_in": self.packet_in,
-                    "errors": self.errors[-20:], "time": time.time()}
-            tmp = self.status_path + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump(data, fh)
-            os.replace(tmp, self.status_path)
+            write_status(self.status_path, self.apps, observer=type(self).__name__, ready=self.ready,
+                         connected=self.connected, packet_in=self.packet_in, errors=self.errors[-20:])
 
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
     def switch_features(self, ev):
@@ -110,12 +105,8 @@ class ReadinessObserver(AppBase):
     def switch_gone(self, ev):
         if ev.datapath.id is None:
             return
-        key = f"{ev.datapath.id:016x}"
         with self._lock:
-            if self.datapaths.get(key) is ev.datapath:
-                del self.datapaths[key]
-                self.ready.pop(key, None)
-                self.connected.pop(key, None)
+            forget_switch(ev.datapath, self.datapaths, self.ready, self.connected)
         self._write_status()
 
     def _flush(self) -> None:
