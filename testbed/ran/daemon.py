@@ -217,6 +217,21 @@ def set_buffers(sock: socket.socket, size: int = 4 << 20) -> None:
             sock.setsockopt(socket.SOL_SOCKET, plain, size)
 
 
+IPTOS_SHIFT = 2  # DSCP is the upper six bits of the TOS octet
+
+
+def dscp_socket(address: str, peer: str, port: int, dscp: int) -> socket.socket:
+    """A non-blocking UDP socket from `address` to (peer, port) marking its packets with `dscp`
+    (IP_TOS), connected so the route is looked up once."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << IPTOS_SHIFT)
+    set_buffers(s)
+    s.bind((address, 0))
+    s.connect((peer, port))
+    s.setblocking(False)
+    return s
+
+
 def parse_args(prog: str, doc: str | None, argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog=f"python -m testbed.ran.{prog}", description=(doc or "").split("\n\n")[0])
     ap.add_argument("--config", required=True, help="the program's JSON config (testbed.ran.agents writes it)")

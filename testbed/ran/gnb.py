@@ -258,23 +258,27 @@ class Gnb:
         self.n2 = None
         self.loop.call_later(5.0, self.connect_n2)
 
-    def n2_DownlinkNASTransport(self, msg: ngap.Ngap) -> None:
+    def _ue_of(self, msg: ngap.Ngap) -> GnbUe | None:
+        """The UE a downlink NGAP message is for (learning its AMF UE id), or None, counted and logged."""
         ue = self.by_ran.get(msg.ran_ue_id)
         if ue is None:
             self.counters["ngap_unknown_ue"] += 1
             self.log("ngap-unknown-ue", procedure=msg.procedure, ran_ue_id=msg.ran_ue_id)
-            return
+            return None
         ue.amf_ue_id = msg.amf_ue_id
+        return ue
+
+    def n2_DownlinkNASTransport(self, msg: ngap.Ngap) -> None:
+        ue = self._ue_of(msg)
+        if ue is None:
+            return
         self._send_rls(ue, rls.NAS, msg.nas)
         self.counters["nas_down"] += 1
 
     def n2_PDUSessionResourceSetupRequest(self, msg: ngap.Ngap) -> None:
-        ue = self.by_ran.get(msg.ran_ue_id)
+        ue = self._ue_of(msg)
         if ue is None:
-            self.counters["ngap_unknown_ue"] += 1
-            self.log("ngap-unknown-ue", procedure=msg.procedure, ran_ue_id=msg.ran_ue_id)
             return
-        ue.amf_ue_id = msg.amf_ue_id
         done, nas_out = [], []
         for item in msg.sessions:
             if item.ul is None or item.qfi is None:
@@ -314,13 +318,7 @@ class Gnb:
         """The sending socket towards one UPF with one outer DSCP (IP_TOS), connected: the route is cached."""
         s = self.dscp_socks.get((dscp, upf))
         if s is None:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << 2)
-            daemon.set_buffers(s)
-            s.bind((self.address, 0))
-            s.connect((upf, self.gtpu_port))
-            s.setblocking(False)
-            self.dscp_socks[(dscp, upf)] = s
+            s = self.dscp_socks[(dscp, upf)] = daemon.dscp_socket(self.address, upf, self.gtpu_port, dscp)
         return s
 
     # ------------------------------------------------------------------ contexts

@@ -43,7 +43,6 @@ from testbed.ran.daemon import ConfigError, Log, Loop, StatusFile, need
 
 BATCH = 256  # packets drained per readiness event, per socket
 BUF = 65536 + gtpu.HEADER_LEN
-IPTOS_SHIFT = 2  # DSCP is the upper six bits of the TOS octet
 _TEID = struct.Struct("!I")
 FORWARDING = "/proc/sys/net/ipv4/ip_forward"
 
@@ -260,13 +259,7 @@ class Upf:
         """One sending socket per (gNB, outer DSCP): IP_TOS set once, connected so the route is cached."""
         s = self.dscp_socks.get((dscp, gnb))
         if s is None:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << IPTOS_SHIFT)
-            daemon.set_buffers(s)
-            s.bind((self.address, 0))
-            s.connect((gnb, self.gtpu_port))
-            s.setblocking(False)
-            self.dscp_socks[(dscp, gnb)] = s
+            s = self.dscp_socks[(dscp, gnb)] = daemon.dscp_socket(self.address, gnb, self.gtpu_port, dscp)
         return s
 
     # ------------------------------------------------------------------ N4
