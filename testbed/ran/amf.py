@@ -21,24 +21,27 @@
   not answer turns the session into a reject #26 (insufficient resources).
 - Every accept and reject is one log line (with the cause and its reason) and
   is kept in the status file (the last MAX_REJECTS rejects).
+
+This module holds the procedures and the UE contexts; the N2 transport (listeners,
+gNB connections, NGAP dispatch) is n2server.py and the N4 side smf.py.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import time
 from collections import Counter, deque
 from ipaddress import IPv4Address
 from typing import Any
 
 from testbed.ran import core, daemon, n2, n4, nas, ngap
-from testbed.ran.daemon import ConfigError, Log, Loop, StatusFile, need
+from testbed.ran.daemon import Log, Loop, StatusFile, need
+from testbed.ran.n2server import GnbPeer, N2Server
 from testbed.ran.plan import RanPlan, Session
 from testbed.ran.planfile import plan_from_dict
+from testbed.ran.smf import Smf
 
 MAX_REJECTS = 1000
-MAX_GNBS = 256
 
 
 def cause_name(kind: str, cause: int | None) -> str | None:
@@ -49,17 +52,9 @@ def cause_name(kind: str, cause: int | None) -> str | None:
         return None
 
 
-class GnbPeer:
-    def __init__(self, conn: n2.Conn) -> None:
-        self.conn = conn
-        self.name: str | None = None
-        self.gnb_id: int | None = None
-        self.tac: int | None = None
-        self.ready = False
-        self.connected = time.time()
-
-
 class AmfSession:
+    """A PDU session as the core tracks it: the plan's session, its UPF, the gNB's downlink tunnel."""
+
     def __init__(self, session: Session, upf_name: str, upf_address: str, requested: float) -> None:
         self.session = session
         self.upf = upf_name
@@ -78,6 +73,8 @@ class AmfSession:
 
 
 class AmfUe:
+    """A registered UE: its NGAP ids, the gNB it came through, its sessions by PSI."""
+
     def __init__(self, amf_ue_id: int, ran_ue_id: int, peer: GnbPeer, supi: str, name: str) -> None:
         self.amf_ue_id = amf_ue_id
         self.ran_ue_id = ran_ue_id
@@ -89,6 +86,8 @@ class AmfUe:
 
 
 class Amf:
+    """The AMF and SMF procedures of one core, over its N2 server and its N4 clients."""
+
     def __init__(self, cfg: dict[str, Any], log: Log, status: StatusFile, loop: Loop) -> None:
         self.log = log
         self.status_file = status
@@ -96,145 +95,42 @@ class Amf:
         self.name = str(cfg.get("name", "amf"))
         self.amf_name = str(cfg.get("amf_name", self.name))
         self.address = str(IPv4Address(need(cfg, "address", str)))
-        self.port = int(cfg.get("ngap_port", n2.PORT))
-        self.transport_pref = str(cfg.get("n2_transport", "auto"))
+        port, transport_pref = int(cfg.get("ngap_port", n2.PORT)), str(cfg.get("n2_transport", "auto"))
         self.plan: RanPlan = plan_from_dict(need(cfg, "plan", dict))
         self.max_ues = int(cfg.get("max_ues", 100_000))
-        n4_port = int(cfg.get("n4_port", n4.PORT))
-        self.upfs = {u.name: n4.Client(str(u.address), n4_port, source=self.address) for u in self.plan.upfs}
-        self.upf_state = {u.name: "unknown" for u in self.plan.upfs}
-        self.listeners: dict[int, tuple[socket.socket, str]] = {}
-        self.peers: dict[int, GnbPeer] = {}
+        self.smf = Smf(self.plan, self.name, self.address, int(cfg.get("n4_port", n4.PORT)), log, status, loop)
         self.ues: dict[int, AmfUe] = {}
         self.by_supi: dict[str, AmfUe] = {}
         self.next_amf_id = 1
         self.rejects: deque[dict[str, Any]] = deque(maxlen=MAX_REJECTS)
         self.counters: Counter[str] = Counter()
-        self.transports: list[str] = []
+        self.n2 = N2Server(self.address, port, transport_pref, self, self._gnb_lost, log, status, loop, self.counters)
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        transports = [n2.TCP]
-        if self.transport_pref != n2.TCP and n2.sctp_available():
-            transports.insert(0, n2.SCTP)
-        elif self.transport_pref == n2.SCTP:
-            raise ConfigError("n2_transport is sctp but this kernel has no SCTP")
-        for t in transports:
-            s = n2.listen(self.address, self.port, t)
-            self.listeners[s.fileno()] = (s, t)
-            self.loop.add_reader(s.fileno(), lambda fd=s.fileno(): self.on_accept(fd))
-        self.transports = transports
+        transports = self.n2.start()
         self.loop.every(1.0, self._tick)
-        self.loop.call_later(0.0, self.associate_upfs)
-        self.log("start", address=self.address, ngap=f"{'+'.join(transports)}/{self.port}",
+        self.loop.call_later(0.0, self.smf.associate)
+        self.log("start", address=self.address, ngap=f"{'+'.join(transports)}/{self.n2.port}",
                  sctp="available" if n2.SCTP in transports else "unavailable (TCP fallback)",
                  plmn=self.plan.plmn, subscribers=len(self.plan.subscribers),
                  upfs=",".join(f"{u.name}@{u.address}" for u in self.plan.upfs))
         self.status_file.maybe_write(self.status, force=True)
 
     def close(self) -> None:
-        for peer in list(self.peers.values()):
-            peer.conn.close()
-        for s, _t in self.listeners.values():
-            s.close()
-        for c in self.upfs.values():
-            c.close()
+        self.n2.close()
+        self.smf.close()
 
     def _tick(self) -> None:
         self.status_file.maybe_write(self.status)
 
-    def associate_upfs(self) -> None:
-        pending = [n for n, st in self.upf_state.items() if st != "associated"]
-        for name in pending:
-            client = self.upfs[name]
-            client.timeout = 1.0
-            try:
-                answer = client.request({"op": "association", "smf": self.name})
-                ok = bool(answer.get("ok"))
-            except OSError as exc:
-                ok, answer = False, {"error": exc.strerror or str(exc)}
-            finally:
-                client.timeout = 2.0
-            state = "associated" if ok else "unreachable"
-            if state != self.upf_state[name]:
-                self.log("n4-association", upf=name, address=client.address, state=state, error=answer.get("error"))
-                self.status_file.dirty = True
-            self.upf_state[name] = state
-        if any(st != "associated" for st in self.upf_state.values()):
-            self.loop.call_later(2.0, self.associate_upfs)
-
-    # ------------------------------------------------------------------ N2 connections
-
-    def on_accept(self, fd: int) -> None:
-        lsock, transport = self.listeners[fd]
-        try:
-            sock, peer_addr = lsock.accept()
-        except BlockingIOError:
-            return
-        if len(self.peers) >= MAX_GNBS:
-            self.log("n2-refused", peer=peer_addr[0], reason=f"more than {MAX_GNBS} gNBs")
-            sock.close()
-            return
-        if transport == n2.TCP:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = n2.Conn(sock, transport, peer_addr)
-        self.peers[conn.fileno()] = GnbPeer(conn)
-        self.loop.add_reader(conn.fileno(), lambda cfd=conn.fileno(): self.on_n2(cfd))
-        self.log("n2-connect", peer=peer_addr[0], transport=transport)
-
-    def on_n2(self, fd: int) -> None:
-        peer = self.peers.get(fd)
-        if peer is None:
-            return
-        try:
-            pdus = peer.conn.receive()
-        except OSError as exc:
-            self.peer_lost(fd, str(exc))
-            return
-        if pdus is None:
-            self.peer_lost(fd, "closed by the gNB")
-            return
-        for pdu in pdus:
-            try:
-                msg = ngap.decode(pdu)
-            except Exception as exc:  # broken APER, or a valid PDU missing what the emulation reads
-                self.counters["ngap_undecodable"] += 1
-                self.log("ngap-error", gnb=peer.name or peer.conn.peer[0], error=str(exc)[:200])
-                continue
-            self.status_file.dirty = True
-            handler = getattr(self, "n2_" + msg.procedure, None)
-            if handler is None:
-                self.log("ngap-ignored", gnb=peer.name, procedure=msg.procedure)
-                continue
-            if msg.procedure != "NGSetupRequest" and not peer.ready:
-                self.log("ngap-before-setup", peer=peer.conn.peer[0], procedure=msg.procedure)
-                continue
-            try:
-                handler(peer, msg)
-            except Exception as exc:  # one odd message must not take the core down: log it, go on
-                self.counters["handler_errors"] += 1
-                self.log("ngap-handler-error", procedure=msg.procedure, error=f"{type(exc).__name__}: {exc}"[:300])
-            if fd not in self.peers:  # the handler lost the connection
-                return
-
-    def peer_lost(self, fd: int, why: str) -> None:
-        peer = self.peers.pop(fd, None)
-        if peer is None:
-            return
-        self.loop.remove_reader(fd)
-        peer.conn.close()
+    def _gnb_lost(self, peer: GnbPeer) -> int:
+        """A gNB's connection is gone: its UEs are released; how many."""
         gone = [ue for ue in self.ues.values() if ue.peer is peer]
         for ue in gone:
             self.release(ue, "gNB lost")
-        self.log("n2-disconnect", gnb=peer.name or peer.conn.peer[0], reason=why, ues_released=len(gone))
-        self.status_file.dirty = True
-
-    def send(self, peer: GnbPeer, pdu: bytes) -> None:
-        try:
-            peer.conn.send(pdu)
-        except OSError as exc:
-            self.peer_lost(peer.conn.fileno(), f"send failed: {exc}")
+        return len(gone)
 
     # ------------------------------------------------------------------ NGAP procedures
 
@@ -244,12 +140,12 @@ class Amf:
         peer.gnb_id, peer.tac = msg.gnb_id, msg.tac
         if msg.plmn != self.plan.plmn:
             self.log("ng-setup", gnb=peer.name, result="failed", reason=f"PLMN {msg.plmn} is not {self.plan.plmn}")
-            self.send(peer, ngap.ng_setup_failure("misc", "unknown-PLMN-or-SNPN"))
+            self.n2.send(peer, ngap.ng_setup_failure("misc", "unknown-PLMN-or-SNPN"))
             return
         peer.ready = True
         core_ = self.plan.core
-        self.send(peer, ngap.ng_setup_response(self.amf_name, self.plan.plmn, core_.amf_region, core_.amf_set,
-                                               core_.amf_pointer, [s.snssai for s in self.plan.slices]))
+        self.n2.send(peer, ngap.ng_setup_response(self.amf_name, self.plan.plmn, core_.amf_region, core_.amf_set,
+                                                  core_.amf_pointer, [s.snssai for s in self.plan.slices]))
         self.log("ng-setup", gnb=peer.name, gnb_id=msg.gnb_id, tac=msg.tac, result="accepted",
                  planned="yes" if planned else "no", transport=peer.conn.transport)
 
@@ -264,7 +160,7 @@ class Amf:
         if not verdict.accepted:
             self.counters["registration_rejects"] += 1
             self.reject("registration", verdict.supi, verdict.cause, verdict.reason, peer)
-            self.send(peer, ngap.downlink_nas_transport(amf_id, msg.ran_ue_id, verdict.response))
+            self.n2.send(peer, ngap.downlink_nas_transport(amf_id, msg.ran_ue_id, verdict.response))
             return
         sub = self.plan.by_supi(verdict.supi)
         old = self.by_supi.get(verdict.supi)
@@ -277,7 +173,7 @@ class Amf:
         self.ues[amf_id] = ue
         self.by_supi[ue.supi] = ue
         self.counters["registrations"] += 1
-        self.send(peer, ngap.downlink_nas_transport(amf_id, msg.ran_ue_id, verdict.response))
+        self.n2.send(peer, ngap.downlink_nas_transport(amf_id, msg.ran_ue_id, verdict.response))
         self.log("registration", ue=sub.name, supi=ue.supi, result="accepted", gnb=peer.name, amf_ue_id=amf_id,
                  reason=verdict.reason)
 
@@ -301,14 +197,14 @@ class Amf:
             self.counters["session_rejects"] += 1
             self.reject("session", ue.supi, verdict.cause, verdict.reason, peer, psi=request.psi,
                         snssai=str(request.snssai) if request.snssai else None, dnn=request.dnn)
-            self.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, verdict.response))
+            self.n2.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, verdict.response))
             return
         planned = dataclasses.replace(verdict.session, psi=request.psi)
         for psi, other in list(ue.sessions.items()):
             if psi == request.psi or other.session.ul_teid == planned.ul_teid:
                 self.release_session(ue, other, "requested again")
         upf = self.plan.upf(planned.upf)
-        answer = self.n4(planned.upf, {
+        answer = self.smf.request(planned.upf, {
             "op": "establish", "seid": planned.ul_teid, "ue": ue.name, "supi": ue.supi, "slice": planned.slice,
             "address": str(planned.address), "ul_teid": planned.ul_teid, "qfi": planned.qfi, "dscp": planned.dscp})
         if not answer.get("ok"):
@@ -318,11 +214,11 @@ class Amf:
             self.reject("session", ue.supi, cause, reason, peer, psi=request.psi, snssai=str(planned.snssai),
                         dnn=planned.dnn)
             reject = nas.dl_nas_transport(nas.session_reject(request.psi, request.pti, cause), request.psi)
-            self.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, reject))
+            self.n2.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, reject))
             return
         sess = AmfSession(planned, planned.upf, str(upf.address), t0)
         ue.sessions[request.psi] = sess
-        self.send(peer, ngap.setup_request(ue.amf_ue_id, ue.ran_ue_id, [(planned, verdict.response, upf.address)]))
+        self.n2.send(peer, ngap.setup_request(ue.amf_ue_id, ue.ran_ue_id, [(planned, verdict.response, upf.address)]))
         self.log("session-request", ue=ue.name, psi=request.psi, slice=planned.slice, dnn=planned.dnn,
                  address=str(planned.address), upf=planned.upf, ul_teid=f"{planned.ul_teid:#010x}")
 
@@ -335,8 +231,8 @@ class Amf:
             sess = ue.sessions.get(item.psi)
             if sess is None or item.dl is None:
                 continue
-            answer = self.n4(sess.upf, {"op": "modify", "seid": sess.session.ul_teid, "gnb": str(item.dl.address),
-                                        "dl_teid": item.dl.teid})
+            answer = self.smf.request(sess.upf, {"op": "modify", "seid": sess.session.ul_teid,
+                                                 "gnb": str(item.dl.address), "dl_teid": item.dl.teid})
             sess.dl_teid, sess.gnb = item.dl.teid, str(item.dl.address)
             sess.state = "active" if answer.get("ok") else "no-downlink"
             sess.setup_ms = round((time.monotonic() - sess.requested) * 1000, 2)
@@ -356,19 +252,9 @@ class Amf:
         self.next_amf_id = (self.next_amf_id + 1) % (1 << 40)
         return amf_id
 
-    def n4(self, upf: str, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            answer = self.upfs[upf].request(request)
-            self.upf_state[upf] = "associated"
-            return answer
-        except OSError as exc:
-            self.upf_state[upf] = "unreachable"
-            self.log("n4-error", upf=upf, op=request.get("op"), error=exc.strerror or str(exc))
-            return {"ok": False, "error": f"N4 to {upf}: {exc.strerror or exc}"}
-
     def release_session(self, ue: AmfUe, sess: AmfSession, why: str) -> None:
         ue.sessions.pop(sess.session.psi, None)
-        self.n4(sess.upf, {"op": "delete", "seid": sess.session.ul_teid})
+        self.smf.request(sess.upf, {"op": "delete", "seid": sess.session.ul_teid})
         self.log("session-release", ue=ue.name, psi=sess.session.psi, reason=why)
 
     def release(self, ue: AmfUe, why: str) -> None:
@@ -394,12 +280,9 @@ class Amf:
         return {
             "program": "amf", "name": self.name, "address": self.address, "pid": os.getpid(),
             "roles": ["amf", "smf"],
-            "n2": {"transports": self.transports, "sctp_available": n2.SCTP in self.transports or n2.sctp_available(),
-                   "port": self.port, "fallback": None if n2.SCTP in self.transports else
-                   "NGAP over TCP, 4-octet length prefix per PDU (no SCTP in this kernel)"},
-            "n4": {"protocol": "json-lines over TCP (not PFCP)", "upfs": dict(self.upf_state)},
-            "gnbs": [{"name": p.name, "gnb_id": p.gnb_id, "tac": p.tac, "address": p.conn.peer[0],
-                      "transport": p.conn.transport, "ready": p.ready} for p in self.peers.values()],
+            "n2": self.n2.view(),
+            "n4": self.smf.view(),
+            "gnbs": self.n2.gnbs(),
             "counters": {"ues": len(self.ues), "registrations": 0, "registration_rejects": 0, "sessions": 0,
                          "session_rejects": 0, **self.counters},
             "ues": [{"name": u.name, "supi": u.supi, "amf_ue_id": u.amf_ue_id, "ran_ue_id": u.ran_ue_id,
