@@ -36,6 +36,7 @@ import struct
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 MAGIC = b"MV"
@@ -257,17 +258,23 @@ def frame_sizes(bitrate: float, fps: float, gop: int, n: int) -> list[int]:
     return [round(3 * small if i % gop == 0 else small) for i in range(n)]
 
 
+def _replies(sock: socket.socket, wait: float) -> Iterator:
+    """Each datagram (parsed) that arrives within `wait` seconds; ends early on a refused port."""
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            p = parse(sock.recv(65535))
+        except (socket.timeout, ConnectionRefusedError):
+            return
+        yield p
+
+
 def _ask(sock: socket.socket, msg: bytes, want: int, stream: int, tries: int, wait: float) -> bytes | None:
     """Send msg until a datagram of type `want` for `stream` comes back; its body, or None."""
     for _ in range(tries):
         sock.send(msg)
-        deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                p = parse(sock.recv(65535))
-            except (socket.timeout, ConnectionRefusedError):
-                break
+        for p in _replies(sock, wait):
             if p and p[0] == want and p[1] == stream:
                 return p[4]
     return None
@@ -284,13 +291,7 @@ def fetch_report(sock: socket.socket, stream: int, sent: int, rounds: int = 20) 
         first = missing[0]
         count = min(256, missing[-1] - first + 1)
         sock.send(packet(QUERY, stream, 0, QUERY_BODY.pack(sent, first, count)))
-        deadline = time.monotonic() + 0.5
-        while (left := deadline - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                p = parse(sock.recv(65535))
-            except (socket.timeout, ConnectionRefusedError):
-                break
+        for p in _replies(sock, 0.5):
             if not p or p[0] != REPORT or p[1] != stream or len(p[4]) < CHUNK_HEAD.size:
                 continue
             (tot,) = CHUNK_HEAD.unpack_from(p[4])
