@@ -25,62 +25,27 @@
 
 Small on purpose (no pycrate, no pydantic: testbed.ran.uenas reads NAS): a UE
 process stays far below 20 MiB resident.
+
+This module holds the config, the link supervision and registration; the RLS
+socket and the user plane are ueradio.py, the PDU sessions uesessions.py.
 """
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections import Counter
 from ipaddress import IPv4Address
 from typing import Any
 
-from testbed.ran import daemon, gso, rls, tun, uenas
+from testbed.ran import daemon, rls, tun, uenas
 from testbed.ran.daemon import ConfigError, Log, Loop, StatusFile, need
-
-BATCH = 256
-BUF = 65536
-
-
-class UeSession:
-    __slots__ = ("psi", "slice", "snssai", "dnn", "request", "tun", "routes", "state", "cause", "cause_name",
-                 "address", "fd", "rls_header", "sent_at", "setup_ms", "attempts", "timer", "qfi",
-                 "ul_packets", "ul_bytes", "dl_packets", "dl_bytes")
-
-    def __init__(self, cfg: dict[str, Any]) -> None:
-        self.psi = int(cfg["psi"])
-        if not 1 <= self.psi <= 15:
-            raise ConfigError(f"PDU session id {self.psi} outside 1..15")
-        self.slice = str(cfg.get("slice", ""))
-        self.snssai = cfg.get("snssai")
-        self.dnn = cfg.get("dnn")
-        self.request = bytes.fromhex(cfg["request"])
-        self.tun: str | None = cfg.get("tun")
-        self.routes = [str(r) for r in cfg.get("routes", [])]
-        self.fd: int | None = None
-        self.rls_header = b""
-        self.timer: list | None = None
-        self.reset()
-
-    def reset(self) -> None:
-        self.state = "idle"
-        self.cause = self.cause_name = None
-        self.address: str | None = None
-        self.qfi: int | None = None
-        self.sent_at = 0.0
-        self.setup_ms: float | None = None
-        self.attempts = 0
-        self.ul_packets = self.ul_bytes = self.dl_packets = self.dl_bytes = 0
-
-    def view_dict(self) -> dict[str, Any]:
-        return {"psi": self.psi, "slice": self.slice, "snssai": self.snssai, "dnn": self.dnn, "state": self.state,
-                "address": self.address, "tun": self.tun if self.state == "active" else None, "qfi": self.qfi,
-                "cause": self.cause, "cause_name": self.cause_name, "setup_ms": self.setup_ms,
-                "routes": self.routes, "ul_packets": self.ul_packets, "ul_bytes": self.ul_bytes,
-                "dl_packets": self.dl_packets, "dl_bytes": self.dl_bytes}
+from testbed.ran.ueradio import UeRadio
+from testbed.ran.uesessions import PduSessions, UeSession
 
 
 class Ue:
+    """One UE: link supervision and registration over its radio (UeRadio), its sessions (PduSessions)."""
+
     def __init__(self, cfg: dict[str, Any], log: Log, status: StatusFile, loop: Loop) -> None:
         self.log = log
         self.status_file = status
@@ -120,37 +85,31 @@ class Ue:
         self.allowed: tuple[str, ...] = ()
         self.counters: Counter[str] = Counter()
         self.drops: Counter[str] = Counter()
-        self.sock: socket.socket | None = None
-        self.ul_batch = gso.Batch()
-        self.rbuf = bytearray(BUF)
-        self.rview = memoryview(self.rbuf)
+        self.radio = UeRadio(self.address, self.gnb, self.rls_port, self.ue_id, self.sessions, self.on_control,
+                             self.counters, self.drops, log, loop)
+        self.pdus = PduSessions(self.sessions, self.ue_id, self.mtu, self.session_retry, self.max_retry,
+                                self.session_attempts, self.radio, lambda: self.state == "registered",
+                                self.counters, self.rejects, log, status, loop)
         self._seen = (0, 0)
         self.started = time.monotonic()
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        daemon.set_buffers(self.sock, 2 << 20)
-        self.sock.bind((self.address, self.rls_port))
-        # connected: the kernel keeps the route, and delivers only what comes from the gNB's RLS port
-        self.sock.connect(self.gnb)
-        self.sock.setblocking(False)
-        self.loop.add_reader(self.sock.fileno(), self.on_rls)
+        self.radio.open()
         self.loop.every(self.heartbeat, self.on_heartbeat_timer)
         self.loop.every(1.0, self._tick)
         self.log("start", supi=self.supi, ue_id=self.ue_id, address=self.address, gnb=self.gnb[0],
                  sessions=",".join(f"{s.psi}:{s.slice or s.snssai}" for s in self.sessions.values()))
-        self.send(rls.HEARTBEAT)
+        self.radio.send(rls.HEARTBEAT)
         self.status_file.maybe_write(self.status, force=True)
 
     def close(self) -> None:
-        if self.sock is not None:
-            self.send(rls.RELEASE)
+        if self.radio.sock is not None:
+            self.radio.send(rls.RELEASE)
         for s in self.sessions.values():
-            self.close_session(s)
-        if self.sock is not None:
-            self.sock.close()
+            self.pdus.close(s)
+        self.radio.close()
 
     def _tick(self) -> None:
         seen = (self.counters["ul_packets"] + sum(s.ul_packets for s in self.sessions.values()),
@@ -160,18 +119,10 @@ class Ue:
             self.status_file.dirty = True
         self.status_file.maybe_write(self.status)
 
-    def send(self, msg_type: int, payload: bytes = b"", psi: int = 0) -> None:
-        try:
-            self.sock.send(rls.encode(msg_type, self.ue_id, payload, psi))
-        except OSError as exc:
-            self.counters["send_errors"] += 1
-            if self.counters["send_errors"] <= 3:
-                self.log("rls-send-error", error=exc.strerror or str(exc))
-
     # ------------------------------------------------------------------ radio link
 
     def on_heartbeat_timer(self) -> None:
-        self.send(rls.HEARTBEAT)
+        self.radio.send(rls.HEARTBEAT)
         if self.link_up and time.monotonic() - self.last_ack > self.link_timeout:
             self.link_lost(f"no heartbeat answer for {self.link_timeout:g} s")
 
@@ -183,7 +134,7 @@ class Ue:
     def restart(self) -> None:
         """Back to square one: sessions down, register again as soon as the cell answers."""
         for s in self.sessions.values():
-            self.close_session(s)
+            self.pdus.close(s)
             s.reset()
         self.loop.cancel(self.reg_timer)
         self.reg_attempts, self.reg_sent_at = 0, 0.0
@@ -192,36 +143,6 @@ class Ue:
         self.status_file.dirty = True
         if self.link_up and self.state == "searching":
             self.register()
-
-    def on_rls(self) -> None:
-        sock, buf, view, sessions = self.sock, self.rbuf, self.rview, self.sessions
-        for _ in range(BATCH):
-            try:
-                n = sock.recv_into(buf)
-            except BlockingIOError:
-                return
-            except OSError:  # an ICMP error for an earlier send (gNB not up yet): nothing to read
-                self.counters["icmp_errors"] += 1
-                continue
-            if n >= rls.HEADER_LEN and buf[0] == rls.MAGIC and buf[1] == rls.DATA:
-                s = sessions.get(buf[2])
-                if s is None or s.fd is None:
-                    self.drops["no-session"] += 1
-                    continue
-                try:
-                    os.write(s.fd, view[rls.HEADER_LEN:n])
-                except OSError:
-                    self.drops["tun-write"] += 1
-                    continue
-                s.dl_packets += 1
-                s.dl_bytes += n - rls.HEADER_LEN
-                continue
-            try:
-                hdr = rls.parse(buf, n)
-            except rls.RlsError:
-                self.drops["malformed-rls"] += 1
-                continue
-            self.on_control(hdr, bytes(view[rls.HEADER_LEN:n]))
 
     def on_control(self, hdr: rls.Header, payload: bytes) -> None:
         if hdr.ue_id != self.ue_id:
@@ -256,7 +177,7 @@ class Ue:
         self.reg_attempts += 1
         if self.reg_attempts == 1 or not self.reg_sent_at:
             self.reg_sent_at = time.monotonic()
-        self.send(rls.NAS, self.registration)
+        self.radio.send(rls.NAS, self.registration)
         self.counters["nas_up"] += 1
         self.log("registration-request", supi=self.supi, attempt=self.reg_attempts)
         delay = min(self.retry * 2 ** min(self.reg_attempts - 1, 8), self.max_retry)
@@ -280,7 +201,7 @@ class Ue:
             self.log("registered", supi=self.supi, allowed=",".join(msg.allowed), tmsi=msg.tmsi,
                      rejected_nssai=",".join(msg.rejected) or None, ms=self.registration_ms)
             for s in self.sessions.values():
-                self.request_session(s)
+                self.pdus.request(s)
         elif isinstance(msg, uenas.RegistrationReject):
             self.loop.cancel(self.reg_timer)
             self.state = "rejected"
@@ -289,106 +210,17 @@ class Ue:
             self.rejects.append({"time": round(time.time(), 3), **self.reject})
             self.log("reject", kind="registration", supi=self.supi, cause=msg.cause, cause_name=name)
         elif isinstance(msg, uenas.SessionAccept):
-            self.on_session_accept(msg)
+            self.pdus.accept(msg)
         elif isinstance(msg, uenas.SessionReject):
-            s = self.sessions.get(msg.psi)
-            if s is None or s.state != "requested":
-                return
-            self.loop.cancel(s.timer)
-            s.state, s.cause, s.cause_name = "rejected", msg.cause, uenas.SM_CAUSES.get(msg.cause)
-            self.rejects.append({"time": round(time.time(), 3), "kind": "session", "psi": s.psi, "slice": s.slice,
-                                 "cause": msg.cause, "cause_name": s.cause_name})
-            del self.rejects[:-100]
-            self.log("reject", kind="session", psi=s.psi, slice=s.slice, snssai=s.snssai, dnn=s.dnn,
-                     cause=msg.cause, cause_name=s.cause_name)
+            self.pdus.reject(msg)
         else:
             self.log("nas-ignored", message=type(msg).__name__)
-
-    # ------------------------------------------------------------------ sessions
-
-    def request_session(self, s: UeSession) -> None:
-        if self.state != "registered":
-            return
-        s.state = "requested"
-        s.attempts += 1
-        if s.attempts == 1:
-            s.sent_at = time.monotonic()
-        self.send(rls.NAS, s.request)
-        self.counters["nas_up"] += 1
-        self.loop.cancel(s.timer)
-        s.timer = self.loop.call_later(min(self.session_retry * 2 ** (s.attempts - 1), self.max_retry),
-                                       lambda: self._session_timeout(s))
-
-    def _session_timeout(self, s: UeSession) -> None:
-        if s.state != "requested" or self.state != "registered":
-            return
-        if s.attempts >= self.session_attempts:
-            s.state = "timeout"
-            self.status_file.dirty = True
-            self.log("session-timeout", psi=s.psi, slice=s.slice, attempts=s.attempts)
-            return
-        self.request_session(s)
-
-    def on_session_accept(self, msg: uenas.SessionAccept) -> None:
-        s = self.sessions.get(msg.psi)
-        if s is None or s.state != "requested":
-            self.log("session-accept-ignored", psi=msg.psi, reason="not requested")
-            return
-        self.loop.cancel(s.timer)
-        s.address, s.qfi = str(msg.address), msg.qfi
-        name = s.tun or self._free_tun()
-        try:
-            fd = tun.open_tun(name)
-            try:
-                tun.bring_up(name, s.address, self.mtu, routes=s.routes)
-            except OSError:
-                os.close(fd)
-                raise
-        except OSError as exc:
-            s.state, s.cause_name = "failed", f"TUN {name}: {exc}"
-            self.log("session-failed", psi=s.psi, slice=s.slice, tun=name, error=str(exc))
-            return
-        s.tun, s.fd = name, fd
-        s.rls_header = rls.encode(rls.DATA, self.ue_id, psi=s.psi)
-        self.loop.add_reader(fd, lambda: self.on_tun(s))
-        s.state = "active"
-        s.setup_ms = round((time.monotonic() - s.sent_at) * 1000, 2)
-        self.log("session", psi=s.psi, slice=s.slice, dnn=msg.dnn or s.dnn, address=s.address, tun=name,
-                 qfi=msg.qfi, routes=len(s.routes), ms=s.setup_ms)
-
-    def _free_tun(self) -> str:
-        taken = {s.tun for s in self.sessions.values() if s.tun}
-        return next(f"uesimtun{i}" for i in range(64) if f"uesimtun{i}" not in taken)
-
-    def close_session(self, s: UeSession) -> None:
-        self.loop.cancel(s.timer)
-        if s.fd is not None:
-            self.loop.remove_reader(s.fd)
-            os.close(s.fd)  # the TUN and its routes vanish with the descriptor
-            s.fd = None
-
-    def on_tun(self, s: UeSession) -> None:
-        """Packets of one session's TUN -> RLS DATA, written in place into the burst to the gNB."""
-        fd, sock, batch, header = s.fd, self.sock, self.ul_batch, s.rls_header
-        if fd is None:
-            return
-        buf, view, H = batch.buf, batch.view, rls.HEADER_LEN
-        for _ in range(BATCH):
-            off = batch.used
-            try:
-                n = os.readv(fd, [view[off + H:off + H + BUF]])
-            except BlockingIOError:
-                break
-            buf[off:off + H] = header
-            batch.push(sock, None, H + n)
-            s.ul_packets += 1
-            s.ul_bytes += n
-        batch.flush()
 
     # ------------------------------------------------------------------ status
 
     def status(self) -> dict[str, Any]:
         sessions = [s.view_dict() for s in self.sessions.values()]
+        batch = self.radio.ul_batch
         return {
             "program": "ue", "name": self.name, "supi": self.supi, "ue_id": self.ue_id, "address": self.address,
             "pid": os.getpid(), "gnb": self.gnb[0], "link": "up" if self.link_up else "down", "state": self.state,
@@ -399,8 +231,8 @@ class Ue:
                          "dl_packets": sum(s["dl_packets"] for s in sessions),
                          "ul_bytes": sum(s["ul_bytes"] for s in sessions),
                          "dl_bytes": sum(s["dl_bytes"] for s in sessions), **self.counters},
-            "drops": {**self.drops, **({"rls-send": self.ul_batch.errors} if self.ul_batch.errors else {})},
-            "uplink_sends": self.ul_batch.stats(),
+            "drops": {**self.drops, **({"rls-send": batch.errors} if batch.errors else {})},
+            "uplink_sends": batch.stats(),
         }
 
 
