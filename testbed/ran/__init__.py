@@ -68,6 +68,13 @@ Wire formats: rls.py (RLS), gtpu.py (GTP-U G-PDU), n2.py (NGAP framing),
 n4.py (the emulated N4); NAS and NGAP themselves are nas.py / ngap.py
 (pycrate), except on the UE, which reads the few downlink NAS messages it needs
 with uenas.py (no pycrate: a UE process stays near 15 MiB resident).
+
+Each program's module keeps its procedures and status; its other parts are
+modules of their own: the UE's radio and user plane (ueradio.py) and PDU
+sessions (uesessions.py); the gNB's N2 connection (gnbn2.py), UE contexts
+(gnbctx.py) and packet loops (gnbuser.py); the core's N2 server
+(n2server.py) and N4 clients (smf.py); the UPF's session table and N4 server
+(upfn4.py).
 """
 from __future__ import annotations
 
