@@ -52,6 +52,15 @@ def cause_name(kind: str, cause: int | None) -> str | None:
         return None
 
 
+def reject_entry(plan: RanPlan, kind: str, supi: str | None, cause: int | None, reason: str, peer: GnbPeer,
+                 extra: dict[str, Any]) -> dict[str, Any]:
+    """One reject as the status file keeps it (and the log line shows it, without the time)."""
+    sub = plan.by_supi(supi) if supi else None
+    return {"time": round(time.time(), 3), "kind": kind, "ue": sub.name if sub else None, "supi": supi,
+            "cause": int(cause) if cause is not None else None, "cause_name": cause_name(kind, cause),
+            "reason": reason, "gnb": peer.name, **{k: v for k, v in extra.items() if v is not None}}
+
+
 class AmfSession:
     """A PDU session as the core tracks it: the plan's session, its UPF, the gNB's downlink tunnel."""
 
@@ -110,7 +119,7 @@ class Amf:
 
     def start(self) -> None:
         transports = self.n2.start()
-        self.loop.every(1.0, self._tick)
+        self.loop.every(1.0, lambda: self.status_file.maybe_write(self.status))
         self.loop.call_later(0.0, self.smf.associate)
         self.log("start", address=self.address, ngap=f"{'+'.join(transports)}/{self.n2.port}",
                  sctp="available" if n2.SCTP in transports else "unavailable (TCP fallback)",
@@ -121,9 +130,6 @@ class Amf:
     def close(self) -> None:
         self.n2.close()
         self.smf.close()
-
-    def _tick(self) -> None:
-        self.status_file.maybe_write(self.status)
 
     def _gnb_lost(self, peer: GnbPeer) -> int:
         """A gNB's connection is gone: its UEs are released; how many."""
@@ -266,10 +272,7 @@ class Amf:
 
     def reject(self, kind: str, supi: str | None, cause: int | None, reason: str, peer: GnbPeer,
                **extra: Any) -> None:
-        sub = self.plan.by_supi(supi) if supi else None
-        entry = {"time": round(time.time(), 3), "kind": kind, "ue": sub.name if sub else None, "supi": supi,
-                 "cause": int(cause) if cause is not None else None, "cause_name": cause_name(kind, cause),
-                 "reason": reason, "gnb": peer.name, **{k: v for k, v in extra.items() if v is not None}}
+        entry = reject_entry(self.plan, kind, supi, cause, reason, peer, extra)
         self.rejects.append(entry)
         self.status_file.dirty = True
         self.log("reject", **{k: v for k, v in entry.items() if k != "time"})
