@@ -66,7 +66,7 @@ def build(msg_type: str, control_id: str, patient_id: str, seq: int = 1, sender:
                 f"PV1|1|I|WARD3^301^1^XTCH||||D001^Attending^Doctor|||MED||||1|||D001^Attending^Doctor|IP|"
                 f"V{seq:08d}|||||||||||||||||||||||||{now}"]
     elif msg_type == "ORM^O01":
-        segs = [_msh(msg_type, control_id, sender, receiver), pid, f"PV1|1|O|CLINIC1",
+        segs = [_msh(msg_type, control_id, sender, receiver), pid, "PV1|1|O|CLINIC1",
                 f"ORC|NW|{order}|||||^^^{now}^^R",
                 f"OBR|1|{order}||58410-2^CBC panel - Blood by Automated count^LN|||{now}"]
     else:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from testbed.workloads.base import Measurement
+from testbed.workloads.targets import service_port
 
 
 @dataclass
@@ -40,15 +41,23 @@ def agent(module: str, *args: object) -> list[str]:
 
 
 def plan(w: Any, type_name: str, pairs: Iterable[tuple[Any, ...]],
-         job: Callable[..., Job | str]) -> tuple[list[Job], list[Measurement]]:
+         job: Callable[..., Job | str], topo: Any = None, service: str | None = None
+         ) -> tuple[list[Job], list[Measurement]]:
     """The jobs of entry `w`: `job(src, dst, *rest)` for each (src, dst, *rest) of `pairs`.
 
-    Where `job` returns a string instead (why that pair cannot be measured), the pair gets a
-    Measurement with that error and no job. Returns (jobs, those measurements).
+    With `service` (and `topo`), the target's port of that service is looked up here and
+    passed as the last argument: `job(src, dst, *rest, port)`; a target not offering it
+    cannot be measured. Where `job` returns a string instead (why that pair cannot be
+    measured), the pair gets a Measurement with that error and no job. Returns (jobs,
+    those measurements).
     """
     jobs, refused = [], []
     for src, dst, *rest in pairs:
-        j = job(src, dst, *rest)
+        if service is not None:
+            port = service_port(topo, dst, service)
+            j: Job | str = f"{dst} offers no {service} service" if port is None else job(src, dst, *rest, port)
+        else:
+            j = job(src, dst, *rest)
         if isinstance(j, str):
             refused.append(Measurement(w.name, type_name, src, dst, errors=[j]))
         else:

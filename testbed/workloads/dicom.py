@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from testbed.topology.model import Size
 from testbed.workloads.agents import Job, agent, measured, plan, run_all
 from testbed.workloads.base import COMPLETION_MS, LATENCY_MS, THROUGHPUT_BPS, Measurement
-from testbed.workloads.targets import every_pair, service_port
+from testbed.workloads.targets import every_pair
 
 MARGIN_S = 30.0  # interpreter start, imports, and the agent's own clean exit after its deadline
 
@@ -64,10 +64,7 @@ class Dicom:
     def run(self, tb, w, params: DicomParams, emit) -> list[Measurement]:
         deadline = w.duration / 1000
 
-        def job(src: str, dst: str) -> Job | str:
-            port = service_port(tb.topo, dst, "pacs")
-            if port is None:
-                return f"{dst} offers no pacs service"
+        def job(src: str, dst: str, port: int) -> Job:
             argv = agent(self.agent, "--host", tb.node(dst).ip, "--port", port, "--called-ae", "PACS",
                          "--calling-ae", src.upper()[:16], "--modality", params.modality,
                          "--study-size", params.study_size, "--studies", params.studies,
@@ -78,7 +75,7 @@ class Dicom:
                 argv.append("--no-retrieve")
             return Job(src, dst, argv)
 
-        jobs, out = plan(w, self.name, every_pair(tb.topo, w.src, w.dst), job)
+        jobs, out = plan(w, self.name, every_pair(tb.topo, w.src, w.dst), job, tb.topo, "pacs")
         emit(f"{w.name}: {len(jobs)} study transfers of {params.study_size / 2**20:.0f} MiB ({params.modality})")
         out += [measurement(w, self.name, j) for j in run_all(tb, jobs, deadline + MARGIN_S)]
         return out

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from testbed.topology.model import Duration, Rate
 from testbed.workloads import agents
 from testbed.workloads.base import THROUGHPUT_BPS, Measurement
-from testbed.workloads.targets import assign, service_port
+from testbed.workloads.targets import assign
 
 SERVICE = "iperf"
 MARGIN_S = 20.0
@@ -103,13 +103,10 @@ class Iperf:
         seconds = max(1, math.ceil(w.duration / 1000))
         rate = params.bitrate or w.rate
 
-        def job(src: str, dst: str) -> agents.Job | str:
-            port = service_port(tb.topo, dst, SERVICE)
-            if port is None:
-                return f"{dst} offers no {SERVICE} service"
+        def job(src: str, dst: str, port: int) -> agents.Job:
             return agents.Job(src, dst, self.argv(tb.node(dst).ip, port, seconds, params, rate))
 
-        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job, tb.topo, SERVICE)
         turns: dict[str, list[agents.Job]] = defaultdict(list)  # target -> its sources, one at a time
         for j in jobs:
             turns[j.dst].append(j)

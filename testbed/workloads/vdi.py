@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from testbed.topology.model import Duration
 from testbed.workloads import agents
 from testbed.workloads.base import LATENCY_MS, THROUGHPUT_BPS, Measurement
-from testbed.workloads.targets import assign, service_port
+from testbed.workloads.targets import assign
 
 SERVICE = "vdi"
 MARGIN_S = 30.0  # TLS set-up, the last answers' grace period, a loaded host
@@ -44,17 +44,14 @@ class Vdi:
     def run(self, tb, w, params: VdiParams, emit) -> list[Measurement]:
         ca = tb.manifest.dir / "pki" / "ca.crt"
 
-        def job(src: str, dst: str) -> agents.Job | str:
-            port = service_port(tb.topo, dst, SERVICE)
-            if port is None:
-                return f"{dst} offers no {SERVICE} service"
+        def job(src: str, dst: str, port: int) -> agents.Job:
             return agents.Job(src, dst, agents.agent(
                 self.agent, "--host", dst, "--addr", tb.node(dst).ip, "--port", port, "--ca", ca,
                 "--mode", params.mode, "--sessions", params.sessions,
                 "--input-interval", params.input_interval / 1000, "--duration", w.duration / 1000,
                 "--interval", params.interval / 1000))
 
-        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job, tb.topo, SERVICE)
         emit(f"{w.name}: {len(jobs)} sources, {params.sessions} {params.mode} session(s) each")
         out += [to_measurement(w.name, self.name, j) for j in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S)]
         return out

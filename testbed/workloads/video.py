@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from testbed.topology.model import Rate
 from testbed.workloads import agents
 from testbed.workloads.base import LATENCY_MS, THROUGHPUT_BPS, Measurement
-from testbed.workloads.targets import assign, service_port
+from testbed.workloads.targets import assign
 
 SERVICE = "video"
 DEFAULT_BITRATE = 2_000_000
@@ -42,16 +42,13 @@ class Video:
     def run(self, tb, w, params: VideoParams, emit) -> list[Measurement]:
         bitrate = params.bitrate or w.rate or DEFAULT_BITRATE
 
-        def job(src: str, dst: str) -> agents.Job | str:
-            port = service_port(tb.topo, dst, SERVICE)
-            if port is None:
-                return f"{dst} offers no {SERVICE} service"
+        def job(src: str, dst: str, port: int) -> agents.Job:
             return agents.Job(src, dst, agents.agent(
                 self.agent, "send", "--to", tb.node(dst).ip, "--port", port, "--bitrate", bitrate,
                 "--fps", params.fps, "--gop", params.gop, "--payload", params.payload,
                 "--duration", w.duration / 1000))
 
-        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job)
+        jobs, out = agents.plan(w, self.name, assign(tb.topo, w.src, w.dst), job, tb.topo, SERVICE)
         emit(f"{w.name}: {len(jobs)} streams at {bitrate / 1e6:g} Mbit/s, {params.fps} fps")
         out += [to_measurement(w.name, self.name, j) for j in agents.run_all(tb, jobs, w.duration / 1000 + MARGIN_S)]
         return out

@@ -52,7 +52,7 @@ def test_workloads_start_on_schedule_run_concurrently_and_are_scored():
     workloads.register(t)
     try:
         topo = parse_text(TOPO, "sched.yaml")
-        tb = SimpleNamespace(topo=topo, measurements=[])
+        tb = SimpleNamespace(topo=topo, measurements=[], timings={})
         t0 = time.monotonic()
         results = run_workloads(tb, Emitter(None))
         took = time.monotonic() - t0
