@@ -37,7 +37,7 @@ def load(path: str | Path) -> Topology:
 
 def check_workloads(topo: Topology) -> None:
     if problems := workloads.validate(topo):
-        raise TopologyError(sorted(problems, key=lambda p: (p.line or 0, p.field)))
+        raise TopologyError(loader.in_file_order(problems))
 
 
 def probe_pairs(topo: Topology) -> list[tuple[str, str, str, str]]:

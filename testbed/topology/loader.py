@@ -267,15 +267,15 @@ def parse_text(text: str, file: str) -> model.Topology:
             source.problem(err["loc"], _message(err))
             for err in exc.errors(include_url=False)
         ]
-        raise TopologyError(_in_file_order(problems)) from None
+        raise TopologyError(in_file_order(problems)) from None
     topo._source = source
     problems = validate(topo, source)
     if problems:
-        raise TopologyError(_in_file_order(problems))
+        raise TopologyError(in_file_order(problems))
     return topo
 
 
-def _in_file_order(problems: list[Problem]) -> list[Problem]:
+def in_file_order(problems: list[Problem]) -> list[Problem]:
     """Drop repeats (pydantic may report one location twice, e.g. union branches); sort by line, then field.
 
     Schema and graph problems read top to bottom, the order a person fixes a file in.
@@ -321,4 +321,4 @@ def decode(data: bytes, file: str) -> str:
         raise TopologyError([Problem(file, line, "", why)]) from None
 
 
-__all__ = ["load", "parse_text", "decode", "format_path"]
+__all__ = ["load", "parse_text", "decode", "format_path", "in_file_order"]
