@@ -11,8 +11,9 @@ it. `server` is an argv template filled in by the engine:
            NODE.crt, NODE.key), {data} a per-node scratch directory of the run.
 `tls`: the service is only offered over TLS with a certificate from the run's
 own CA (the paper's SSL tunnels); plaintext is refused by the server itself.
-A service without a server (gtpu until the 5G path lands, or a file's own
-{name, port, proto}) is answered only by the isolation prober's listeners.
+A service without a server here (the 5G ones, served by testbed.ran's programs
+when the RAN runs, or a file's own {name, port, proto}) is answered only by the
+isolation prober's listeners.
 """
 from __future__ import annotations
 
@@ -56,7 +57,11 @@ CATALOGUE: dict[str, ServiceSpec] = {s.name: s for s in (
                 ("iperf3", "-s", "-B", "{ip}", "-p", "{port}")),
     ServiceSpec("video", 5004, "udp", "video consultation: RTP-like media between expert and clinic",
                 ("{python}", "-m", "traffic.media", "receive", "--bind", "{ip}", "--port", "{port}")),
-    ServiceSpec("gtpu", 2152, "udp", "GTP-U user plane (N3) of a UPF"),
+    ServiceSpec("gtpu", 2152, "udp", "GTP-U user plane (N3): a UPF's uplink, a gNB's downlink"),
+    # The 5G control plane and radio of the built-in emulation (testbed.ran), served by its programs.
+    ServiceSpec("ngap", 38412, "tcp", "N2: NGAP between gNB and AMF (TCP here: the kernel lacks SCTP)"),
+    ServiceSpec("pfcp", 8805, "tcp", "N4: the SMF programming a UPF (the emulation's JSON over TCP, not PFCP)"),
+    ServiceSpec("rls", 4997, "udp", "UERANSIM-style radio link simulation between UE and gNB"),
 )}
 
 

@@ -2,8 +2,8 @@
 
 Order matters: the controller first (switches connect as soon as they exist),
 then node runtimes (containers), hosts and switches, links, per-node set-up,
-impairment points, switches started (and their rules confirmed), and last the
-daemons the node kinds run inside their nodes. `Testbed.up()` calls `build()`;
+impairment points, switches started (and their rules confirmed), the daemons
+the node kinds run inside their nodes, and last the 5G programs (engine/ran.py). `Testbed.up()` calls `build()`;
 on any error it tears down whatever was recorded.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from testbed.engine.ownership import owner_fields
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import NodeRecord, process_start_time
 from testbed.errors import BuildError, PlatformError
-from testbed.slicing.plan import controller_plan
+from testbed.engine.ran import preflight as ran_preflight, run_controller_plan, start_ran
 from testbed.topology.resolve import node_settings
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def preflight(tb: "Testbed") -> None:
         tb.timings.update(rt.prepare(tb.topo, nodes, tb.emit))
         tb.runtimes[name] = rt
     tb.node_runtime = {n.name: name for name, nodes in by_runtime.items() for n in nodes}
+    ran_preflight(tb)
 
 
 def build(tb: "Testbed") -> None:
@@ -74,6 +75,7 @@ def build(tb: "Testbed") -> None:
         links.start_impairments(tb, impaired)
     start_switches(tb)
     start_daemons(tb)
+    start_ran(tb)
     tb.manifest.state = "up"
     tb.manifest.save()
 
@@ -89,7 +91,7 @@ def attach_controller(tb: "Testbed") -> None:
         m.controller = {"remote": topo.controller.remote}
     else:
         app = resolve_app(tb.controller_app or topo.controller.app, Path(tb.source).parent, sliced=bool(topo.slices))
-        tb.controller = start_controller(app, m.dir, controller_plan(topo, tb.layout))
+        tb.controller = start_controller(app, m.dir, run_controller_plan(topo, tb.layout, tb.ran))
         m.pids["controller"] = record(tb.controller.proc.pid)
         m.controller = {"app": app, "port": tb.controller.port, "log": str(tb.controller.log_path)}
         ctrl_ip, ctrl_port = "127.0.0.1", tb.controller.port

@@ -39,6 +39,7 @@ LABEL_NODE = "org.medalliance.testbed.node"
 LABEL_PREFIX = "org.medalliance.testbed."  # owner labels: LABEL_PREFIX + owner-pid / owner-start (engine/ownership.py)
 START_WORKERS = 4  # parallel `docker run`s: dockerd on 2 cores gains little beyond this
 DOCKER_TIMEOUT_S = 120
+TUN_DEVICE = "/dev/net/tun"
 # cgroup v1 controllers a node's processes join (not devices/freezer: the shell is the testbed's tool)
 _CONTROLLERS = ("cpu", "cpuacct", "cpuset", "memory", "pids", "blkio")
 # sh on the host: move itself into the cgroups given before `--`, then become the command after it
@@ -129,6 +130,8 @@ class ContainerSpec:
              *[x for k, v in self.owner.items() for x in ("--label", f"{LABEL_PREFIX}{k.removeprefix('testbed-')}={v}")],
              # the testbed's hosts file, and no IPv6 chatter (/proc/sys is read-only in a container)
              "--sysctl", "net.ipv6.conf.all.disable_ipv6=1", "--sysctl", "net.ipv6.conf.default.disable_ipv6=1"]
+        if os.path.exists(TUN_DEVICE):  # the 5G programs' session and N6 interfaces are TUNs
+            a += ["--device", TUN_DEVICE]
         if self.hosts_file:
             a += ["-v", f"{self.hosts_file}:/etc/hosts:ro"]
         for p in self.ro_mounts:

@@ -25,11 +25,12 @@ from pathlib import Path
 from testbed.engine.controller import wait_generation, write_plan
 from testbed.engine.ovs import dump_conntrack, flush_conntrack
 from testbed.openflow.layout import make_layout
-from testbed.slicing.plan import controller_plan
+from testbed.engine.ran import run_controller_plan
+from testbed.ran.network import prepare, run_policy
 from testbed.engine.rundir import Manifest, is_alive
 from testbed.errors import TestbedError, UsageError
 from testbed.slicing.conntrack import opened_by, parse_conntrack
-from testbed.slicing.policy import INFRA, compile_policy
+from testbed.slicing.policy import INFRA
 from testbed.topology.loader import load
 
 CHANGES_FILE = "slice-changes.json"
@@ -71,7 +72,7 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
     ctrl_pid = m.pids.get("controller")
     if not ctrl_pid or not is_alive(int(ctrl_pid[0]), ctrl_pid[1]):
         raise TestbedError(f"the controller of run {m.run_id} is not running; nothing would apply the change")
-    topo = load(m.topology)
+    topo, ran = prepare(load(m.topology), m.run_id)
     slices = {s.name for s in topo.slices}
     if slice_name not in slices:
         raise UsageError(f"no slice {slice_name!r} in {m.topology}; slices: {', '.join(sorted(slices)) or 'none'}"
@@ -83,8 +84,8 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
     with open(run_dir / (CHANGES_FILE + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs at once: one after the other
         ch = load_changes(run_dir)
-        before = compile_policy(topo, ch["extra"], ch["revoked"])
-        in_file = compile_policy(topo).members.get(slice_name, [])
+        before = run_policy(topo, ran, ch["extra"], ch["revoked"])
+        in_file = run_policy(topo, ran).members.get(slice_name, [])
         extra, revoked = ch["extra"].setdefault(slice_name, []), ch["revoked"].setdefault(slice_name, [])
         if action == "grant":
             if member in revoked:
@@ -96,13 +97,13 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
                 extra.remove(member)
             if member not in revoked:
                 revoked.append(member)
-        after = compile_policy(topo, ch["extra"], ch["revoked"])
+        after = run_policy(topo, ran, ch["extra"], ch["revoked"])
         try:
             old_plan = json.loads((run_dir / "plan.json").read_text())
         except (OSError, ValueError) as exc:
             raise TestbedError(f"run {m.run_id} has no readable controller plan ({exc})") from None
         gen = int(old_plan.get("generation", 1)) + 1
-        plan = controller_plan(topo, make_layout(topo, m.run_id), ch["extra"], ch["revoked"], generation=gen)
+        plan = run_controller_plan(topo, make_layout(topo, m.run_id), ran, ch["extra"], ch["revoked"], generation=gen)
         _check_same_network(old_plan, plan)
         tmp = run_dir / (CHANGES_FILE + ".tmp")
         tmp.write_text(json.dumps(ch, indent=1))
@@ -131,11 +132,14 @@ def end_sessions(plan: dict, slice_name: str, member: str) -> int:
     Called once the plan without the grant is applied everywhere, so no new one can appear meanwhile.
     """
     zone = plan.get("conntrack", {}).get("zone")
-    ip = plan.get("hosts", {}).get(member, {}).get("ip")
+    # the member's own address, and its PDU sessions' (hosts "member/uesimtunN" behind their UPF)
+    ips = [rec["ip"] for h, rec in plan.get("hosts", {}).items()
+           if (h == member or h.startswith(member + "/")) and rec.get("ip")]
     sid = plan.get("slices", {}).get(slice_name, {}).get("id")
-    if zone is None or not ip or sid is None:
+    if zone is None or not ips or sid is None:
         return 0  # not a stateful plan: nothing is tracked
-    conns = opened_by(parse_conntrack(dump_conntrack(zone)), ip, sid)
+    table = parse_conntrack(dump_conntrack(zone))
+    conns = [c for ip in ips for c in opened_by(table, ip, sid)]
     errors = flush_conntrack(zone, [c.tuple() for c in conns])
     if errors:
         raise TestbedError("the new rules are in, but live sessions could not be ended: " + "; ".join(errors[:3]))

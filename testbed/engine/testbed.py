@@ -30,6 +30,8 @@ from testbed.errors import UsageError
 from testbed.events import Emitter, EventSink
 from testbed.impair.backends import choose_backend
 from testbed.openflow.layout import Layout, make_layout
+from testbed.ran.network import prepare as prepare_ran
+from testbed.ran.plan import RanPlan
 from testbed.topology.loader import load
 from testbed.topology.model import Topology
 
@@ -57,6 +59,7 @@ class Testbed:
         self.mn_nodes: dict[str, Any] = {}  # topology name -> Mininet node
         self.link_handles: dict[str, Any] = {}
         self.measurements: list[dict[str, Any]] = []  # raw samples of the workloads run on this testbed
+        self.ran: RanPlan | None = None  # the 5G plan, when the topology has a 5G path (set by up())
 
     @classmethod
     def from_file(cls, path: str | Path, **kw: Any) -> "Testbed":
@@ -94,8 +97,10 @@ class Testbed:
     # -- build ---------------------------------------------------------------
     def up(self) -> None:
         t0 = time.monotonic()
-        build.preflight(self)
         rid = naming.new_run_id({m.run_id for m in all_runs()})
+        # the 5G path's own nodes (the core, an implicit UPF) join the topology before anything is planned
+        self.topo, self.ran = prepare_ran(self.topo, rid)
+        build.preflight(self)
         self.layout = make_layout(self.topo, rid)
         me = os.getpid()
         m = self.manifest = Manifest(run_id=rid, topology=os.path.abspath(self.source), name=self.topo.name,

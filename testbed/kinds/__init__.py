@@ -11,7 +11,7 @@ import importlib
 
 from testbed.kinds.base import Daemon, InfraGrant, Kind
 
-BUILTIN = ("switch", "server", "vdi", "mec", "upf", "gnb", "ue", "host")
+BUILTIN = ("switch", "server", "vdi", "mec", "upf", "gnb", "ue", "core", "host")
 
 _REGISTRY: dict[str, Kind] = {}
 

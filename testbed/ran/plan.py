@@ -100,7 +100,7 @@ class Pool:
 
 @dataclass(frozen=True)
 class Core:
-    """The AMF/SMF role. Not a node of the file today: the engine adds it under this name."""
+    """The AMF/SMF role: the file's node of kind core, else one the engine adds under this name."""
 
     name: str
     address: IPv4Address
@@ -249,7 +249,9 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
     slices = tuple(SlicePlan(s.name, Snssai(s.sst, s.sd.lower() if s.sd else None), s.fiveqi, fiveqi_dscp(s.fiveqi),
                              s.rate)
                    for s in topo.slices)
-    core = Core(implicit_name("5gc"), next(spare))
+    core_nodes = [n for n in topo.nodes if kinds.get(n.kind).ran_role == "core"]
+    core = (Core(core_nodes[0].name, addresses[core_nodes[0].name]) if core_nodes
+            else Core(implicit_name("5gc"), next(spare)))
     gnb_nodes = [n for n in topo.nodes if kinds.get(n.kind).ran_role == "gnb"]
     gnbs = tuple(Gnb(n.name, n.site, addresses[n.name], i + 1, ran.tac) for i, n in enumerate(gnb_nodes))
     upf_list = upf_selection.plan_upfs(topo, addresses, bindings, lambda: (implicit_name("upf"), next(spare)),

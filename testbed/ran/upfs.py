@@ -4,8 +4,7 @@ A binding names a UPF and the slices and sites it serves (empty: all of them).
 The file format has no place for bindings yet (see `UpfBinding` for the proposed
 `ran.upfs`), so without them they are derived from the graph:
 
-- a node that always offers GTP-U (`gtpu` among its kind's implicit services:
-  the upf kind) is a UPF;
+- a node of a kind whose `ran_role` is "upf" is a UPF;
 - UPFs in a datacentre site are central: every slice, every site (if none is in
   a datacentre, the first UPF of the file is);
 - any other UPF is a MEC UPF doing local breakout: for its own site, or, when it
@@ -59,7 +58,7 @@ class Upf:
 
 def is_upf(topo: Topology, name: str) -> bool:
     node = topo.node(name)
-    return "gtpu" in kinds.get(node.kind).implicit_services
+    return kinds.get(node.kind).ran_role == "upf"
 
 
 def plan_upfs(topo: Topology, addresses: dict[str, IPv4Address], bindings: Iterable[Any] | None,

@@ -260,7 +260,7 @@ def _icmp_rules_stateless(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: d
 
 # -- both -----------------------------------------------------------------------------
 def _arp_rules(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, str], seq: int) -> list[tuple[str, dict]]:
-    """ARP both ways between src and dst, requests delivered to the target only."""
+    """ARP both ways between src and dst, requests delivered to the target only (`ips`: the ARP addresses)."""
     out = []
     (ssw, sport, smac), (dsw, dport, dmac) = hosts[src], hosts[dst]
     for sw, port, mac, peer_mac, me, peer in ((ssw, sport, smac, dmac, src, dst), (dsw, dport, dmac, smac, dst, src)):
@@ -274,13 +274,18 @@ def _arp_rules(src: str, dst: str, s: SliceInfo, hosts: Hosts, ips: dict[str, st
 
 
 def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceInfo], ips: dict[str, str], *,
-                  zone: int = 0, stateless: bool = False) -> dict:
+                  zone: int = 0, stateless: bool = False, arp_ips: dict[str, str] | None = None) -> dict:
     """Rules and meters per dpid for `grants` on `wiring`: {"switches", "meters", "tables", "frag_mode", "grants"}.
 
     A flow granted in two slices gets the rules of the first one (identical
     matches cannot coexist); a host pair's ICMP, fragments and ARP go with the
-    first slice that grants the pair anything.
+    first slice that grants the pair anything. `arp_ips` gives the address a
+    host answers ARP for when it is not its IP: a PDU session's packets leave
+    its UPF's port with the session's address, but ARP is the UPF's own.
+    Hosts that share a port and MAC (a UPF and its sessions) share one
+    forwarding rule.
     """
+    arp_of = {**ips, **(arp_ips or {})}
     switches: dict[str, list[dict]] = {dp: [] for dp in wiring.dpids.values()}
     seen: set[tuple] = set()
     used_meters: dict[str, set[int]] = {dp: set() for dp in wiring.dpids.values()}
@@ -320,7 +325,7 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
                      + _pair_new_rules(src, dst, s, hosts, ips, zone, seq))
             for end in (src, dst):
                 state_on.setdefault(hosts[end][0], []).append(sl)
-        for sw, rule in rules + _arp_rules(src, dst, s, hosts, ips, seq):
+        for sw, rule in rules + _arp_rules(src, dst, s, hosts, arp_of, seq):
             add(sw, rule)
     for sw in sorted(state_on):
         for sl in dict.fromkeys(state_on[sw]):
@@ -334,7 +339,11 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
             switches[dp].append(_rule(TABLE_ADMIT, PRIO_TRUNK, {"in_port": port, "vlan_vid": VLAN_NONE},
                                       cookie(common, "trunk"), f"trunk port {port}: admitted at its edge",
                                       goto=TABLE_FORWARD))
+    forwarded: set[str] = set()
     for host, (home, port, mac) in sorted(wiring.hosts.items()):
+        if mac in forwarded:
+            continue
+        forwarded.add(mac)
         switches[wiring.dpids[home]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac},
                                                   cookie(common, "forward"), f"to {host}",
                                                   actions=[{"output": port}]))
@@ -351,7 +360,8 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
             "frag_mode": FRAG_NORMAL if stateless else FRAG_NX_MATCH, "grants": placed}
 
 
-def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, str], zone: int = 0) -> dict:
+def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, str], zone: int = 0,
+                 arp_ips: dict[str, str] | None = None) -> dict:
     """The controller plan for a sliced topology: the stateful rules and meters per dpid, and what they mean.
 
     `ips` maps host names to their address (no prefix); `zone` is the run's
@@ -360,7 +370,7 @@ def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, 
     another variant of the same policy (stateless_rules).
     """
     slices = slice_table(topo)
-    compiled = compile_rules(wiring, policy.grants, slices, ips, zone=zone)
+    compiled = compile_rules(wiring, policy.grants, slices, ips, zone=zone, arp_ips=arp_ips)
     return {
         "mode": "slicing",
         "pipeline": "stateful",
@@ -396,4 +406,5 @@ def stateless_rules(plan: dict) -> dict:
               for name, s in plan["slices"].items()}
     grants = [Grant(*g) for g in plan["grants"]]
     ips = {h: rec["ip"] for h, rec in plan["hosts"].items() if rec.get("ip")}
-    return compile_rules(wiring_from_plan(plan), grants, slices, ips, stateless=True)
+    arp_ips = {h: rec["arp_ip"] for h, rec in plan["hosts"].items() if rec.get("arp_ip")}
+    return compile_rules(wiring_from_plan(plan), grants, slices, ips, stateless=True, arp_ips=arp_ips)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from testbed.openflow.layout import Layout
 from testbed.openflow.forwarding import forwarding_plan
+from testbed.slicing.policy import Policy
 from testbed.topology.model import Topology
 
 PLAN_VERSION = 2
 
 
 def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, list[str]] | None = None,
-                    revoked: dict[str, list[str]] | None = None, generation: int = 1) -> dict:
+                    revoked: dict[str, list[str]] | None = None, generation: int = 1,
+                    policy: Policy | None = None, aliases: dict[str, tuple[str, str]] | None = None) -> dict:
     """The JSON document the controller app installs.
 
     {"version", "generation", "mode": "slicing"|"forwarding", "tables": [...],
@@ -29,10 +31,21 @@ def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, lis
     A slicing plan also says "frag_mode" (the switches' fragment handling) and
     "conntrack": {"zone"}. `extra_members`/`revoked` are the
     run-time slice grants and revocations (`testbed slice grant|revoke`).
+
+    `policy` replaces the file's own (the engine passes the 5G run's, see
+    testbed.ran.network), and `aliases` adds hosts that have no port of their
+    own: name -> (the host whose port and MAC they use, their address); a PDU
+    session behind its UPF. An alias answers no ARP: its host does.
     """
     wiring = layout.wiring()
     ips = {name: str(ip.ip) for name, ip in layout.ips.items()}
+    arp_ips: dict[str, str] = {}
+    for name, (host, address) in (aliases or {}).items():
+        wiring.hosts[name] = wiring.hosts[host]
+        ips[name] = address
+        arp_ips[name] = ips[host]
     hosts = {h: {"switch": sw, "dpid": wiring.dpids[sw], "port": port, "mac": mac, "ip": ips.get(h)}
+             | ({"arp_ip": arp_ips[h]} if h in arp_ips else {})
              for h, (sw, port, mac) in sorted(wiring.hosts.items())}
     trunks = sorted((a, pa, b, pb) for a, ports in wiring.ports.items() for pa, b, pb in ports
                     if b in wiring.dpids and a < b)
@@ -41,8 +54,8 @@ def controller_plan(topo: Topology, layout: Layout, extra_members: dict[str, lis
         from testbed.slicing.flows import slicing_plan
         from testbed.slicing.policy import compile_policy
 
-        plan = slicing_plan(topo, compile_policy(topo, extra_members, revoked), wiring, ips,
-                            zone=ct_zone(layout.run_id))
+        pol = policy if policy is not None else compile_policy(topo, extra_members, revoked)
+        plan = slicing_plan(topo, pol, wiring, ips, zone=ct_zone(layout.run_id), arp_ips=arp_ips)
     else:
         plan = {"mode": "forwarding", "tables": [0], "switches": forwarding_plan(wiring), "meters": {}}
     plan.update(version=PLAN_VERSION, generation=generation, hosts=hosts,

@@ -232,6 +232,10 @@ class Plmn(Strict):
 
 
 class Ran(Strict):
+    backend: Literal["builtin", "ueransim", "off"] = Field(
+        "builtin", description="builtin: the testbed's own UE/gNB/core/UPF programs, real NGAP/NAS/GTP-U on the wire "
+                               "(the default); ueransim: UERANSIM + Open5GS containers (needs kernel SCTP and their "
+                               "images); off: UEs are plain hosts on their site switch, no 5G path.")
     plmn: Plmn = Plmn()
     tac: int = Field(1, ge=0, le=0xFFFFFF)
     ues: list[UeBinding] = Field(default_factory=list)

@@ -35,7 +35,7 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
         if n.site is not None and n.site not in site_names:
             p(("nodes", i, "site"), f"unknown site {n.site!r}")
         kind = kinds.get(n.kind)
-        if n.services and not kind.offers_services:
+        if not kind.offers_services and any(s.name not in kind.implicit_services for s in n.services):
             p(("nodes", i, "services"), f"a {n.kind} does not offer services")
         ports = Counter((s.proto, s.port) for s in n.services)
         for (proto, port), count in ports.items():

@@ -1,0 +1,202 @@
+"""Starting the built-in 5G programs inside the run's nodes: UPFs, core, gNBs, then UEs.
+
+The programs and their configs come from testbed.ran.agents (pure); this stage
+writes each config into the run directory (`ran/NODE.json`), starts the
+program inside its node with a status file beside it, and waits, group by
+group, until the status files say the group is ready: a UPF once it runs, the
+core once every UPF took its N4 association, a gNB once NG setup completed
+(it answers no UE before), a UE once it registered and each of its PDU
+sessions is active or was refused. The servers' return routes to the session
+pools (through their UPF, N6) go in before the first UE registers.
+
+A program that exits, or a group not ready in time, fails the build with the
+program's log tail (the run is then torn down; the processes live in the
+run's nodes, so teardown ends them). The registration and session set-up
+times are kept for the report (`registration_times`).
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from testbed.errors import BuildError, PlatformError
+from testbed.ran import agents as ran_agents
+
+if TYPE_CHECKING:
+    from testbed.engine.testbed import Testbed
+
+READY_TIMEOUT_S = 60.0
+FINAL_SESSION_STATES = {"active", "rejected", "timeout"}
+
+
+def _ue_ready(st: dict) -> bool:
+    if st.get("state") == "rejected":
+        return True
+    return st.get("state") == "registered" and all(s.get("state") in FINAL_SESSION_STATES
+                                                   for s in st.get("sessions", []))
+
+
+READY: dict[str, Callable[[dict], bool]] = {
+    "upf": lambda st: bool(st),
+    "amf": lambda st: bool(st.get("n4", {}).get("upfs")) and all(v == "associated"
+                                                                  for v in st["n4"]["upfs"].values()),
+    "gnb": lambda st: st.get("n2", {}).get("state") == "ready",
+    "ue": _ue_ready,
+}
+
+
+def ran_dir(tb: "Testbed") -> Path:
+    return tb.manifest.dir / "ran"
+
+
+def status_path(tb: "Testbed", node: str) -> Path:
+    return ran_dir(tb) / f"{node}.status.json"
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def preflight(tb: "Testbed") -> None:
+    """What the file's RAN backend needs, before anything is built."""
+    if tb.ran is None:
+        return
+    if tb.topo.ran.backend == "ueransim":
+        from testbed.ran import n2
+
+        if not n2.sctp_available():
+            raise PlatformError("ran.backend ueransim: UERANSIM's gNB and Open5GS's AMF speak NGAP over SCTP, and "
+                                "this kernel has no SCTP (modprobe sctp fails); use ran.backend builtin, which "
+                                "falls back to NGAP over TCP")
+        raise PlatformError("ran.backend ueransim: running UERANSIM/Open5GS containers is not built yet; "
+                            "`testbed ran configs` writes their configuration files")
+
+
+def start_ran(tb: "Testbed") -> None:
+    """Start every 5G program in order and wait for each group; install the servers' return routes."""
+    plan = tb.ran
+    if plan is None:
+        return
+    addresses = {n: str(i.ip) for n, i in tb.layout.ips.items()}
+    programs = ran_agents.agents(tb.topo, plan, addresses)
+    ran_dir(tb).mkdir(exist_ok=True)
+    tb.emit.stage("ran", "starting the 5G core, gNBs and UEs", total=len(programs))
+    t0 = time.monotonic()
+    done = 0
+    for program in ran_agents.PROGRAMS:
+        group = [a for a in programs if a.program == program]
+        if program == "ue":
+            install_server_routes(tb, ran_agents.server_routes(tb.topo, plan, addresses))
+        procs = [_start(tb, a) for a in group]
+        done = _wait(tb, group, procs, done, len(programs))
+        tb.timings[f"ran_{program}_s"] = time.monotonic() - t0
+    tb.timings["ran_s"] = time.monotonic() - t0
+    times = registration_times(tb)
+    tb.emit.done("ran", f"{times['registered']}/{times['ues']} UEs registered, "
+                        f"{times['sessions_active']}/{times['sessions']} PDU sessions active")
+
+
+def _start(tb: "Testbed", agent: ran_agents.Agent) -> subprocess.Popen:
+    cfg = ran_dir(tb) / f"{agent.node}.json"
+    cfg.write_text(json.dumps(agent.config, indent=1))
+    status = status_path(tb, agent.node)
+    status.unlink(missing_ok=True)
+    with open(ran_dir(tb) / f"{agent.node}.log", "ab") as log:
+        argv = agent.argv(str(cfg), str(status), python=sys.executable)
+        return tb.node(agent.node).popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+
+
+def _wait(tb: "Testbed", group: list[ran_agents.Agent], procs: list[subprocess.Popen], done: int,
+          total: int, timeout: float = READY_TIMEOUT_S) -> int:
+    pending = list(zip(group, procs))
+    deadline = time.monotonic() + timeout
+    while pending:
+        still = []
+        for agent, proc in pending:
+            if READY[agent.program](read_status(status_path(tb, agent.node))):
+                done += 1
+                tb.emit.progress("ran", done, total)
+                continue
+            if proc.poll() is not None:
+                raise BuildError(f"{agent.node}: the 5G {agent.program} program exited with code "
+                                 f"{proc.returncode}:\n{_tail(tb, agent.node)}")
+            still.append((agent, proc))
+        pending = still
+        if pending and time.monotonic() > deadline:
+            agent = pending[0][0]
+            raise BuildError(f"5G {agent.program} not ready within {timeout:.0f} s: "
+                             f"{', '.join(a.node for a, _ in pending[:5])}; status "
+                             f"{json.dumps(read_status(status_path(tb, agent.node)))[:600]}\n{_tail(tb, agent.node)}")
+        if pending:
+            time.sleep(0.05)
+    return done
+
+
+def _tail(tb: "Testbed", node: str) -> str:
+    try:
+        return (ran_dir(tb) / f"{node}.log").read_text(errors="replace")[-1500:]
+    except OSError:
+        return "(no log)"
+
+
+def install_server_routes(tb: "Testbed", routes: dict[str, list[tuple[str, str]]]) -> None:
+    """`ip route replace POOL via UPF` in each server granted to a session (replies go back through N6)."""
+    for node, entries in routes.items():
+        if node not in tb.node_runtime:
+            continue
+        script = "; ".join(f"ip route replace {dest} via {via}" for dest, via in entries)
+        r = tb.node(node).run(["sh", "-ec", script], timeout=20)
+        if r.returncode != 0:
+            raise BuildError(f"{node}: cannot route the PDU session pools via their UPF: {r.stderr.strip()}")
+
+
+def registration_times(tb: "Testbed") -> dict[str, Any]:
+    """UEs registered, sessions active or refused, and their set-up times (ms), from the UEs' status files."""
+    reg, setup, out = [], [], {"ues": 0, "registered": 0, "sessions": 0, "sessions_active": 0,
+                               "sessions_rejected": 0}
+    for sub in tb.ran.subscribers if tb.ran else ():
+        st = read_status(status_path(tb, sub.name))
+        out["ues"] += 1
+        if st.get("registered"):
+            out["registered"] += 1
+            if st.get("registration_ms") is not None:
+                reg.append(float(st["registration_ms"]))
+        for s in st.get("sessions", []):
+            out["sessions"] += 1
+            if s.get("state") == "active":
+                out["sessions_active"] += 1
+                if s.get("setup_ms") is not None:
+                    setup.append(float(s["setup_ms"]))
+            elif s.get("state") == "rejected":
+                out["sessions_rejected"] += 1
+    for name, values in (("registration_ms", reg), ("session_setup_ms", setup)):
+        if values:
+            values.sort()
+            out[name] = {"median": round(statistics.median(values), 2),
+                         "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2),
+                         "max": round(values[-1], 2)}
+    return out
+
+
+def run_controller_plan(topo, layout, plan, extra_members: dict[str, list[str]] | None = None,
+                        revoked: dict[str, list[str]] | None = None, generation: int = 1) -> dict:
+    """The controller plan of a run: with a 5G path, the policy the switches enforce is the sessions' one
+    (testbed.ran.network.enforced_policy: slice grants on the PDU session addresses behind their UPF)."""
+    from testbed.slicing.plan import controller_plan
+
+    if plan is None:
+        return controller_plan(topo, layout, extra_members, revoked, generation)
+    from testbed.ran.network import enforced_policy
+
+    policy, aliases = enforced_policy(topo, plan, extra_members, revoked)
+    return controller_plan(topo, layout, extra_members, revoked, generation, policy=policy, aliases=aliases)
