@@ -10,7 +10,8 @@ from testbed.slicing.policy import compile_policy
 
 
 # topologies/minimal.yaml, worked out by hand from the file (not from build_matrix):
-# hosts emr (emr tcp/443), pacs (pacs tcp/104), gnb-clinic, dr-tablet-01, kiosk-01;
+# hosts emr (emr tcp/443), pacs (pacs tcp/104), gnb-clinic (rls udp/4997 and gtpu udp/2152, which
+# a gNB always offers), dr-tablet-01, kiosk-01;
 # slice clinical = {dr-tablet-01} -> emr, pacs; slice kiosk = {kiosk-01} -> emr.
 HOSTS = ("emr", "pacs", "gnb-clinic", "dr-tablet-01", "kiosk-01")
 GRANTED = {("dr-tablet-01", "emr", "tcp", 443), ("dr-tablet-01", "pacs", "tcp", 104), ("kiosk-01", "emr", "tcp", 443)}
@@ -24,6 +25,9 @@ SERVICE_ROWS = {
     ("gnb-clinic", "pacs", "tcp", 104): "fail",
     ("dr-tablet-01", "pacs", "tcp", 104): "pass",
     ("kiosk-01", "pacs", "tcp", 104): "fail",  # the other slice's service
+    # the file's policy alone grants no radio link or GTP-U (the 5G run adds them: tests/ran)
+    **{(src, "gnb-clinic", "udp", port): "fail" for src in ("emr", "pacs", "dr-tablet-01", "kiosk-01")
+       for port in (4997, 2152)},
 }
 # icmp rows: all 5 * 4 ordered pairs; only the three granted pairs may ping (one way)
 ICMP_PASS = {("dr-tablet-01", "emr"), ("dr-tablet-01", "pacs"), ("kiosk-01", "emr")}
@@ -37,7 +41,7 @@ PORT_ROWS = {
 
 def test_minimal_matrix_is_exactly_the_hand_written_one(minimal):
     rows = build_matrix(minimal, compile_policy(minimal))
-    assert len(rows) == 8 + 20 + 12
+    assert len(rows) == 16 + 20 + 12
     got = {(r.category, r.src, r.dst, r.proto, r.port): r for r in rows}
     assert len(got) == len(rows)  # no row twice
 
@@ -64,7 +68,7 @@ def test_minimal_matrix_is_exactly_the_hand_written_one(minimal):
     assert got[("port", "kiosk-01", "emr", "udp", 443)].service == "udp/443"
     assert got[("service", "kiosk-01", "emr", "tcp", 443)].why == "granted by kiosk"
     assert got[("service", "dr-tablet-01", "pacs", "tcp", 104)].why == "granted by clinical"
-    assert summary(rows) == {"service": {"pass": 3, "fail": 5}, "icmp": {"pass": 3, "fail": 17},
+    assert summary(rows) == {"service": {"pass": 3, "fail": 13}, "icmp": {"pass": 3, "fail": 17},
                              "port": {"pass": 0, "fail": 12}}
 
 
