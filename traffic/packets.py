@@ -140,6 +140,9 @@ def arp_frame(smac: str, dmac: str, op: int, sha: str, spa: str, tha: str, tpa: 
 
 
 # -- parsing (the sink) -------------------------------------------------------------
+TUNNEL_PORTS = {2152, 4997}  # GTP-U (N3) and the radio link simulation (UE <-> gNB) carry other packets
+
+
 def parse(frame: bytes) -> dict:
     """A flat summary of a frame: addresses, tags, L4 ports or ICMP type, ARP fields, token.
 
@@ -147,6 +150,7 @@ def parse(frame: bytes) -> dict:
     ports (its bytes are the middle of a datagram). The token is searched in the whole frame,
     Ethernet padding included."""
     out: dict = {"eth_dst": mac_s(frame[0:6]), "eth_src": mac_s(frame[6:12])}
+    inner_at = len(frame)
     off, vlans = 12, []
     etype = struct.unpack_from("!H", frame, off)[0] if len(frame) >= 14 else 0
     while etype in (ETH_P_8021Q, 0x88A8) and len(frame) >= off + 6:
@@ -164,6 +168,7 @@ def parse(frame: bytes) -> dict:
             out.update(ip_src=socket.inet_ntoa(frame[off + 12:off + 16]),
                        ip_dst=socket.inet_ntoa(frame[off + 16:off + 20]), proto=proto)
             l4 = off + ihl
+            inner_at = l4 + 8 + 8 + 20  # UDP header, the smallest tunnel header (RLS, GTP-U), an IPv4 header
             end = min(len(frame), off + tot_len)  # not the Ethernet padding
             frag_off = (fl & 0x1FFF) * 8
             if fl & IP_MF or frag_off:  # a fragment: only the first one has the L4 header (or its start)
@@ -186,5 +191,9 @@ def parse(frame: bytes) -> dict:
         out["truncated"] = True
     m = TOKEN_RE.search(frame)
     if m:
-        out["token"] = m.group(1).decode()
+        # A packet inside a 5G tunnel (RLS or GTP-U) is on its way, not arrived: its token is the inner one's.
+        # (A probe *to* a tunnel port carries its token right after the UDP header: that one has arrived.)
+        tunnelled = (out.get("proto") == 17 and bool(TUNNEL_PORTS & {out.get("sport"), out.get("dport")})
+                     and m.start() >= inner_at)
+        out["tunnel_token" if tunnelled else "token"] = m.group(1).decode()
     return out

@@ -14,6 +14,9 @@ The job (JSON on stdin) says what to send from this node:
   pings            [[dst ip, ident, payload hex], ...]: ICMP echo requests via a raw IP socket
   connect_timeout  how long connects may take
   flood            {frame, rate_bps, seconds, max_count}: one frame repeated at a rate
+  node_ip, node_mac, tun_routes  on a 5G UE: {dst ip: [TUN, session address]}; crafted
+                   frames from node_ip (and node_mac) to such a destination leave through the session's TUN, as the
+                   kernel would send them (traffic.tunroute)
 Everything is bounded by count and time; the sender exits by itself.
 """
 from __future__ import annotations
@@ -24,6 +27,8 @@ import select
 import socket
 import sys
 import time
+
+from traffic.tunroute import ETH_P_IP, TunRoutes
 
 
 def _connects(targets: list, timeout: float) -> tuple[dict, list]:
@@ -97,13 +102,30 @@ def flood(sock: socket.socket, frame: bytes, rate_bps: float, seconds: float, ma
             "sent_bps": sent * len(frame) * 8 / dur if dur else 0.0}
 
 
+class _Wire:
+    """One raw socket per interface a crafted frame leaves by: the node's own, or a session's TUN."""
+
+    def __init__(self, iface: str, routes: TunRoutes):
+        self.iface = iface
+        self.routes = routes
+        self.socks: dict[str, socket.socket] = {}
+
+    def prepare(self, frame: bytes) -> tuple[socket.socket, bytes]:
+        """(the socket to send it on, the bytes to send): routed once, sent every round."""
+        tun, data = self.routes.route(frame)
+        iface = tun or self.iface
+        sock = self.socks.get(iface)
+        if sock is None:
+            sock = self.socks[iface] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            sock.bind((iface, ETH_P_IP if tun else 0))
+        return sock, data
+
+
 def run(job: dict) -> dict:
     out: dict = {"frames_sent": 0, "udp_sent": 0, "pings_sent": 0, "errors": []}
-    raw = None
-    if job.get("frames") or job.get("flood"):
-        raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-        raw.bind((job["iface"], 0))
-    frames = [bytes.fromhex(f) for f in job.get("frames", [])]
+    wire = _Wire(job["iface"], TunRoutes(job.get("node_ip"), job.get("tun_routes"), job.get("node_mac"))) \
+        if job.get("frames") or job.get("flood") else None
+    frames = [wire.prepare(bytes.fromhex(f)) for f in job.get("frames", [])] if wire else []
     udp = [(ip, int(p), bytes.fromhex(pl)) for ip, p, pl in job.get("udp", [])]
     pings = [(ip, int(i), bytes.fromhex(pl)) for ip, i, pl in job.get("pings", [])]
     usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
@@ -123,7 +145,7 @@ def run(job: dict) -> dict:
         if rnd:
             time.sleep(float(job.get("gap", 0.25)))
         # (counter, what to name in an error, send): one list so every kind is paced alike
-        sends = [("frames_sent", "frame", lambda f=f: raw.send(f)) for f in frames]
+        sends = [("frames_sent", "frame", lambda f=f: f[0].send(f[1])) for f in frames]
         sends += [("udp_sent", f"udp {ip}:{port}", lambda ip=ip, port=port, pl=pl: usock.sendto(pl, (ip, port)))
                   for ip, port, pl in udp]
         sends += [("pings_sent", f"ping {ip}", lambda ip=ip, i=i, pl=pl, r=rnd: isock.sendto(icmp_echo(i, r + 1, pl), (ip, 0)))
@@ -142,8 +164,8 @@ def run(job: dict) -> dict:
     out["connects"] = state
     if job.get("flood"):
         fl = job["flood"]
-        out["flood"] = flood(raw, bytes.fromhex(fl["frame"]), float(fl["rate_bps"]), float(fl["seconds"]),
-                             int(fl["max_count"]))
+        sock, data = wire.prepare(bytes.fromhex(fl["frame"]))
+        out["flood"] = flood(sock, data, float(fl["rate_bps"]), float(fl["seconds"]), int(fl["max_count"]))
     out["errors"] = out["errors"][:20]
     return out
 

@@ -1,9 +1,11 @@
 """Capture at a node: record every frame that reaches its interface.
 
-    python -m traffic.sink --iface IF [--listen 443 ...] [--max-seconds 300]
+    python -m traffic.sink --iface IF [--iface TUN ...] [--listen 443 ...] [--max-seconds 300]
 
 A raw AF_PACKET socket (promiscuous, so frames addressed to another MAC are
-seen too) on the node's only interface. Frames the node sends itself are
+seen too) on the node's only interface, and on a 5G UE on its PDU sessions'
+TUNs too (a TUN's packets have no link layer: they are summarised behind an
+empty Ethernet header; a TUN that does not exist is reported, not fatal). Frames the node sends itself are
 ignored. Each distinct frame summary (traffic.packets.parse, minus the fields
 that change per packet) is written as a JSON line the first time it is seen,
 so the prober can decide while the capture still runs; when stdin closes (or
@@ -32,7 +34,9 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC = 263, 1, 1
 SO_RCVBUFFORCE = 33  # Linux; not exported by Python's socket module
-VOLATILE = ("sport",)  # per-packet fields left out of the summary key
+VOLATILE = ("sport",)
+ARPHRD_NONE = 0xFFFE  # a TUN's link type
+NO_LINK_HEADER = bytes(12) + b"\x08\x00"  # an empty Ethernet header in front of a TUN's IPv4 packet  # per-packet fields left out of the summary key
 
 
 def open_capture(iface: str) -> socket.socket:
@@ -48,6 +52,17 @@ def open_capture(iface: str) -> socket.socket:
     return s
 
 
+def _drain(cap: socket.socket, batch: int = 512):
+    """Up to `batch` (frame, address) pairs waiting on a capture socket."""
+    for _ in range(batch):
+        try:
+            yield cap.recvfrom(65535)
+        except BlockingIOError:
+            return
+        except OSError:  # interface down (a link-down fault): keep waiting
+            return
+
+
 def emit(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -55,14 +70,22 @@ def emit(obj: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--iface", required=True)
+    ap.add_argument("--iface", required=True, action="append")
     ap.add_argument("--listen", type=int, action="append", default=[], help="TCP port to accept on")
     ap.add_argument("--max-seconds", type=float, default=300.0)
     ap.add_argument("--max-keys", type=int, default=50000)
     a = ap.parse_args(argv)
 
-    cap = open_capture(a.iface)
-    cap.setblocking(False)
+    caps, missing = [], {}
+    for i, iface in enumerate(a.iface):
+        try:
+            caps.append(open_capture(iface))
+        except OSError as exc:
+            if i == 0:
+                raise
+            missing[iface] = str(exc)
+    for cap in caps:
+        cap.setblocking(False)
     ls = Listeners(a.listen).start() if a.listen else None
     stdin_open = threading.Event()
     stdin_open.set()
@@ -72,23 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         stdin_open.clear()
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    emit({"event": "ready", "iface": a.iface, "listen_errors": ls.errors if ls else {}})
+    emit({"event": "ready", "iface": a.iface[0], "ifaces": a.iface, "missing": missing,
+          "listen_errors": ls.errors if ls else {}})
     stats: dict[str, list] = {}  # key -> [summary, count, bytes, first, last]
     dropped = 0
     end = time.monotonic() + a.max_seconds
     while stdin_open.is_set() and time.monotonic() < end:
-        r, _, _ = select.select([cap], [], [], 0.2)
-        if not r:
-            continue
-        for _ in range(512):  # drain in batches
-            try:
-                frame, addr = cap.recvfrom(65535)
-            except BlockingIOError:
-                break
-            except OSError:  # interface down (a link-down fault): keep waiting
-                break
+        ready, _, _ = select.select(caps, [], [], 0.2)
+        for frame, addr in (x for cap in ready for x in _drain(cap)):
             if addr[2] == PACKET_OUTGOING:
                 continue
+            if addr[3] == ARPHRD_NONE:  # a TUN: a bare IP packet
+                frame = NO_LINK_HEADER + frame
             now = time.time()
             summ = parse(frame)
             key = json.dumps({k: v for k, v in summ.items() if k not in VOLATILE}, sort_keys=True)

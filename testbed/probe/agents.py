@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from testbed.errors import TestbedError
+from testbed.probe.sessions import job_fields, tuns, ue_routes
 
 
 def host_interfaces(tb) -> dict[str, str]:
@@ -33,6 +34,7 @@ class Captures:
     def __init__(self, tb, listen: dict[str, list[int]], max_seconds: float, hosts: set[str] | None = None):
         self.tb = tb
         self.ifaces = {h: i for h, i in host_interfaces(tb).items() if hosts is None or h in hosts}
+        self.tuns = tuns(ue_routes(tb))  # a 5G UE's replies arrive on its sessions' TUNs
         self.listen = listen
         self.max_seconds = max_seconds
         self.frames: dict[str, list[dict]] = {h: [] for h in self.ifaces}
@@ -63,6 +65,8 @@ class Captures:
     def start(self, timeout: float = 60.0, on_progress=None) -> None:
         for h, intf in self.ifaces.items():
             argv = [sys.executable, "-m", "traffic.sink", "--iface", intf, "--max-seconds", str(self.max_seconds)]
+            for tun in self.tuns.get(h, []):
+                argv += ["--iface", tun]
             for p in self.listen.get(h, []):
                 argv += ["--listen", str(p)]
             err = self._stderr(h)
@@ -128,9 +132,11 @@ class Captures:
 def send_all(tb, jobs: dict[str, dict], timeout: float) -> dict[str, dict]:
     """Run one traffic.send per node concurrently; node -> its JSON report (or {'error': ...})."""
     ifaces = host_interfaces(tb)
+    routes = ue_routes(tb)
     procs = {}
     for node, job in jobs.items():
-        job = {"iface": ifaces[node], **job}
+        job = {"iface": ifaces[node], **job_fields(routes, node, str(tb.layout.ips[node].ip), tb.layout.macs[node]),
+               **job}
         p = tb.node(node).popen([sys.executable, "-m", "traffic.send"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs[node] = (p, json.dumps(job))

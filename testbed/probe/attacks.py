@@ -46,10 +46,16 @@ SKIPPED = {"gtpu-teid": "GTP-U sessions/TEIDs do not exist yet (5G user-plane is
 
 @dataclass
 class Hosts:
-    """Addresses of the running network (from the layout), by host name."""
+    """Addresses of the running network (from the layout), by host name; `via`: a 5G UE's session routes."""
 
     ip: dict[str, str]
     mac: dict[str, str]
+    via: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+
+    def src_ip(self, src: str, dst: str) -> str:
+        """The source address `src`'s packets to `dst` arrive with: a PDU session's when one carries them."""
+        hit = self.via.get(src, {}).get(self.ip.get(dst, ""))
+        return hit[1] if hit else self.ip[src]
 
 
 @dataclass

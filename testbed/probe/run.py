@@ -43,7 +43,8 @@ from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS
 from testbed.probe.evasions import counts as evasion_counts, plan_evasions
 from testbed.probe.matrix import Probe, build_matrix
 from testbed.probe.script import plan_scripts, run_scripts
-from testbed.slicing.policy import compile_policy
+from testbed.probe.sessions import ue_routes
+from testbed.ran.network import run_policy
 
 SETTLE_S = 1.0  # after the last packet, before reading captures (userspace datapath and relays)
 PACE_PPS = 2000  # aggregate packets/s of all matrix senders: what relays and OVS carry on 2 shared cores
@@ -52,7 +53,7 @@ DELIVERY_MIN = 0.99
 
 
 def _hosts(tb) -> Hosts:
-    return Hosts({n: str(i.ip) for n, i in tb.layout.ips.items()}, dict(tb.layout.macs))
+    return Hosts({n: str(i.ip) for n, i in tb.layout.ips.items()}, dict(tb.layout.macs), ue_routes(tb))
 
 
 def twin_id(row_id: str) -> str:
@@ -122,7 +123,7 @@ def _row_state(r: Probe, h: Hosts, flows: dict[str, dict], sent: dict[str, dict]
     For should-pass rows the return path counts too (replies are implied by a
     grant): a TCP handshake must complete, an echo reply must reach the source.
     """
-    key = (h.ip[r.src], h.ip[r.dst], IP_PROTO[r.proto], r.port if r.proto != "icmp" else 8)
+    key = (h.src_ip(r.src, r.dst), h.ip[r.dst], IP_PROTO[r.proto], r.port if r.proto != "icmp" else 8)
     arrived = bool(flows.get(r.dst, {}).get(key, set()) & {None, r.id})
     note = ""
     if r.expect == "pass" and arrived:
@@ -132,7 +133,7 @@ def _row_state(r: Probe, h: Hosts, flows: dict[str, dict], sent: dict[str, dict]
             if st != "connected":
                 return True, False, f"SYN captured at {r.dst} but the handshake did not complete ({st})"
         elif r.proto == "icmp":
-            back = r.id in flows.get(r.src, {}).get((h.ip[r.dst], h.ip[r.src], 1, 0), set())
+            back = r.id in flows.get(r.src, {}).get((h.ip[r.dst], h.src_ip(r.src, r.dst), 1, 0), set())
             note = "echo reply captured at source" if back else ""
             if not back:
                 return True, False, f"echo request captured at {r.dst} but no echo reply reached {r.src}"
@@ -243,7 +244,7 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
     script probe of the topology file (testbed.probe.script; `scripts=False` leaves them out)."""
     emit = Emitter(on_event)
     t0 = time.monotonic()
-    pol = compile_policy(tb.topo)
+    pol = run_policy(tb.topo, getattr(tb, "ran", None))
     h = _hosts(tb)
     rows = build_matrix(tb.topo, pol)
     plan = plan_attacks(tb.topo, pol, h) if attacks else []
