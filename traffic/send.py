@@ -8,7 +8,8 @@ The job (JSON on stdin) says what to send from this node:
                    (the userspace datapath may drop the first packets of a fresh flow)
   spread           seconds over which one round's packets are paced (bursts of thousands
                    of frames from every node at once overflow userspace relays and queues)
-  frames           crafted frames, hex; sent as-is on an AF_PACKET socket
+  frames           crafted frames, hex; sent as-is on an AF_PACKET socket; [iface, hex]: a bare
+                   IP packet written to that interface (a UE's session TUN)
   connects         [[dst ip, port, probe id], ...]: real TCP connects (kernel: ARP, SYN, retries)
   udp              [[dst ip, port, payload hex], ...]: real UDP datagrams
   pings            [[dst ip, ident, payload hex], ...]: ICMP echo requests via a raw IP socket
@@ -110,9 +111,10 @@ class _Wire:
         self.routes = routes
         self.socks: dict[str, socket.socket] = {}
 
-    def prepare(self, frame: bytes) -> tuple[socket.socket, bytes]:
-        """(the socket to send it on, the bytes to send): routed once, sent every round."""
-        tun, data = self.routes.route(frame)
+    def prepare(self, frame: bytes, iface: str | None = None) -> tuple[socket.socket, bytes]:
+        """(the socket to send it on, the bytes to send): routed once, sent every round. With `iface`
+        (a TUN), `frame` is a bare IP packet that leaves by it as it is."""
+        tun, data = (iface, frame) if iface else self.routes.route(frame)
         iface = tun or self.iface
         sock = self.socks.get(iface)
         if sock is None:
@@ -125,7 +127,8 @@ def run(job: dict) -> dict:
     out: dict = {"frames_sent": 0, "udp_sent": 0, "pings_sent": 0, "errors": []}
     wire = _Wire(job["iface"], TunRoutes(job.get("node_ip"), job.get("tun_routes"), job.get("node_mac"))) \
         if job.get("frames") or job.get("flood") else None
-    frames = [wire.prepare(bytes.fromhex(f)) for f in job.get("frames", [])] if wire else []
+    frames = [wire.prepare(bytes.fromhex(f)) if isinstance(f, str) else wire.prepare(bytes.fromhex(f[1]), f[0])
+              for f in job.get("frames", [])] if wire else []
     udp = [(ip, int(p), bytes.fromhex(pl)) for ip, p, pl in job.get("udp", [])]
     pings = [(ip, int(i), bytes.fromhex(pl)) for ip, i, pl in job.get("pings", [])]
     usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None

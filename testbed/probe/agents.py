@@ -177,3 +177,13 @@ def arrival_index(frames: dict[str, list[dict]]) -> tuple[dict[str, dict], dict[
             if "token" in f:
                 tokens.setdefault(f["token"], set()).add(host)
     return flows, tokens
+
+
+def tunnel_arrivals(frames: dict[str, list[dict]]) -> dict[str, set[str]]:
+    """token -> hosts where it was seen inside a 5G tunnel (RLS or GTP-U): on its way, not arrived."""
+    out: dict[str, set[str]] = {}
+    for host, fs in frames.items():
+        for f in fs:
+            if "tunnel_token" in f:
+                out.setdefault(f["tunnel_token"], set()).add(host)
+    return out

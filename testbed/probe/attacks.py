@@ -20,7 +20,7 @@ each slice, victims and targets are picked from the policy:
                    attacker's slices and granted peers may receive them
   flood            admitted traffic at 3x the slice's rate: what arrives must stay
                    within the rate (the slice meter holds)
-  gtpu-teid        skipped: needs the 5G user plane (GTP-U sessions and TEIDs)
+  gtpu-teid, gtpu-non-gnb, spoof-inner   on the 5G user plane: see gtpu.py
 The forbidden-port attack is the matrix's `port` rows (see matrix.py).
 """
 from __future__ import annotations
@@ -40,8 +40,7 @@ FLOOD_SECONDS = 2.0
 FLOOD_FRAME = 1400  # TCP payload bytes per flood frame
 METER_TOLERANCE = 1.2
 FLOOD_CONCLUSIVE = 0.7  # below this share of the rate arriving, the path (not the meter) was the limit  # received rate may exceed the slice rate by this factor (meter burst)
-SKIPPED = {"gtpu-teid": "GTP-U sessions/TEIDs do not exist yet (5G user-plane issue not landed): "
-                        "nothing to inject another session's TEID into"}
+NO_RAN = "the topology has no 5G path (no gNB and UE, or ran.backend off): no GTP-U session to attack"
 
 
 @dataclass
@@ -70,6 +69,8 @@ class Attack:
     flush_arp: list[tuple[str, str]] = field(default_factory=list)  # (host, ip) to forget afterwards
     rate_bps: int = 0  # flood only
     flood_target: str = ""
+    via: str | None = None  # the interface its frames leave by (a UE's TUN: bare IP packets); None: the node's
+    tunnelled_at: list[str] = field(default_factory=list)  # hosts where even the tunnelled token is a LEAK
 
 
 class _Ids:

@@ -35,10 +35,11 @@ from traffic import packets as P
 
 from testbed.checks.result import CheckResult
 from testbed.events import Emitter, EventSink
-from testbed.probe.agents import Captures, arrival_index, host_interfaces, send_all
+from testbed.probe.agents import Captures, arrival_index, host_interfaces, send_all, tunnel_arrivals
+from testbed.probe.gtpu import plan_gtpu_attacks
 from testbed.slicing.flows import IP_PROTO
 from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS, FLOOD_MIN_FACTOR, FLOOD_SECONDS, METER_TOLERANCE,
-                                   SKIPPED,
+                                   NO_RAN,
                                    Attack, Hosts, plan_attacks)
 from testbed.probe.evasions import counts as evasion_counts, plan_evasions
 from testbed.probe.matrix import Probe, build_matrix
@@ -248,6 +249,9 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
     h = _hosts(tb)
     rows = build_matrix(tb.topo, pol)
     plan = plan_attacks(tb.topo, pol, h) if attacks else []
+    ran = getattr(tb, "ran", None)
+    if attacks and ran is not None:
+        plan += plan_gtpu_attacks(ran, pol, h)
     evasions = plan_evasions(pol, h, rows) if attacks else []
     plan += evasions
     listen = {n.name: sorted({s.port for s in n.services if s.proto == "tcp"}) for n in tb.topo.hosts}
@@ -295,17 +299,20 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
                                                          for k, c in evasion_counts(evasions).items()))
             jobs: dict[str, dict] = defaultdict(lambda: {"frames": [], "rounds": 2, "gap": 0.3})
             for a in oneshot:
-                jobs[a.src]["frames"] += [f.hex() for f in a.frames]
+                jobs[a.src]["frames"] += [f.hex() if a.via is None else [a.via, f.hex()] for f in a.frames]
             spread = min(MAX_SPREAD_S, sum(len(j["frames"]) for j in jobs.values()) / PACE_PPS)
             for j in jobs.values():
                 j["spread"] = spread  # paced like the matrix: one burst from every node overflows the relays
             asent = send_all(tb, dict(jobs), timeout=60)
             time.sleep(SETTLE_S)
-            _, tokens = arrival_index(caps.snapshot())
+            snap = caps.snapshot()
+            _, tokens = arrival_index(snap)
+            tunnelled = tunnel_arrivals(snap)
             poisoned = _arp_cleanup(tb, oneshot, h)
             a_s = time.monotonic() - t_a
             for a in oneshot:
-                results.append(_attack_result(a, tokens, asent, poisoned, a_s))
+                seen = {a.id: tokens.get(a.id, set()) | (tunnelled.get(a.id, set()) & set(a.tunnelled_at))}
+                results.append(_attack_result(a, seen, asent, poisoned, a_s))
             floods = [a for a in plan if a.kind == "flood"]
             fsent: dict[str, dict] = {}
             rx: dict[str, int] = {}
@@ -330,8 +337,8 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
         if not floods:
             results.append(CheckResult("attack:flood", "slice rate (meter)", "skip",
                                        "no slice declares a rate: nothing to flood beyond"))
-        for kind, why in SKIPPED.items():
-            results.append(CheckResult(f"attack:{kind}", kind, "skip", why))
+        if ran is None:
+            results.append(CheckResult("attack:gtpu-teid", "gtpu-teid", "skip", NO_RAN))
         attack_rows = [c for c in results if c.kind.startswith("attack:")]
         emit.done("probe-attacks", f"{len(attack_rows)} attack probes, {sum(c.failed for c in attack_rows)} failed")
     emit.info(f"isolation probe: {len(results)} results in {time.monotonic() - t0:.1f}s")
