@@ -13,10 +13,14 @@ from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 from testbed import workloads
+from testbed.checks.ran import ran_checks
 from testbed.checks.result import CheckResult
+from testbed.engine.ran import ran_view
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError, TopologyError
 from testbed.events import Emitter, EventSink
+from testbed.ran import network as ran_network
+from testbed.ran.plan import ran_plan
 from testbed.report import environment
 from testbed.report.model import RunReport
 from testbed.report.network import describe
@@ -32,7 +36,14 @@ def load(path: str | Path) -> Topology:
     (testbed.topology), then the workload entries (testbed.workloads). TopologyError lists all."""
     topo = loader.load(path)
     check_workloads(topo)
+    check_ran(topo)
     return topo
+
+
+def check_ran(topo: Topology) -> None:
+    """The file's 5G part must plan (every UE has a gNB, pools fit, UPFs serve every slice): RanPlanError."""
+    if ran_network.enabled(topo):
+        ran_plan(topo)
 
 
 def check_workloads(topo: Topology) -> None:
@@ -143,9 +154,13 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
     try:
         with tb:
             rep.run_id = tb.run_id
+            rep.__dict__.update(describe(tb.topo))  # as built: with the nodes the 5G plan adds
             t_checks = time.monotonic()
             rep.checks = checks(tb, emit)
             rep.timings["checks_s"] = time.monotonic() - t_checks
+            if tb.ran is not None:
+                rep.ran = ran_view(tb.ran, tb.manifest.dir, tb.topo.ran.backend)
+                rep.checks += ran_checks(rep.ran)
     except TestbedError as exc:
         rep.error = str(exc)
     finally:

@@ -12,7 +12,7 @@ pools (through their UPF, N6) go in before the first UE registers.
 A program that exits, or a group not ready in time, fails the build with the
 program's log tail (the run is then torn down; the processes live in the
 run's nodes, so teardown ends them). The registration and session set-up
-times are kept for the report (`registration_times`).
+times are read back from the status files for the report (`ran_view`).
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def start_ran(tb: "Testbed") -> None:
         done = _wait(tb, group, procs, done, len(programs))
         tb.timings[f"ran_{program}_s"] = time.monotonic() - t0
     tb.timings["ran_s"] = time.monotonic() - t0
-    times = registration_times(tb)
+    times = ran_view(plan, tb.manifest.dir, tb.topo.ran.backend)["summary"]
     tb.emit.done("ran", f"{times['registered']}/{times['ues']} UEs registered, "
                         f"{times['sessions_active']}/{times['sessions']} PDU sessions active")
 
@@ -160,34 +160,6 @@ def install_server_routes(tb: "Testbed", routes: dict[str, list[tuple[str, str]]
             raise BuildError(f"{node}: cannot route the PDU session pools via their UPF: {r.stderr.strip()}")
 
 
-def registration_times(tb: "Testbed") -> dict[str, Any]:
-    """UEs registered, sessions active or refused, and their set-up times (ms), from the UEs' status files."""
-    reg, setup, out = [], [], {"ues": 0, "registered": 0, "sessions": 0, "sessions_active": 0,
-                               "sessions_rejected": 0}
-    for sub in tb.ran.subscribers if tb.ran else ():
-        st = read_status(status_path(tb, sub.name))
-        out["ues"] += 1
-        if st.get("registered"):
-            out["registered"] += 1
-            if st.get("registration_ms") is not None:
-                reg.append(float(st["registration_ms"]))
-        for s in st.get("sessions", []):
-            out["sessions"] += 1
-            if s.get("state") == "active":
-                out["sessions_active"] += 1
-                if s.get("setup_ms") is not None:
-                    setup.append(float(s["setup_ms"]))
-            elif s.get("state") == "rejected":
-                out["sessions_rejected"] += 1
-    for name, values in (("registration_ms", reg), ("session_setup_ms", setup)):
-        if values:
-            values.sort()
-            out[name] = {"median": round(statistics.median(values), 2),
-                         "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2),
-                         "max": round(values[-1], 2)}
-    return out
-
-
 def run_controller_plan(topo, layout, plan, extra_members: dict[str, list[str]] | None = None,
                         revoked: dict[str, list[str]] | None = None, generation: int = 1) -> dict:
     """The controller plan of a run: with a 5G path, the policy the switches enforce is the sessions' one
@@ -200,3 +172,53 @@ def run_controller_plan(topo, layout, plan, extra_members: dict[str, list[str]] 
 
     policy, aliases = enforced_policy(topo, plan, extra_members, revoked)
     return controller_plan(topo, layout, extra_members, revoked, generation, policy=policy, aliases=aliases)
+
+
+def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
+    """The 5G part of a run as the report and `testbed ran status` show it: per UE its registration and
+    sessions (TUN, address, TEIDs, QFI, DSCP, UPF, state, set-up time), per UPF its drops by reason."""
+    from testbed.ran import n2
+
+    def status(node: str) -> dict[str, Any]:
+        return read_status(run_dir / "ran" / f"{node}.status.json")
+
+    ues = []
+    for sub in plan.subscribers:
+        st = status(sub.name)
+        live = {s.get("psi"): s for s in st.get("sessions", [])}
+        ues.append({"name": sub.name, "supi": sub.supi, "gnb": sub.gnb, "state": st.get("state", "not running"),
+                    "registration_ms": st.get("registration_ms"),
+                    "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
+                                  "tun": s.tun, "address": str(s.address), "upf": s.upf,
+                                  "ul_teid": f"{s.ul_teid:#010x}", "dl_teid": f"{s.dl_teid:#010x}", "qfi": s.qfi,
+                                  "fiveqi": s.fiveqi, "dscp": s.dscp,
+                                  "state": live.get(s.psi, {}).get("state", "none"),
+                                  "setup_ms": live.get(s.psi, {}).get("setup_ms"),
+                                  "cause": live.get(s.psi, {}).get("cause_name")} for s in sub.sessions]})
+    upfs = [{"name": u.name, "address": str(u.address), "role": u.role, "sites": list(u.sites),
+             "slices": list(u.slices), "sessions": sum(1 for s in plan.sessions if s.upf == u.name),
+             "drops": status(u.name).get("drops", {})} for u in plan.upfs]
+    core = status(plan.core.name)
+    gnb_n2 = next((status(g.name).get("n2", {}) for g in plan.gnbs), {})
+    return {"backend": backend, "plmn": plan.plmn, "core": {"name": plan.core.name, "address": str(plan.core.address),
+                                                            "rejects": core.get("rejects", [])[-20:]},
+            "n2_transport": gnb_n2.get("transport") or n2.choose("auto"),
+            "n2_note": "" if gnb_n2.get("transport") == "sctp" else
+            "NGAP over TCP with a 4-octet length prefix per PDU: this kernel has no SCTP",
+            "gnbs": [{"name": g.name, "address": str(g.address), "gnb_id": g.gnb_id, "site": g.site,
+                      "n2": status(g.name).get("n2", {}).get("state", "not running")} for g in plan.gnbs],
+            "upfs": upfs, "ues": ues, "summary": _summary(ues)}
+
+
+def _summary(ues: list[dict[str, Any]]) -> dict[str, Any]:
+    reg = sorted(u["registration_ms"] for u in ues if u["registration_ms"] is not None)
+    setup = sorted(s["setup_ms"] for u in ues for s in u["sessions"] if s["setup_ms"] is not None)
+    out: dict[str, Any] = {"ues": len(ues), "registered": sum(u["state"] == "registered" for u in ues),
+                           "sessions": sum(len(u["sessions"]) for u in ues),
+                           "sessions_active": sum(s["state"] == "active" for u in ues for s in u["sessions"])}
+    for name, values in (("registration_ms", reg), ("session_setup_ms", setup)):
+        if values:
+            out[name] = {"median": round(statistics.median(values), 2),
+                         "p95": round(values[min(len(values) - 1, int(0.95 * len(values)))], 2),
+                         "max": round(values[-1], 2)}
+    return out

@@ -16,7 +16,8 @@ from testbed.errors import UsageError
 
 # 1: the original report (checks, measurements, platform: datapath/impairments/ovs/controller).
 # 2: + schema_version, network (sites, nodes, links, workloads), slices, platform environment details.
-SCHEMA_VERSION = 2
+# 3: + ran (the 5G path: UEs, sessions, TEIDs, UPFs, registration and session set-up times).
+SCHEMA_VERSION = 3
 
 
 @dataclass
@@ -36,6 +37,7 @@ class RunReport:
     # network without the topology file: testbed.report.network.describe().
     network: dict[str, Any] = field(default_factory=dict)
     slices: list[dict[str, Any]] = field(default_factory=list)
+    ran: dict[str, Any] = field(default_factory=dict)  # testbed.engine.ran.ran_view; empty without a 5G path
 
     @property
     def failed(self) -> list[CheckResult]:
