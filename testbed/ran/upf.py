@@ -26,7 +26,9 @@ The data loops read in batches from non-blocking sockets and the TUN into
 preallocated buffers with headroom for the GTP-U header, so a packet is never
 copied in Python, and downlink G-PDUs leave in bursts of one system call each
 (UDP segmentation, testbed.ran.gso: still one datagram per packet on the wire).
-Drops are logged at most once a second per reason (with a count).
+Drops are logged at most once a second per reason (with a count). A config
+with `"verify": false` skips the gNB, TEID and inner-source checks: a broken
+UPF on purpose, the negative control the GTP-U attack tests run against.
 
 This module holds the packet loops; the session table and the N4 server are
 upfn4.py.
@@ -95,6 +97,8 @@ class Upf:
         self.forwarding = bool(n6.get("forwarding", True))
         self.txqueuelen = int(n6.get("txqueuelen", 4000))
         self.max_sessions = int(cfg.get("max_sessions", 65536))
+        # False only for the prober's negative control: a UPF that checks nothing lets GTP-U attacks through
+        self.verify = bool(cfg.get("verify", True))
         self.gtpu_port = int(cfg.get("gtpu_port", gtpu.PORT))
         n4_port = int(cfg.get("n4_port", n4.PORT))
         self.drop = Drops(log, status)
@@ -155,13 +159,13 @@ class Upf:
 
     def on_gtp(self) -> None:
         sock, buf, view, tun_fd = self.gtp, self.ul_buf, self.ul_view, self.tun_fd
-        known, by_teid = self.known_gnbs, self.by_teid
+        known, by_teid, verify = self.known_gnbs, self.by_teid, self.verify
         for _ in range(BATCH):
             try:
                 n, (src, sport) = sock.recvfrom_into(buf)
             except BlockingIOError:
                 return
-            if src not in known:
+            if src not in known and verify:
                 self.drop("unknown-gnb", src, _TEID.unpack_from(buf, 4)[0] if n >= 8 else None)
                 continue
             if n >= 16 and buf[0] == 0x34 and buf[1] == gtpu.G_PDU and buf[11] == 0x85 and buf[12] == 1 \
@@ -183,16 +187,16 @@ class Upf:
                     continue
                 teid, off, end = p.teid, p.offset, p.offset + p.length
             s = by_teid.get(teid)
-            if s is None:
+            if s is None and verify:
                 self.drop("unknown-teid", src, teid)
                 continue
-            if s.gnb is not None and s.gnb != src:
+            if s is not None and s.gnb is not None and s.gnb != src and verify:
                 self.drop("wrong-gnb", src, teid)
                 continue
             if end - off < 20 or buf[off] >> 4 != 4:
                 self.drop("not-ipv4", src, teid)
                 continue
-            if view[off + 12:off + 16] != s.addr_bytes:
+            if s is not None and view[off + 12:off + 16] != s.addr_bytes and verify:
                 self.drop("spoofed-source", src, teid)
                 continue
             try:
@@ -200,8 +204,9 @@ class Upf:
             except OSError:
                 self.drop("n6-write", src, teid)
                 continue
-            s.ul_packets += 1
-            s.ul_bytes += end - off
+            if s is not None:
+                s.ul_packets += 1
+                s.ul_bytes += end - off
 
     # ------------------------------------------------------------------ downlink: N6 -> N3
 
@@ -265,6 +270,7 @@ class Upf:
                          "ul_bytes": sum(s["ul_bytes"] for s in sessions),
                          "dl_packets": sum(s["dl_packets"] for s in sessions),
                          "dl_bytes": sum(s["dl_bytes"] for s in sessions), **self.counters},
+            "verify": self.verify,
             "drops": {**self.drop.counts, **({"n3-send": self.dl_batch.errors} if self.dl_batch.errors else {})},
             "n3_sends": self.dl_batch.stats(),
             "recent_drops": list(self.drop.recent),
