@@ -8,7 +8,9 @@ runs in a fresh process; the median of --repeat runs is reported.
 Then the reference topology's up and down times, the throughput cost of the
 stateful slice rules (iperf3 TCP through the same three switches with the
 slicing app vs allow-all, same run, target ratio >= 0.9: bench/stateful_bench.py),
-then the link-impairment benchmark (bench/impair_bench.py).
+then the 5G rows (bench/ran_bench.py: the 5G path's TCP throughput against the
+plain switch path, UEs registering per second, memory per UE, 500 UEs), then
+the link-impairment benchmark (bench/impair_bench.py).
 """
 from __future__ import annotations
 
@@ -80,12 +82,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-impair", action="store_true")
     ap.add_argument("--skip-stateful", action="store_true")
+    ap.add_argument("--skip-ran", action="store_true")
     a = ap.parse_args()
     t0 = time.monotonic()
     ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
     reference_row()
     if not a.skip_stateful:
         stateful_row()
+    if not a.skip_ran:
+        print()
+        subprocess.run([sys.executable, "-m", "bench.ran_bench"], cwd=REPO, check=False)
     if not a.skip_impair and (HERE / "impair_bench.py").exists():
         print()
         # as a module from the repository root: it imports its measurement tools from tests.tools

@@ -121,7 +121,9 @@ def detect(include_docker: bool = True) -> PlatformReport:
     add(Check("netem", nm, "sch_netem works" if nm else "no sch_netem: delay/jitter/loss use the userspace relay"))
     add(Check("htb", htb_available(), "HTB rate limiting", True))
     sc = sctp_available()
-    add(Check("sctp", sc, "SCTP sockets work" if sc else "no SCTP: real NGAP (UERANSIM<->AMF) cannot run"))
+    add(Check("sctp", sc, "SCTP sockets work: the built-in 5G path runs NGAP (N2) over SCTP" if sc else
+              "no SCTP: the built-in 5G path runs NGAP (N2) over TCP with a 4-octet length prefix per PDU; "
+              "ran.backend ueransim (UERANSIM <-> Open5GS AMF) cannot run"))
     if include_docker:
         ok, detail = docker_running()
         add(Check("docker", ok, detail))

@@ -66,7 +66,7 @@ def probe_pairs(topo: Topology) -> list[tuple[str, str, str, str]]:
 
 def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True) -> list[CheckResult]:
     results: list[CheckResult] = []
-    pairs = intended_pairs(tb.topo)
+    pairs = intended_pairs(tb.topo, tb.ran)
     emit.stage("reachability", f"pinging {len(pairs)} intended pairs")
     results += check_reachability(tb, pairs)
     emit.done("reachability", f"{sum(r.status == 'pass' for r in results)}/{len(pairs)} reachable")

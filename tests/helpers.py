@@ -18,6 +18,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MINIMAL = REPO / "topologies" / "minimal.yaml"
+
+
+def minimal_plain(directory) -> "Path":
+    """minimal.yaml with `ran: {backend: off}`, written into `directory`: its UEs plain hosts on the clinic
+    switch, so the slice rules sit on their own ports (the 5G path has tests/integration/test_ran_path.py)."""
+    path = Path(directory) / "minimal-plain.yaml"
+    path.write_text(MINIMAL.read_text().replace("\nran:\n", "\nran:\n  backend: \"off\"\n", 1))
+    return path
 TESTBED = [sys.executable, "-m", "testbed.cli.main"]
 
 

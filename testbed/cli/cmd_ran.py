@@ -45,7 +45,7 @@ def status(run_id: str | None, as_json: bool) -> None:
     t = Table(title="PDU sessions", title_justify="left")
     for col in ("UE", "SUPI", "gNB", "state", "reg ms", "session", "slice", "address", "TEID UL/DL", "QFI", "UPF",
                 "setup ms"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", no_wrap=col in ("session", "address"))
     for ue in view["ues"]:
         first = True
         for sess in ue["sessions"] or [{}]:

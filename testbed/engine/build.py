@@ -3,8 +3,8 @@
 Order matters: the controller first (switches connect as soon as they exist),
 then node runtimes (containers), hosts and switches, links, per-node set-up,
 impairment points, switches started (and their rules confirmed), the daemons
-the node kinds run inside their nodes, and last the 5G programs (engine/ran.py). `Testbed.up()` calls `build()`;
-on any error it tears down whatever was recorded.
+the node kinds run inside their nodes, and last the 5G programs (engine/ran.py).
+`Testbed.up()` calls `build()`; on any error it tears down whatever was recorded.
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def preflight(tb: "Testbed") -> None:
     for tool in REQUIRED_TOOLS:
         if shutil.which(tool) is None:
             raise PlatformError(f"{tool} not found; run `make setup`")
+    ran_preflight(tb)
     by_runtime: dict[str, list] = defaultdict(list)
     for n in tb.topo.hosts:
         by_runtime[node_settings(tb.topo, n).runtime].append(n)
@@ -53,7 +54,6 @@ def preflight(tb: "Testbed") -> None:
         tb.timings.update(rt.prepare(tb.topo, nodes, tb.emit))
         tb.runtimes[name] = rt
     tb.node_runtime = {n.name: name for name, nodes in by_runtime.items() for n in nodes}
-    ran_preflight(tb)
 
 
 def build(tb: "Testbed") -> None:

@@ -100,8 +100,8 @@ def plan_gtpu_attacks(plan: RanPlan, pol: Policy, h: Hosts) -> list[Attack]:
                                              f"own session -> {dst}", s.ue,
                           [_gpdu(h, s.ue, upf.name, s.ul_teid, _inner(str(s.address), h.ip[dst], proto, port,
                                                                        P.token(i)))],
-                          [dst], f"GTP-U TEID {s.ul_teid:#x} from {h.ip[s.ue]} (a UE's own link) to "
-                                 f"{h.ip[upf.name]}:{gtpu.PORT}", tunnelled_at=[upf.name]))
+                          [dst, upf.name], f"GTP-U TEID {s.ul_teid:#x} from {h.ip[s.ue]} (a UE's own link) to "
+                                           f"{h.ip[upf.name]}:{gtpu.PORT}", tunnelled_at=[upf.name]))
     for s in sessions:
         victim = next(((x, t) for x in sessions if x.ue != s.ue and (t := _target(pol, x, h)) is not None), None)
         if victim is None or s.ue not in h.via:

@@ -15,7 +15,8 @@ whether a packet arrived, never the lack of a reply):
      because then a must-fail frame that was not captured proves nothing.
      Senders are paced (PACE_PPS in aggregate) so the burst does not overflow
      the userspace relays.
-  2. attacks (spoofing, ARP poisoning, double tagging, broadcast) and evasions (the other
+  2. attacks (spoofing, ARP poisoning, double tagging, broadcast; on a 5G path the GTP-U
+     attacks of gtpu.py and a rogue UE with an unknown SUPI, rogue.py) and evasions (the other
      direction of every grant: reverse connections, source-port tricks, TCP flag scans,
      unsolicited replies, fragments; see evasions.py), concurrent and paced;
      neighbour entries the attacks may have poisoned are flushed afterwards.
@@ -37,6 +38,7 @@ from testbed.checks.result import CheckResult
 from testbed.events import Emitter, EventSink
 from testbed.probe.agents import Captures, arrival_index, host_interfaces, send_all, tunnel_arrivals
 from testbed.probe.gtpu import plan_gtpu_attacks
+from testbed.probe.rogue import rogue_ue
 from testbed.slicing.flows import IP_PROTO
 from testbed.probe.attacks import (FLOOD_CONCLUSIVE, FLOOD_FACTOR, FLOOD_MAX_BPS, FLOOD_MIN_FACTOR, FLOOD_SECONDS, METER_TOLERANCE,
                                    NO_RAN,
@@ -313,6 +315,8 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
             for a in oneshot:
                 seen = {a.id: tokens.get(a.id, set()) | (tunnelled.get(a.id, set()) & set(a.tunnelled_at))}
                 results.append(_attack_result(a, seen, asent, poisoned, a_s))
+            if ran is not None:
+                results += rogue_ue(tb)
             floods = [a for a in plan if a.kind == "flood"]
             fsent: dict[str, dict] = {}
             rx: dict[str, int] = {}

@@ -16,6 +16,10 @@ from its environment:
   TESTBED_SRC, TESTBED_SRC_IP, TESTBED_SRC_MAC            the node it runs in
   TESTBED_TARGET, TESTBED_TARGET_IP, TESTBED_TARGET_MAC   the node whose capture decides
   TESTBED_HOSTS        JSON: every host's {"ip", "mac", "services": {name: "tcp/443"}}
+  TESTBED_ROUTE_IFACE, TESTBED_ROUTE_IP   on a 5G UE whose PDU session carries the target: the
+                       session's TUN and address. A TUN has no link layer: send IP (Scapy:
+                       send(IP(src=..., dst=...)/..., iface=...)). What leaves TESTBED_IFACE with
+                       the node's own address meets the UE's radio link, which reaches its gNB only.
 
 A frame carrying the token captured at the target = arrived. Expect `arrive` (pass): it must;
 `blocked` (fail): it must not (arriving is a LEAK). The frames carrying the token that left the
@@ -38,6 +42,7 @@ from traffic import packets as P
 
 from testbed.checks.result import CheckResult
 from testbed.events import Emitter, EventSink
+from testbed.probe.sessions import ue_routes
 from testbed.probe.agents import Captures, arrival_index, host_interfaces
 from testbed.topology.model import Probe as ProbeEntry
 from testbed.topology.validate import script_path
@@ -82,7 +87,9 @@ def script_env(tb, run: ScriptRun, iface: str) -> dict[str, str]:
     ips = {n: str(i.ip) for n, i in tb.layout.ips.items()}
     hosts = {n.name: {"ip": ips.get(n.name), "mac": tb.layout.macs.get(n.name),
                       "services": {s.name: f"{s.proto}/{s.port}" for s in n.services}} for n in tb.topo.hosts}
-    return {"TESTBED_TOKEN": P.token(run.id).decode(), "TESTBED_IFACE": iface,
+    route = ue_routes(tb).get(run.src, {}).get(ips[run.dst])
+    via = {"TESTBED_ROUTE_IFACE": route[0], "TESTBED_ROUTE_IP": route[1]} if route else {}
+    return {**via, "TESTBED_TOKEN": P.token(run.id).decode(), "TESTBED_IFACE": iface,
             "TESTBED_SRC": run.src, "TESTBED_SRC_IP": ips[run.src], "TESTBED_SRC_MAC": tb.layout.macs[run.src],
             "TESTBED_TARGET": run.dst, "TESTBED_TARGET_IP": ips[run.dst],
             "TESTBED_TARGET_MAC": tb.layout.macs[run.dst], "TESTBED_HOSTS": json.dumps(hosts)}

@@ -91,7 +91,7 @@ def context(rep: RunReport) -> dict[str, Any]:
     hm = views.heat_map(rep)
     svg, why = topology_svg(rep)
     return {"r": rep, "summary": rep.summary(), "slo_rows": views.slo_rows(rep),
-            "overview": views.slice_overview(rep), "charts": workload_charts(rep), "hm": hm,
+            "overview": views.slice_overview(rep), "edge": views.edge_comparison(rep), "charts": workload_charts(rep), "hm": hm,
             "hm_most": max((sum(c.values()) for c in hm.cells.values()), default=0), "heat_style": heat_style,
             "topology_svg": svg, "topology_missing": why, "colours": graph.slice_colours(rep.slices),
             "started": started_text(rep.started), "counts": _status_counts(rep), "schema_version": SCHEMA_VERSION,

@@ -173,3 +173,24 @@ def slice_overview(rep: RunReport) -> list[dict[str, Any]]:
         out.append(dict(s, slo_pass=sum(r.status == "pass" for r in mine), slo_fail=sum(r.status == "fail" for r in mine),
                         slo_skip=sum(r.status == "skip" for r in mine), isolation=iso))
     return out
+
+
+def edge_comparison(rep: RunReport) -> list[dict[str, Any]]:
+    """MEC against central, side by side: for each source and slice with workloads both to a MEC host and
+    to a host elsewhere, their round trips (p50/p95) and run times, and the UPF that served the slice."""
+    kinds = {n["name"]: n["kind"] for n in rep.network.get("nodes", [])}
+    upf_of = {(ue["name"], s["slice"]): s["upf"] for ue in rep.ran.get("ues", []) for s in ue["sessions"]}
+    groups: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for m in rep.measurements:
+        side = "mec" if kinds.get(m.get("dst", "")) == "mec" else "central"
+        groups.setdefault((m.get("src", ""), m.get("slice", "")), {"mec": [], "central": []})[side].append(m)
+    out = []
+    for (src, sl), sides in sorted(groups.items()):
+        for mec, central in zip(sides["mec"], sides["central"]):
+            row = {"src": src, "slice": sl, "upf": upf_of.get((src, sl), "-")}
+            for side, m in (("mec", mec), ("central", central)):
+                summ = m.get("summary", {})
+                row[side] = {"workload": m.get("workload"), "dst": m.get("dst"), "p50": summ.get("latency_p50"),
+                             "p95": summ.get("latency_p95"), "seconds": round(float(m.get("seconds") or 0), 2)}
+            out.append(row)
+    return out

@@ -15,7 +15,8 @@ import time
 from collections import defaultdict
 
 from testbed.checks.result import CheckResult
-from testbed.slicing.policy import compile_policy
+from testbed.ran.network import run_policy
+from testbed.ran.plan import RanPlan
 from testbed.topology.model import Topology
 from testbed.workloads.base import LATENCY_MS, Measurement, NoParams
 from testbed.workloads.targets import resolve
@@ -35,10 +36,11 @@ done
 """
 
 
-def intended_pairs(topo: Topology) -> list[tuple[str, str]]:
-    """Pairs the policy grants (with slices), else every host to every service provider."""
+def intended_pairs(topo: Topology, ran: RanPlan | None = None) -> list[tuple[str, str]]:
+    """Pairs the run's policy grants (with slices; the 5G path's own flows too), else every host to
+    every service provider."""
     if topo.slices:
-        return compile_policy(topo).pairs()
+        return run_policy(topo, ran).pairs()
     providers = [n.name for n in topo.nodes if n.services]
     hosts = [n.name for n in topo.hosts]
     return [(h, t) for h in hosts for t in (providers or hosts) if t != h]
@@ -95,7 +97,7 @@ def as_check(m: Measurement, kind: str = "reachability") -> CheckResult:
 
 def check_reachability(tb, pairs: list[tuple[str, str]] | None = None, timeout: float = 120.0) -> list[CheckResult]:
     """Ping every pair concurrently; one CheckResult per pair with its RTT."""
-    pairs = intended_pairs(tb.topo) if pairs is None else pairs
+    pairs = intended_pairs(tb.topo, getattr(tb, "ran", None)) if pairs is None else pairs
     got = ping_pairs(tb, pairs, timeout=timeout)
     return [as_check(got[p]) for p in dict.fromkeys(pairs)]
 

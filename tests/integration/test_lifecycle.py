@@ -129,7 +129,8 @@ def test_run_minimal_writes_reports(state_dir, tmp_path):
     assert "PASS" in r.stdout
     rep = json.loads((out / "report.json").read_text())
     assert rep["verdict"] == "PASS"
-    assert rep["summary"]["reachability"]["pass"] == 3
+    # 3 slice pairs, and the 5G path's own: 2 UEs -> their gNB, gNB -> core, core -> UPF, gNB <-> UPF
+    assert rep["summary"]["reachability"]["pass"] == 3 + 6
     assert rep["platform"]["datapath"] in ("netdev", "system")
     assert (out / "junit.xml").read_text().startswith("<?xml")
     assert "PASS" in (out / "report.html").read_text()
@@ -144,3 +145,23 @@ def test_detached_up_leaves_nothing_in_the_state_directory(state_dir):
     cli("down")
     assert leftovers(rid, state_dir) == []
     assert list(state_dir.iterdir()) == []
+
+
+def test_readme_5g_example_ran_status_and_a_session_interface(state_dir):
+    """The README's 5G example, as written: up -d, ran status, a UE's uesimtun0, down."""
+    import json
+    import os
+
+    cli("up", "-d", str(MINIMAL))
+    rid = next(m.run_id for m in all_runs())
+    try:
+        st = cli("ran", "status", env={**os.environ, "COLUMNS": "200"})
+        assert "2/2 UEs registered" in st.stdout.replace("\n", " ") and "uesimtun0" in st.stdout
+        view = json.loads(cli("ran", "status", "--json").stdout)
+        doc = next(u for u in view["ues"] if u["name"] == "dr-tablet-01")
+        assert doc["state"] == "registered" and doc["sessions"][0]["state"] == "active"
+        addr = cli("exec", "dr-tablet-01", "--", "ip", "-br", "addr", "show", "uesimtun0").stdout
+        assert doc["sessions"][0]["address"] + "/32" in addr
+    finally:
+        cli("down")
+    assert leftovers(rid, state_dir) == []

@@ -9,8 +9,8 @@ service sits beside it) and everything else to the central one.
 tcpdump captures on N3 and on the backhaul, read back with tshark's GTP
 dissector, show that each session's tunnel ends at its planned UPF with its
 planned TEID, QFI and outer DSCP, that the imaging slice's traffic to the MEC
-cache never crosses the backhaul, and that the prober's GTP-U attacks are
-refused. A second module (test_ran_negative.py) runs the same attacks against a
+cache never crosses the backhaul, and that the prober's GTP-U attacks and a
+rogue UE with an unknown SUPI are refused. A second module (test_ran_negative.py) runs the same attacks against a
 UPF that checks nothing and sees them leak.
 """
 from __future__ import annotations
@@ -198,7 +198,9 @@ def test_the_prober_finds_no_leak_and_refuses_every_gtpu_attack(tb):
     failed = [(c.kind, c.name, c.detail) for c in results if c.failed]
     assert not failed, failed[:10]
     kinds = {c.kind for c in results}
-    assert {"attack:gtpu-teid", "attack:gtpu-non-gnb", "attack:spoof-inner"} <= kinds
+    assert {"attack:gtpu-teid", "attack:gtpu-non-gnb", "attack:spoof-inner", "attack:rogue-ue"} <= kinds
+    rogue = next(c for c in results if c.kind == "attack:rogue-ue")
+    assert rogue.metrics["state"] == "rejected" and rogue.metrics["core_rejects"][0]["cause"] == 7, rogue.metrics
     # the UPF saw and dropped them, each under its reason
     drops = tb.node("upf-c").run(["cat", str(tb.manifest.dir / "ran" / "upf-c.status.json")]).stdout
     for reason in ("unknown-teid", "wrong-gnb", "spoofed-source"):

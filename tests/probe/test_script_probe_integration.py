@@ -18,12 +18,16 @@ import os
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
-from scapy.sendrecv import sendp
+from scapy.sendrecv import send, sendp
 e = os.environ
 port = int(__import__("json").loads(e["TESTBED_HOSTS"])[e["TESTBED_TARGET"]]["services"]["emr"].split("/")[1])
-sendp(Ether(src=e["TESTBED_SRC_MAC"], dst=e["TESTBED_TARGET_MAC"]) / IP(src=e["TESTBED_SRC_IP"], dst=e["TESTBED_TARGET_IP"])
-      / TCP(sport=61999, dport=port, flags="S") / Raw(e["TESTBED_TOKEN"].encode()),
-      iface=e["TESTBED_IFACE"], count=2, verbose=False)
+seg = TCP(sport=61999, dport=port, flags="S") / Raw(e["TESTBED_TOKEN"].encode())
+if e.get("TESTBED_ROUTE_IFACE"):  # a 5G UE: the target is reached through a PDU session (a TUN: IP, no Ethernet)
+    send(IP(src=e["TESTBED_ROUTE_IP"], dst=e["TESTBED_TARGET_IP"]) / seg, iface=e["TESTBED_ROUTE_IFACE"], count=2,
+         verbose=False)
+else:
+    sendp(Ether(src=e["TESTBED_SRC_MAC"], dst=e["TESTBED_TARGET_MAC"]) / IP(src=e["TESTBED_SRC_IP"], dst=e["TESTBED_TARGET_IP"])
+          / seg, iface=e["TESTBED_IFACE"], count=2, verbose=False)
 '''
 CRASH = 'raise SystemExit("no target today")\n'
 SILENT = 'print("looked around, sent nothing")\n'

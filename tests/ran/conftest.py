@@ -59,6 +59,15 @@ def reference_plan(reference: Topology) -> RanPlan:
 
 
 @pytest.fixture(scope="session")
+def central_plan(reference: Topology) -> RanPlan:
+    """The reference plan with every session on the central UPF: what Open5GS's UPF selection can express
+    (by DNN or by cell, not the reference's MEC binding of one slice at some sites)."""
+    from testbed.ran.upfs import UpfBinding
+
+    return ran_plan(reference, upfs=[UpfBinding("upf-01")])
+
+
+@pytest.fixture(scope="session")
 def minimal_plan(minimal: Topology) -> RanPlan:
     return ran_plan(minimal)
 

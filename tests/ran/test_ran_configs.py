@@ -87,49 +87,49 @@ def test_ue_configs_have_ueransims_keys_and_types(which, request):
             _check_slice(s)
 
 
-def test_rendered_yaml_reads_back_the_same_without_anchors(reference_plan):
-    files = configs.file_set(reference_plan)
+def test_rendered_yaml_reads_back_the_same_without_anchors(central_plan):
+    files = configs.file_set(central_plan)
     yaml = YAML(typ="safe")
-    sub = reference_plan.subscribers[0]
+    sub = central_plan.subscribers[0]
     text = files[f"ueransim/ue/{sub.name}.yaml"]
     assert "&" not in text and "*" not in text
-    assert yaml.load(text) == configs.ue_config(reference_plan, sub.name)
+    assert yaml.load(text) == configs.ue_config(central_plan, sub.name)
     assert "mcc: '460'" in text and "mnc: '00'" in text  # strings, as UERANSIM's length checks need
-    gnb = reference_plan.gnbs[0]
+    gnb = central_plan.gnbs[0]
     assert yaml.load(files[f"ueransim/gnb/{gnb.name}.yaml"])["nci"] == f"0x{gnb.nci:09x}"
-    assert len([f for f in files if f.startswith("ueransim/ue/")]) == len(reference_plan.subscribers)
+    assert len([f for f in files if f.startswith("ueransim/ue/")]) == len(central_plan.subscribers)
 
 
-def test_amf_config_structure(reference_plan):
-    cfg = open5gs.amf_config(reference_plan)["amf"]
+def test_amf_config_structure(central_plan):
+    cfg = open5gs.amf_config(central_plan)["amf"]
     assert {"sbi", "ngap", "guami", "tai", "plmn_support"} <= set(cfg) <= OPEN5GS_AMF_KEYS
     plmn = {"mcc": "460", "mnc": "00"}
-    assert cfg["ngap"] == {"server": [{"address": str(reference_plan.core.address)}]}
+    assert cfg["ngap"] == {"server": [{"address": str(central_plan.core.address)}]}
     assert cfg["guami"][0]["plmn_id"] == plmn and set(cfg["guami"][0]["amf_id"]) >= {"region", "set"}
-    assert cfg["tai"] == [{"plmn_id": plmn, "tac": [reference_plan.gnbs[0].tac]}]
+    assert cfg["tai"] == [{"plmn_id": plmn, "tac": [central_plan.gnbs[0].tac]}]
     (support,) = cfg["plmn_support"]
     assert support["plmn_id"] == plmn
-    assert support["s_nssai"] == [{"sst": s.snssai.sst, "sd": s.snssai.sd} for s in reference_plan.slices]
+    assert support["s_nssai"] == [{"sst": s.snssai.sst, "sd": s.snssai.sd} for s in central_plan.slices]
 
 
-def test_smf_and_upf_configs_structure(reference_plan):
-    smf = open5gs.smf_config(reference_plan)["smf"]
+def test_smf_and_upf_configs_structure(central_plan):
+    smf = open5gs.smf_config(central_plan)["smf"]
     assert {"sbi", "pfcp", "session"} <= set(smf) <= OPEN5GS_SMF_KEYS
-    assert smf["pfcp"]["client"]["upf"] == [{"address": str(reference_plan.upf("upf-01").address)}]
+    assert smf["pfcp"]["client"]["upf"] == [{"address": str(central_plan.upf("upf-01").address)}]
     assert [(x["dnn"], x["subnet"], x["gateway"]) for x in smf["session"]] == [
-        (p.dnn, str(p.network), str(p.gateway)) for p in reference_plan.pools]
+        (p.dnn, str(p.network), str(p.gateway)) for p in central_plan.pools]
     assert all(set(x) <= OPEN5GS_SESSION_KEYS for x in smf["session"])
-    upf = open5gs.upf_config(reference_plan, "upf-01")["upf"]
+    upf = open5gs.upf_config(central_plan, "upf-01")["upf"]
     assert set(upf) <= OPEN5GS_UPF_KEYS
-    address = str(reference_plan.upf("upf-01").address)
+    address = str(central_plan.upf("upf-01").address)
     assert upf["pfcp"]["server"] == upf["gtpu"]["server"] == [{"address": address}]
     assert upf["session"] == smf["session"]
 
 
-def test_subscriber_documents_match_open5gs_dbctl(reference_plan):
-    docs = json.loads(configs.file_set(reference_plan)["open5gs/subscribers.json"])
-    assert len(docs) == len(reference_plan.subscribers)
-    for doc, sub in zip(docs, reference_plan.subscribers):
+def test_subscriber_documents_match_open5gs_dbctl(central_plan):
+    docs = json.loads(configs.file_set(central_plan)["open5gs/subscribers.json"])
+    assert len(docs) == len(central_plan.subscribers)
+    for doc, sub in zip(docs, central_plan.subscribers):
         assert set(doc) == DBCTL_SUBSCRIBER_KEYS
         assert doc["imsi"] == sub.imsi and doc["security"] == {"k": sub.key, "op": None, "opc": sub.opc,
                                                                "amf": "8000"}
@@ -139,9 +139,9 @@ def test_subscriber_documents_match_open5gs_dbctl(reference_plan):
         assert [sl["default_indicator"] for sl in doc["slice"]] == [True] + [False] * (len(doc["slice"]) - 1)
 
 
-def test_dbctl_commands(reference_plan):
-    cmds = open5gs.dbctl_commands(reference_plan)
-    sub = reference_plan.subscriber("dr-tablet-01")
+def test_dbctl_commands(central_plan):
+    cmds = open5gs.dbctl_commands(central_plan)
+    sub = central_plan.subscriber("dr-tablet-01")
     mine = [c for c in cmds if sub.imsi in c]
     first, second = sub.sessions
     assert mine == [
@@ -184,3 +184,9 @@ def test_two_slices_on_one_dnn_cannot_have_two_open5gs_pools():
     assert len(plan.pools) == 2  # the built-in plan keeps one pool per slice/DNN
     with pytest.raises(configs.ConfigError, match="one IP pool per DNN"):
         open5gs.smf_config(plan)
+
+
+def test_the_reference_mec_binding_is_refused_for_open5gs_with_the_reason(reference_plan):
+    """The reference binds its MEC UPF to one slice at some sites; Open5GS selects by DNN or by cell."""
+    with pytest.raises(open5gs.ConfigError, match="by DNN or by cell, not by both"):
+        configs.file_set(reference_plan)

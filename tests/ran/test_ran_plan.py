@@ -69,8 +69,15 @@ def test_reference_plan_follows_the_file(reference, reference_plan):
         assert sub.gnb == b.gnb and sub.supi == b.supi
         assert [s.slice for s in sub.sessions] == [s.slice for s in b.sessions]
         assert all(s.dnn == s.slice for s in sub.sessions)
-    assert [u.name for u in reference_plan.upfs] == ["upf-01"]
-    assert {s.upf for s in reference_plan.sessions} == {"upf-01"}
+    assert [(u.name, u.role) for u in reference_plan.upfs] == [("upf-01", "central"), ("upf-mec-city", "mec")]
+    # local breakout: the imaging slice (the MEC cache beside the city aggregation UPF) at the city ring's units
+    city = {"branch-north", "branch-east", "chc-01", "clinic-01"}
+    site = {g.name: g.site for g in reference_plan.gnbs}
+    for s in reference_plan.sessions:
+        mec = s.slice == "imaging" and site[s.gnb] in reference_plan.upf("upf-mec-city").sites
+        assert s.upf == ("upf-mec-city" if mec else "upf-01"), s
+    assert city <= set(reference_plan.upf("upf-mec-city").sites)
+    assert not {"xiangtan-county", "shaoshan", "xch-dc"} & set(reference_plan.upf("upf-mec-city").sites)
     assert reference_plan.core.name == "5gc" and reference_plan.core.address in reference.defaults.addressing.pool
     slices = {s.name: s for s in reference.slices}
     for s in reference_plan.sessions:
@@ -181,4 +188,5 @@ def test_a_supi_of_another_plmn_is_an_error():
 def test_gnbs_get_distinct_cell_identities(reference_plan):
     ncis = [g.nci for g in reference_plan.gnbs]
     assert len(set(ncis)) == len(ncis) and all(0 < n < 2**36 for n in ncis)
-    assert reference_plan.gnb("gnb-branch-north").nci == 0x10  # gNB id 1, cell 0: UERANSIM's sample value
+    assert reference_plan.gnb("gnb-main-campus").nci == 0x10  # gNB id 1, cell 0: UERANSIM's sample value
+    assert reference_plan.gnb("gnb-branch-north").nci == 0x20

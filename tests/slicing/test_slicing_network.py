@@ -1,4 +1,6 @@
-"""Slice enforcement on a real network (topologies/minimal.yaml): root, Open vSwitch, mnexec.
+"""Slice enforcement on a real network (topologies/minimal.yaml with its UEs as plain hosts, `ran:
+{backend: off}`, so the rules sit on their own ports; the 5G path's sessions are checked in
+tests/integration/test_ran_path.py): root, Open vSwitch, mnexec.
 
 Each test builds its own run under a private state dir, bounds every wait, and checks
 that nothing of the run is left afterwards. Whether a packet arrived is decided by a
@@ -12,7 +14,7 @@ import sys
 import time
 
 import pytest
-from tests.helpers import MINIMAL, cli, leftovers
+from tests.helpers import cli, leftovers, minimal_plain
 
 from testbed.engine.testbed import Testbed
 from testbed.engine.ovs import meter_stats
@@ -20,6 +22,11 @@ from testbed.topology.loader import load
 from testbed.topology.model import Service
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("network")]
+
+
+@pytest.fixture
+def MINIMAL(tmp_path):  # noqa: N802 - the file's name as the tests used it
+    return minimal_plain(tmp_path)
 
 LISTEN = """
 import socket, sys, time
@@ -169,7 +176,7 @@ def status(tb) -> dict:
     return tb.controller.status()
 
 
-def test_slices_enforced_on_real_network(state_dir):
+def test_slices_enforced_on_real_network(state_dir, MINIMAL):
     t0 = time.monotonic()
     with Testbed.from_file(MINIMAL) as tb:
         rid = tb.run_id
@@ -217,7 +224,7 @@ def test_slices_enforced_on_real_network(state_dir):
     assert time.monotonic() - t0 < 120
 
 
-def test_controller_death_fails_secure_and_restart_restores(state_dir):
+def test_controller_death_fails_secure_and_restart_restores(state_dir, MINIMAL):
     with Testbed.from_file(MINIMAL) as tb:
         rid = tb.run_id
         procs = [listen(tb, "emr", 443), listen(tb, "pacs", 104)]
@@ -242,7 +249,7 @@ def test_controller_death_fails_secure_and_restart_restores(state_dir):
     assert leftovers(rid, state_dir) == []
 
 
-def test_grant_and_revoke_while_running(state_dir):
+def test_grant_and_revoke_while_running(state_dir, MINIMAL):
     with Testbed.from_file(MINIMAL) as tb:
         rid = tb.run_id
         procs = [listen(tb, "emr", 443), listen(tb, "pacs", 104)]
@@ -273,7 +280,7 @@ def test_grant_and_revoke_while_running(state_dir):
     assert leftovers(rid, state_dir) == []
 
 
-def test_meter_holds_a_udp_flood_to_the_slice_rate(state_dir):
+def test_meter_holds_a_udp_flood_to_the_slice_rate(state_dir, MINIMAL):
     rate = 20_000_000
     topo = load(MINIMAL).model_copy(deep=True)
     clinical = next(s for s in topo.slices if s.name == "clinical")
@@ -310,7 +317,7 @@ def test_meter_holds_a_udp_flood_to_the_slice_rate(state_dir):
     assert leftovers(rid, state_dir) == []
 
 
-def test_allow_all_app_is_really_broken(state_dir):
+def test_allow_all_app_is_really_broken(state_dir, MINIMAL):
     """The deliberately broken app the prober's tests use: cross-slice traffic passes."""
     with Testbed.from_file(MINIMAL, controller_app="allow-all") as tb:
         rid = tb.run_id
