@@ -28,8 +28,10 @@ def test_uplink_between_sites_uses_remote_site_uplink(minimal: Topology) -> None
 
 
 def test_link_setting_beats_site_and_file_defaults(reference: Topology) -> None:
-    p = link_params(reference, _link(reference, "dr-tablet-01", "branch-north-sw"))
-    assert (p.bw, p.delay, p.jitter, p.mtu) == (300_000_000, 4.0, 1.0, 1500)
+    p = link_params(reference, _link(reference, "dr-tablet-01", "branch-north-sw"))  # the air interface
+    assert (p.bw, p.delay, p.jitter, p.mtu) == (None, 4.0, 1.0, 1500)
+    p = link_params(reference, _link(reference, "gnb-branch-north", "branch-north-sw"))  # the shared cell
+    assert (p.bw, p.delay, p.mtu) == (300_000_000, None, 1500)
     p = link_params(reference, _link(reference, "agg-city", "dc-edge"))
     assert (p.bw, p.delay, p.mtu) == (1_000_000_000, 1.0, 1500)
 
