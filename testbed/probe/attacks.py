@@ -91,6 +91,7 @@ def _peers(pol: Policy, host: str) -> set[str]:
     """Hosts `host` may legitimately exchange packets with: its slices' members, grant peers."""
     out = {m for s in pol.slices_of(host) for m in pol.members[s]}
     out |= {g.dst for g in pol.grants if g.src == host} | {g.src for g in pol.grants if g.dst == host}
+    out |= {b for a, b in pol.neighbours if a == host} | {a for a, b in pol.neighbours if b == host}
     out.discard(host)
     return out
 

@@ -12,7 +12,9 @@ when it builds a run, the prober and `testbed flows` when they read one.
   change) derives it from the run's topology alone.
 - `run_policy(topo, plan)`: the node-level policy of the run: the file's slices
   plus the infrastructure flows of the 5G path (UE -> its gNB RLS, gNB -> core
-  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4). The prober's matrix reads this.
+  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4), and the UPFs as neighbours of
+  the servers their sessions reach (ARP: no grant, but the servers' next hop
+  back to the sessions). The prober's matrix reads this.
 - `session_policy(policy, plan)`: what the switches enforce. A UE's node
   address carries only its radio link; what its slices grant it is granted to
   its PDU sessions instead, each a *session host* `UE/uesimtunN` whose address
@@ -95,6 +97,11 @@ def run_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, li
     pol = compile_policy(topo, extra_members, revoked)
     if plan is None:
         return pol
+    session = {(s.ue, s.slice): s for s in reversed(plan.sessions)}  # the first session per UE and slice
+    for g in pol.grants:
+        s = session.get((g.src, g.slice))
+        if s is not None and (s.upf, g.dst) not in pol.neighbours:
+            pol.neighbours.append((s.upf, g.dst))
     have = set(pol.grants)
     for g in infra_grants(plan):
         if g not in have:

@@ -38,6 +38,9 @@ class Grant:
 class Policy:
     grants: list[Grant] = field(default_factory=list)
     members: dict[str, list[str]] = field(default_factory=dict)  # slice -> member hosts
+    # Host pairs that resolve each other's address (ARP) without a grant between them: a UPF and the
+    # servers its PDU sessions reach (their replies to a session go via the UPF). testbed.ran.network.
+    neighbours: list[tuple[str, str]] = field(default_factory=list)
 
     def allowed(self, src: str, dst: str, proto: str, port: int) -> bool:
         return any(g.src == src and g.dst == dst and g.proto == proto and g.port == port for g in self.grants)

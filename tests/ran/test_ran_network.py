@@ -44,6 +44,8 @@ def test_the_run_policy_adds_the_5g_infrastructure_flows(minimal):
             ("gnb-clinic", "upf", "gtpu"), ("upf", "gnb-clinic", "gtpu")} <= infra
     assert not any(g.src == "dr-tablet-01" and g.dst != "gnb-clinic" for g in run_policy(topo, plan).grants
                    if g.slice == INFRA)
+    # the servers' next hop back to the sessions: ARP neighbours, not a grant
+    assert set(run_policy(topo, plan).neighbours) == {("upf", "emr"), ("upf", "pacs")}
 
 
 def test_slice_grants_move_from_the_ue_to_its_sessions(minimal):
