@@ -227,8 +227,7 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
     """The 5G plan of a validated topology; raises RanPlanError listing every problem.
 
     `seed` keys the subscriber credentials (pass the run id; default: the topology's
-    name). `ue_pool` and `upfs` stand in for `ran.pool` and `ran.upfs`, which the
-    file format may gain (they are read from `topo.ran` when it has them).
+    name). `ue_pool` and `upfs` override the file's `ran.pool` and `ran.upfs`.
     """
     problems: list[Problem] = []
     ran = topo.ran

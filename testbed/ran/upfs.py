@@ -1,8 +1,8 @@
 """Which UPFs exist and which one serves each PDU session: central, or a MEC UPF at the edge.
 
 A binding names a UPF and the slices and sites it serves (empty: all of them).
-The file format has no place for bindings yet (see `UpfBinding` for the proposed
-`ran.upfs`), so without them they are derived from the graph:
+The file's `ran.upfs` gives them (then they are the complete list); without it
+they are derived from the graph:
 
 - a node of a kind whose `ran_role` is "upf" is a UPF;
 - UPFs in a datacentre site are central: every slice, every site (if none is in
@@ -37,7 +37,8 @@ CENTRAL, MEC = "central", "mec"
 
 @dataclass(frozen=True)
 class UpfBinding:
-    """Proposed `ran.upfs: [{name, slices, sites}]`: a UPF node and what it serves (empty: everything)."""
+    """A UPF node and what it serves (empty: everything): what `ran.upfs` entries are, for callers
+    that bind UPFs without a file (tests, tools)."""
 
     name: str
     slices: tuple[str, ...] = ()

@@ -231,6 +231,14 @@ class Plmn(Strict):
     mnc: str = Field("00", pattern=r"^\d{2,3}$")
 
 
+class UpfBinding(Strict):
+    """A UPF node and what it serves: the slices and sites (empty: every one)."""
+
+    name: Name
+    slices: list[Name] = Field(default_factory=list)
+    sites: list[Name] = Field(default_factory=list)
+
+
 class Ran(Strict):
     backend: Literal["builtin", "ueransim", "off"] = Field(
         "builtin", description="builtin: the testbed's own UE/gNB/core/UPF programs, real NGAP/NAS/GTP-U on the wire "
@@ -238,6 +246,14 @@ class Ran(Strict):
                                "images); off: UEs are plain hosts on their site switch, no 5G path.")
     plmn: Plmn = Plmn()
     tac: int = Field(1, ge=0, le=0xFFFFFF)
+    pool: Annotated[IPv4Network, AddressText] | None = Field(
+        None, description="The UEs' PDU session addresses, split into one pool per slice (default 10.45.0.0/16, "
+                          "Open5GS's); must not overlap the nodes' pool.")
+    upfs: list[UpfBinding] | None = Field(
+        None, description="Which UPF serves which slices at which sites (a binding with sites is a MEC UPF doing "
+                          "local breakout there). Absent: derived from the graph - a UPF in the data centre is "
+                          "central, one elsewhere serves the slices whose services sit beside it, at the units "
+                          "nearer to it.")
     ues: list[UeBinding] = Field(default_factory=list)
 
 

@@ -119,3 +119,20 @@ def test_the_ueransim_backend_fails_before_anything_is_built_and_says_why(minima
     with pytest.raises(PlatformError) as e:
         preflight(SimpleNamespace(ran=plan, topo=topo))
     assert ("SCTP" in str(e.value)) != n2.sctp_available() or "not built yet" in str(e.value)
+
+
+def test_the_file_may_bind_upfs_and_choose_the_session_pool():
+    from ipaddress import IPv4Network
+
+    from tests.conftest import REPO
+
+    bindings = ("  tac: 1\n  pool: 10.60.0.0/16\n  upfs:\n    - {name: upf-01}\n"
+                "    - {name: upf-mec-city, sites: [branch-north]}\n")
+    text = (REPO / "topologies" / "xiangtan-alliance.yaml").read_text().replace("  tac: 1\n", bindings, 1)
+    topo, plan = prepare(parse_text(text, "alliance.yaml"), "ab12")
+    assert [(u.name, u.role, u.sites) for u in plan.upfs] == [("upf-01", "central", ()),
+                                                             ("upf-mec-city", "mec", ("branch-north",))]
+    assert all(p.network.subnet_of(IPv4Network("10.60.0.0/16")) for p in plan.pools)
+    site = {g.name: g.site for g in plan.gnbs}
+    assert {s.upf for s in plan.sessions if site[s.gnb] == "branch-north"} == {"upf-mec-city"}
+    assert {s.upf for s in plan.sessions if site[s.gnb] != "branch-north"} == {"upf-01"}
