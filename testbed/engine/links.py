@@ -21,6 +21,7 @@ from testbed.openflow.layout import LinkLayout
 
 if TYPE_CHECKING:
     from testbed.engine.rundir import Manifest
+    from testbed.openflow.layout import Layout
     from testbed.engine.testbed import Testbed
 
 
@@ -50,11 +51,15 @@ def set_carrier(m: "Manifest", ref: str, up: bool) -> str:
     return key
 
 
-def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both") -> dict:
+def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both",
+             layout: "Layout | None" = None) -> dict:
     """Apply `delay=20ms loss=1%` / `down` / `up` to a running link of manifest `m`; saves it.
 
-    Any link can go down and up (fault injection); the other settings need the
-    link's impairment point, which links with any impairment setting have.
+    Any link can go down and up (fault injection) by its switch ports. Any link
+    can be impaired too: one built without an impairment point gets one on
+    first use (`splice`: the backend's own way, a relay spliced in at a switch
+    port here), and keeps full speed until then. `layout`: the run's (read
+    from its topology file when not given).
     """
     if items in (["down"], ["up"]) and direction == "both":
         try:
@@ -62,7 +67,10 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both")
         except UsageError:
             key = set_carrier(m, ref, items == ["up"])
             return {"link": key, "state": items[0]}
-    key, rec = find_link(m.links, ref)
+    try:
+        key, rec = find_link(m.links, ref)
+    except UsageError:
+        key, rec = splice(m, ref, layout)
     backend = get_backend(rec["backend"])
     dirs = list(DIRECTIONS) if direction == "both" else [direction]
     if any(d not in DIRECTIONS for d in dirs):
@@ -75,6 +83,32 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both")
         backend.apply(rec, d, new)
     m.save()
     return {"link": key, **{d: rec[d] for d in DIRECTIONS}}
+
+
+def splice(m: "Manifest", ref: str, layout: "Layout | None" = None) -> tuple[str, dict]:
+    """Give a running link an impairment point (none set yet: it passes everything); returns its record."""
+    key, _ = find_link(m.wires, ref, "link")
+    if layout is None:
+        from testbed.openflow.layout import make_layout
+        from testbed.ran.network import prepare
+        from testbed.topology.loader import load
+
+        layout = make_layout(prepare(load(m.topology), m.run_id)[0], m.run_id)
+    ln = next((x for x in layout.links if link_key(x.a, x.b) == key), None)
+    if ln is None:
+        raise UsageError(f"link {key} is not in the run's layout (was the topology file edited?)")
+    backend = get_backend(m.impairment_backend)
+    m.root_interfaces += [i for i in backend.splice_interfaces(ln, m.run_id) if i not in m.root_interfaces]
+    m.save()  # before they exist: a crash in between still leaves teardown the complete list
+    ctx = StartContext(run_id=m.run_id, workdir=m.dir / "links",
+                       netns_pid={name: r.pid if r.dpid is None else None for name, r in m.nodes.items()})
+    bridges = {name: r.internal for name, r in m.nodes.items() if r.dpid is not None}
+    handle, rec = backend.splice(ln, ctx, bridges)
+    m.links[key] = rec
+    if handle.pid:
+        m.pids[f"impair-{key}"] = record(handle.pid)
+    m.save()
+    return key, rec
 
 
 # -- building ---------------------------------------------------------------------

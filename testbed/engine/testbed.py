@@ -122,7 +122,7 @@ class Testbed:
     # -- while running ---------------------------------------------------------
     def set_link(self, ref: str, items: list[str], direction: str = "both") -> dict:
         """Change a running link (`delay=20ms loss=1%`, `down`, `up`); returns its new settings."""
-        return links.set_link(self.manifest, ref, items, direction)
+        return links.set_link(self.manifest, ref, items, direction, self.layout)
 
     def restart_controller(self, timeout: float | None = None) -> float:
         """Stop the run's controller (if still running), start the same app on the same port with

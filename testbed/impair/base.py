@@ -152,6 +152,17 @@ class ImpairBackend(abc.ABC):
     def start(self, ln: LinkLayout, ctx: StartContext) -> tuple[LinkImpairment, dict[str, Any]]:
         """Start impairing a built link; returns the live handle and the manifest record (JSON)."""
 
+    def splice_interfaces(self, ln: LinkLayout, run_id: str) -> list[str]:
+        """Root-namespace interfaces `splice` creates (recorded before they exist)."""
+        return []
+
+    def splice(self, ln: LinkLayout, ctx: StartContext, bridges: dict[str, str]) -> tuple[LinkImpairment, dict[str, Any]]:
+        """Start impairing a built link that was created without an impairment point (`testbed link set`
+        on any link). `bridges`: switch name -> its OVS bridge. By default the backend's `start` works
+        on a live link (netem: qdiscs on the existing interfaces); a backend whose wiring differs for
+        impaired links rewires the link first (userspace: a relay spliced in)."""
+        return self.start(ln, ctx)
+
     # -- any process, from the record alone ---------------------------------------
     @abc.abstractmethod
     def change(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:

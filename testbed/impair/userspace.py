@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testbed import naming
+from testbed.netdev import offloads_off_command
 from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, StartContext, htb_wiring,
                                  needs_impairment)
 from testbed.impair.spec import Impairment
@@ -196,6 +197,41 @@ class UserspaceBackend(ImpairBackend):
         if not reply.get("ok"):
             raise ImpairError(f"relay refused {request.get('cmd')}: {reply.get('error')}")
         return reply
+
+    def splice_interfaces(self, ln: LinkLayout, run_id: str) -> list[str]:
+        return list(relay_ends(run_id, ln.index))
+
+    def splice(self, ln: LinkLayout, ctx: StartContext, bridges: dict[str, str]) -> tuple[RelayHandle, dict[str, Any]]:
+        """Splice a relay into a live, unimpaired link at one of its switch ports.
+
+        The switch's port (ofport N) is moved to a new veth pair's end P, and the
+        relay forwards between the old port interface (still paired with the
+        other node) and P's peer Q: node | old end <-> relay <-> Q | P (ofport N)
+        | switch. The OpenFlow port number stays, so the installed rules hold;
+        frames in flight during the swap are lost, as on a re-patched cable.
+        """
+        end = ln.b if ln.b in bridges else ln.a if ln.a in bridges else None
+        if end is None:
+            raise ImpairError(f"link {ln.a}:{ln.b} has no switch end to splice a relay into")
+        old, ofport = (ln.intf_b, ln.port_b) if end == ln.b else (ln.intf_a, ln.port_a)
+        p, q = relay_ends(ctx.run_id, ln.index)
+        mtu = f" mtu {ln.params.mtu}" if ln.params.mtu else ""
+        script = "; ".join([
+            f"ip link add {p}{mtu} type veth peer name {q}{mtu}",
+            offloads_off_command(p), offloads_off_command(q),
+            f"ip link set {p} up", f"ip link set {q} up",
+            f"ovs-vsctl --timeout=10 -- del-port {bridges[end]} {old} -- add-port {bridges[end]} {p} "
+            f"-- set Interface {p} ofport_request={ofport}"])
+        r = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise ImpairError(f"splicing a relay into {ln.a}:{ln.b}: {r.stderr.strip()}")
+        ab, ba = self.impairments(ln)
+        if_a, if_b = (old, q) if end == ln.b else (q, old)
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        stem = ctx.workdir / naming.b36(ln.index)
+        handle = start_relay(if_a, if_b, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"))
+        return handle, self.record(ln, ab, ba, control=str(handle.control_path), relay_pid=handle.pid,
+                                   spliced=True)
 
     def change(self, record: dict[str, Any], direction: Direction, impairment: Impairment) -> None:
         self._call(record, {"cmd": "set", "direction": direction, "impairment": impairment.to_dict()})

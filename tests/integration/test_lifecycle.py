@@ -165,3 +165,27 @@ def test_readme_5g_example_ran_status_and_a_session_interface(state_dir):
     finally:
         cli("down")
     assert leftovers(rid, state_dir) == []
+
+
+def test_readme_python_example_impairs_a_link_the_file_left_plain(state_dir):
+    """The README's Python example, as written, then measured: the UE's access link (no impairment in the
+    file, so full speed until now) gets a relay spliced in at its switch port on first use."""
+    import re
+
+    from testbed import Testbed
+
+    def rtt(tb) -> float:
+        out = tb.node("dr-tablet-01").cmd("ping -c3 -i 0.2 emr")
+        return float(re.search(r"= [\d.]+/([\d.]+)/", out).group(1))
+
+    with Testbed.from_file("topologies/minimal.yaml") as tb:
+        rid = tb.run_id
+        print(tb.node("dr-tablet-01").cmd("ping -c3 emr"))
+        before = rtt(tb)
+        tb.set_link("dr-tablet-01:clinic-sw", ["delay=20ms"])
+        after = rtt(tb)
+        assert before < 10 and 40 <= after < 60, (before, after)  # 20 ms each way
+        assert tb.manifest.links["dr-tablet-01:clinic-sw"]["spliced"] is True
+        tb.set_link("dr-tablet-01:clinic-sw", ["delay=0ms"])
+        assert rtt(tb) < 10
+    assert leftovers(rid, state_dir) == []
