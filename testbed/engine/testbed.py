@@ -145,6 +145,7 @@ class Testbed:
         if self.manifest is None or self.manifest.state == "down":
             return
         t0 = time.monotonic()
+        self._merge_recorded()
         if self.controller is not None and "packet_in" in (st := self.controller.status()):
             self.timings["controller_packet_in"] = st["packet_in"]
         self.manifest.state = "stopping"
@@ -152,6 +153,20 @@ class Testbed:
         self._close_mininet()
         teardown(self.manifest, self.emit)
         self.timings["down_s"] = time.monotonic() - t0
+
+    def _merge_recorded(self) -> None:
+        """Take in what other processes recorded in the run's manifest meanwhile (`testbed link set` from
+        another shell splices a relay in: its interfaces and PID), before this process saves its own copy."""
+        try:
+            disk = Manifest.load(self.manifest.dir)
+        except Exception:  # noqa: BLE001 - unreadable or gone: our own record is all there is
+            return
+        m = self.manifest
+        m.root_interfaces += [i for i in disk.root_interfaces if i not in m.root_interfaces]
+        for key, value in disk.pids.items():
+            m.pids.setdefault(key, value)
+        for key, value in disk.links.items():
+            m.links.setdefault(key, value)
 
     def _close_mininet(self) -> None:
         """Drop our ends of the node shells' ptys; the processes are killed by teardown()."""

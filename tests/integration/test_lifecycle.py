@@ -189,3 +189,18 @@ def test_readme_python_example_impairs_a_link_the_file_left_plain(state_dir):
         tb.set_link("dr-tablet-01:clinic-sw", ["delay=0ms"])
         assert rtt(tb) < 10
     assert leftovers(rid, state_dir) == []
+
+
+def test_link_set_from_another_shell_splices_and_down_removes_the_splice(state_dir):
+    """`testbed link set` on a plain link of a detached run: the relay it splices in (interfaces, process)
+    is recorded where the run's own `down` finds it."""
+    cli("up", "-d", str(MINIMAL))
+    rid = next(m.run_id for m in all_runs())
+    try:
+        out = cli("link", "set", "kiosk-01:clinic-sw", "delay=15ms").stdout
+        assert "delay=15ms" in out
+        rtt = cli("exec", "kiosk-01", "--", "ping", "-c2", "-i", "0.2", "emr").stdout
+        assert "rtt" in rtt and float(rtt.split("=")[-1].split("/")[1]) >= 30, rtt
+    finally:
+        cli("down")
+    assert leftovers(rid, state_dir) == []  # (its interfaces carry the run's prefix: leftovers() looks for them)
