@@ -86,5 +86,8 @@ class Fault(Strict):
     name: Name
     type: Literal["link-down", "node-down", "controller-kill", "impair"]
     target: str | None = None
-    at: Duration = 0.0
-    duration: Duration | None = None
+    at: Duration = Field(0.0, description="When it strikes, counted from the start of the fault drills (they run "
+                                          "after the workloads, on one clock).")
+    duration: Duration | None = Field(None, description="How long until it is restored (default 5s).")
+    set: list[str] = Field(default_factory=list, description="type impair: the link's settings while it lasts, "
+                                                             "as `testbed link set` takes them (delay=50ms, loss=2%).")

@@ -301,6 +301,8 @@ def _traffic(topo: Topology, node_kind: dict[str, str], file: str, p) -> None:
             p(("faults", i, "target"), f"unknown node {f.target!r}")
         elif f.type in ("link-down", "impair") and not _is_link_ref(f.target, topo):
             p(("faults", i, "target"), f"unknown link {f.target!r} (write 'NODE-A:NODE-B')")
+        if f.type == "impair" and not f.set:
+            p(("faults", i, "set"), "an impair fault needs the link's settings, e.g. set: [delay=50ms, loss=2%]")
 
 
 def script_path(script: str, topology_file: str) -> Path:

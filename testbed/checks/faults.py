@@ -1,0 +1,293 @@
+"""Fault drills: the file's `faults:` injected on the running testbed, recovery measured with real packets.
+
+The drills run as their own phase after the workloads (so a drill never spoils
+another workload's SLO verdict): each fault is injected `at` seconds into the
+phase and restored after its `duration`, all on one clock. For every fault,
+the intended pairs whose path crosses what fails (`affected`: for a 5G UE the
+path is its radio link to its gNB, N3 to its session's UPF and N6 on to the
+server) are pinged every 100 ms from a second before the injection until
+RECOVERY_WINDOW_S after the restore, and a few pairs the fault does not touch
+are pinged alongside as the control. Measured per affected pair: the outage
+(first lost echo to the first answered one), the time from the restore to the
+first answer (recovery), and the echoes lost. A drill passes when every
+affected pair answers again within the window, and the control pairs lost
+nothing beyond one echo (the network as a whole held).
+
+Kinds:
+- link-down `A:B`: the link's carrier goes down at both switch ports, then up;
+- node-down `NODE`: the node is lost to the network (a host's only link, or
+  every link of a switch, down), then back;
+- impair `A:B` with `set: [delay=50ms, loss=2%]`: the link degraded (an
+  impairment point is spliced in if the file gave it none), then restored to
+  what it was;
+- controller-kill: the run's controller is killed; the switches fail secure
+  and keep forwarding by the rules they hold; after `duration` it is started
+  again with the run's plan and every switch confirms its rules.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from testbed.checks.result import CheckResult
+from testbed.engine.links import link_key
+from testbed.impair import DIRECTIONS, get_backend
+from testbed.impair.spec import Impairment
+from testbed.ran.network import run_policy
+from testbed.topology.model import Fault
+from testbed.topology.resolve import Routes
+
+PING_INTERVAL_S = 0.1
+LATE_S = 1.0  # an echo answered later than this was lost (queued behind a cut link, it would be, on a wire)
+LEAD_S = 1.0  # pinging starts this long before the injection
+RECOVERY_WINDOW_S = 10.0
+MAX_WATCHED = 6  # affected pairs pinged per fault
+CONTROL_PAIRS = 3
+DEFAULT_DURATION_S = 5.0
+
+
+@dataclass
+class Drill:
+    fault: Fault
+    affected: list[tuple[str, str]]
+    control: list[tuple[str, str]]
+    t_inject: float = 0.0
+    t_restore: float = 0.0
+    error: str | None = None
+    before: dict[str, Any] = field(default_factory=dict)  # what to restore (impair: the link's settings)
+
+
+def wire_links(tb, routes: Routes, src: str, dst: str) -> set[tuple[str, str, int]] | None:
+    """The hops a packet from src to dst crosses on the wire (a 5G UE's: radio, N3, N6); None: no path."""
+    plan = getattr(tb, "ran", None)
+    legs = [(src, dst)]
+    if plan is not None:
+        sess = next((s for s in plan.sessions if s.ue == src), None)
+        if sess is not None and dst not in (sess.gnb,):
+            legs = [(src, sess.gnb), (sess.gnb, sess.upf), (sess.upf, dst)]
+    out: set[tuple[str, str, int]] = set()
+    for a, b in legs:
+        hops = routes.hops(a, b)
+        if hops is None:
+            return None
+        out |= set(hops)
+    return out
+
+
+def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list, list]:
+    """(pairs the fault cuts, pairs it leaves alone) among `pairs`."""
+    routes = Routes(tb.topo)
+    index = {link_key(*ln.endpoints): i for i, ln in enumerate(tb.topo.links)}
+    index |= {link_key(ln.endpoints[1], ln.endpoints[0]): i for i, ln in enumerate(tb.topo.links)}
+    hit, spared = [], []
+    for src, dst in pairs:
+        path = wire_links(tb, routes, src, dst)
+        if path is None:
+            continue
+        nodes = {x for a, b, _ in path for x in (a, b)}
+        if fault.type in ("link-down", "impair"):
+            cut = index.get(fault.target or "") in {i for _, _, i in path}
+        elif fault.type == "node-down":
+            cut = fault.target in nodes
+        else:  # controller-kill: nothing should be cut (fail secure); every pair is watched
+            cut = True
+        (hit if cut else spared).append((src, dst))
+    return hit, spared
+
+
+class Pinger:
+    """`ping -D -O` from src to dst until stopped (bounded by `limit_s`): per echo, when and whether answered."""
+
+    def __init__(self, tb, src: str, dst: str, limit_s: float):
+        self.src, self.dst = src, dst
+        ip = str(tb.layout.ips[dst].ip)
+        count = int(limit_s / PING_INTERVAL_S) + 1
+        self.proc = tb.node(src).popen(["ping", "-n", "-D", "-O", "-i", str(PING_INTERVAL_S), "-W", "1",
+                                        "-c", str(count), ip], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True)
+
+    def stop(self) -> list[tuple[float, bool]]:
+        """(time first seen, answered) per echo sequence number, in order."""
+        self.proc.terminate()
+        try:
+            out, _ = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return parse_ping(out)
+
+
+def parse_ping(out: str) -> list[tuple[float, bool]]:
+    """`ping -D -O` output -> (time sent, answered in time) per icmp_seq."""
+    seen: dict[int, list] = {}
+    for line in out.splitlines():
+        m = re.match(r"\[(\d+\.\d+)\] .*icmp_seq=(\d+)", line)
+        if m:
+            t, seq = float(m.group(1)), int(m.group(2))
+            rtt = re.search(r"time=([\d.]+) ms", line)
+            if rtt:  # a reply: the echo left rtt earlier; one held back longer than LATE_S counts as lost
+                sent = t - float(rtt.group(1)) / 1000.0
+                seen[seq] = [sent, float(rtt.group(1)) <= LATE_S * 1000.0]
+            else:
+                seen.setdefault(seq, [t, False])
+    if not seen:
+        return []
+    # An echo the kernel could not even send (no carrier) leaves no line: a gap in the sequence numbers.
+    first = min(seen)
+    base = seen[first][0] - first * PING_INTERVAL_S
+    return [tuple(seen.get(q, (base + q * PING_INTERVAL_S, False))) for q in range(first, max(seen) + 1)]
+
+
+def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float) -> dict[str, Any]:
+    """Outage, recovery after the restore, and echoes lost, from one pinger's record (wall-clock times):
+    only the drill's own window counts (from the injection to the end of the recovery window)."""
+    echoes = [(t, ok) for t, ok in echoes if t_inject - PING_INTERVAL_S <= t <= t_restore + RECOVERY_WINDOW_S]
+    lost = [t for t, ok in echoes if not ok]
+    after = [t for t, ok in echoes if ok and t >= t_restore]
+    first_loss = min((t for t in lost if t >= t_inject - PING_INTERVAL_S), default=None)
+    back = min((t for t, ok in echoes if ok and first_loss is not None and t > first_loss), default=None)
+    return {"sent": len(echoes), "lost": len(lost),
+            "outage_s": round(back - first_loss, 2) if first_loss is not None and back is not None else
+            (0.0 if first_loss is None else None),
+            "recovery_s": round(after[0] - t_restore, 2) if after else None,
+            "answered_after_restore": bool(after)}
+
+
+def inject(tb, d: Drill) -> None:
+    f = d.fault
+    if f.type == "link-down":
+        tb.set_link(f.target, ["down"])
+    elif f.type == "node-down":
+        for ln in tb.topo.links:
+            if f.target in ln.endpoints:
+                tb.set_link(link_key(*ln.endpoints), ["down"])
+    elif f.type == "impair":
+        key = _link_ref(tb, f.target)
+        rec = tb.manifest.links.get(key)
+        d.before = {"link": key, "settings": {x: rec[x] for x in DIRECTIONS} if rec else None}
+        tb.set_link(key, list(f.set))
+    elif f.type == "controller-kill":
+        tb.controller.proc.kill()
+        tb.controller.proc.wait(10)
+
+
+def restore(tb, d: Drill) -> None:
+    f = d.fault
+    if f.type == "link-down":
+        tb.set_link(f.target, ["up"])
+    elif f.type == "node-down":
+        for ln in tb.topo.links:
+            if f.target in ln.endpoints:
+                tb.set_link(link_key(*ln.endpoints), ["up"])
+    elif f.type == "impair":  # back to what the link had (a spliced-in one: to passing everything)
+        rec = tb.manifest.links[d.before["link"]]
+        settings = d.before["settings"] or {x: Impairment().to_dict() for x in DIRECTIONS}
+        backend = get_backend(rec["backend"])
+        for x in DIRECTIONS:
+            backend.apply(rec, x, Impairment.from_dict(settings[x]))
+        tb.manifest.save()
+    elif f.type == "controller-kill":
+        d.before["restart_s"] = round(tb.restart_controller(), 2)
+
+
+def _link_ref(tb, ref: str) -> str:
+    """'A:B' or 'B:A' -> the key the run knows the link by."""
+    a, _, b = ref.partition(":")
+    return ref if ref in tb.manifest.wires else link_key(b, a)
+
+
+def _at(f: Fault) -> float:
+    return f.at / 1000.0  # the file's durations are in ms
+
+
+def _duration(f: Fault) -> float:
+    return f.duration / 1000.0 if f.duration else DEFAULT_DURATION_S
+
+
+def run_drills(tb, emit=None) -> list[CheckResult]:
+    """Every declared fault, on one clock; one CheckResult per fault (kind `fault`)."""
+    faults = list(tb.topo.faults)
+    if not faults:
+        return []
+    pairs = run_policy(tb.topo, getattr(tb, "ran", None)).pairs()
+    cut = {f.name: affected_pairs(tb, f, pairs) for f in faults}
+    # A pair another drill cuts is neither a control here nor (for a controller drill) watched: drills overlap.
+    drills = []
+    for f in faults:
+        hit, spared = cut[f.name]
+        others = {p for g in faults if g.name != f.name and g.type != "controller-kill" for p in cut[g.name][0]}
+        if f.type == "controller-kill":
+            hit = [p for p in hit if p not in others]
+        drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS]))
+    end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
+    if emit:
+        emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
+    pingers = {id(d): [Pinger(tb, s, t, end) for s, t in d.affected + d.control] for d in drills}
+    t0 = time.time() + LEAD_S
+    events = sorted([(_at(d.fault), 0, d) for d in drills] +
+                    [(_at(d.fault) + _duration(d.fault), 1, d) for d in drills],
+                    key=lambda e: (e[0], e[1]))
+    done = 0
+    for at, kind, d in events:
+        time.sleep(max(0.0, t0 + at - time.time()))
+        try:
+            if kind == 0:
+                d.t_inject = time.time()
+                inject(tb, d)
+            else:
+                d.t_restore = time.time()
+                restore(tb, d)
+                done += 1
+                if emit:
+                    emit.progress("faults", done, len(drills))
+        except Exception as exc:  # noqa: BLE001 - a drill that cannot run fails, with the reason
+            d.error = f"{'injecting' if kind == 0 else 'restoring'} {d.fault.type}: {exc}"
+    time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
+    results = [_verdict(d, [p.stop() for p in pingers[id(d)]]) for d in drills]
+    if emit:
+        emit.done("faults", f"{sum(r.status == 'pass' for r in results)}/{len(results)} drills recovered")
+    return results
+
+
+def _verdict(d: Drill, records: list[list[tuple[float, bool]]]) -> CheckResult:
+    f = d.fault
+    n = len(d.affected)
+    rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore)}
+            for (s, t), r in zip(d.affected + d.control, records)]
+    hit, ctl = rows[:n], rows[n:]
+    name = f"{f.name}: {f.type}" + (f" {f.target}" if f.target else "")
+    metrics: dict[str, Any] = {"type": f.type, "target": f.target, "at_s": _at(f), "duration_s": _duration(f), "affected": hit, "control": ctl,
+                               **d.before}
+    if d.error:
+        return CheckResult("fault", name, "fail", d.error, metrics)
+    if not hit and f.type != "controller-kill":
+        return CheckResult("fault", name, "fail", "no intended flow crosses the target: nothing to measure",
+                           metrics)
+    unrecovered = [f"{r['src']} -> {r['dst']}" for r in hit if not r["answered_after_restore"]]
+    control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}" for r in ctl if r["lost"] > 1]
+    recov = [r["recovery_s"] for r in hit if r["recovery_s"] is not None]
+    outage = [r["outage_s"] for r in hit if r["outage_s"] is not None]
+    metrics["recovery_s_max"] = max(recov, default=None)
+    metrics["outage_s_max"] = max(outage, default=None)
+    metrics["lost"] = sum(r["lost"] for r in hit)
+    if f.type == "controller-kill":
+        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}" for r in hit if r["lost"] > 1]
+        ok = not lost and not control_lost
+        return CheckResult("fault", name, "pass" if ok else "fail",
+                           (f"fail secure: {len(hit)} flows kept forwarding while the controller was down; "
+                            f"restarted and confirmed in {d.before.get('restart_s')} s") if ok else
+                           "flows lost while the controller was down: " + "; ".join((lost + control_lost)[:5]),
+                           metrics)
+    if unrecovered or control_lost:
+        why = ([f"not back within {RECOVERY_WINDOW_S:g} s of the restore: {', '.join(unrecovered[:5])}"]
+               if unrecovered else []) + ([f"untouched flows lost echoes: {'; '.join(control_lost[:3])}"]
+                                          if control_lost else [])
+        return CheckResult("fault", name, "fail", "; ".join(why), metrics)
+    return CheckResult("fault", name, "pass",
+                       f"{len(hit)} affected flow(s) down for up to {metrics['outage_s_max']} s, back "
+                       f"{metrics['recovery_s_max']} s after the restore ({metrics['lost']} echoes lost); "
+                       f"{len(ctl)} untouched flow(s) kept going", metrics)
