@@ -11,7 +11,7 @@ are pinged alongside as the control. Measured per affected pair: the outage
 (first lost echo to the first answered one), the time from the restore to the
 first answer (recovery), and the echoes lost. A drill passes when every
 affected pair answers again within the window, and the control pairs lost
-nothing beyond one echo (the network as a whole held).
+no more than CONTROL_MAX_LOSS of their echoes (the network as a whole held).
 
 Kinds:
 - link-down `A:B`: the link's carrier goes down at both switch ports, then up;
@@ -43,7 +43,8 @@ from testbed.topology.resolve import Routes
 
 PING_INTERVAL_S = 0.1
 LATE_S = 1.0  # an echo answered later than this was lost (queued behind a cut link, it would be, on a wire)
-LEAD_S = 1.0  # pinging starts this long before the injection
+LEAD_S = 2.0  # pinging starts this long before the first injection (fresh flows: ARP, first packets)
+CONTROL_MAX_LOSS = 0.05  # an untouched flow may lose this share of its echoes (a loaded 2-core host), no more
 RECOVERY_WINDOW_S = 10.0
 MAX_WATCHED = 6  # affected pairs pinged per fault
 CONTROL_PAIRS = 3
@@ -268,14 +269,16 @@ def _verdict(d: Drill, records: list[list[tuple[float, bool]]]) -> CheckResult:
         return CheckResult("fault", name, "fail", "no intended flow crosses the target: nothing to measure",
                            metrics)
     unrecovered = [f"{r['src']} -> {r['dst']}" for r in hit if not r["answered_after_restore"]]
-    control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}" for r in ctl if r["lost"] > 1]
+    control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}" for r in ctl
+                    if r["lost"] > CONTROL_MAX_LOSS * max(1, r["sent"])]
     recov = [r["recovery_s"] for r in hit if r["recovery_s"] is not None]
     outage = [r["outage_s"] for r in hit if r["outage_s"] is not None]
     metrics["recovery_s_max"] = max(recov, default=None)
     metrics["outage_s_max"] = max(outage, default=None)
     metrics["lost"] = sum(r["lost"] for r in hit)
     if f.type == "controller-kill":
-        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}" for r in hit if r["lost"] > 1]
+        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}" for r in hit
+                if r["lost"] > CONTROL_MAX_LOSS * max(1, r["sent"])]
         ok = not lost and not control_lost
         return CheckResult("fault", name, "pass" if ok else "fail",
                            (f"fail secure: {len(hit)} flows kept forwarding while the controller was down; "
