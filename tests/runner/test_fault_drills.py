@@ -1,0 +1,52 @@
+"""Fault drills without root: what a drill watches, and how its pings are read (testbed.checks.faults)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from testbed.checks.faults import LATE_S, affected_pairs, measure, parse_ping
+from testbed.openflow.layout import make_layout
+from testbed.ran.network import prepare, run_policy
+from testbed.topology.model import Fault
+
+PING = """PING 10.77.0.1 (10.77.0.1) 56(84) bytes of data.
+[100.000] 64 bytes from 10.77.0.1: icmp_seq=1 ttl=63 time=1.0 ms
+[100.100] no answer yet for icmp_seq=2
+[101.900] 64 bytes from 10.77.0.1: icmp_seq=3 ttl=63 time=1700 ms
+[102.000] 64 bytes from 10.77.0.1: icmp_seq=5 ttl=63 time=0.5 ms
+"""
+
+
+def test_late_answers_and_unsent_echoes_count_as_lost():
+    echoes = parse_ping(PING)
+    assert [ok for _, ok in echoes] == [True, False, False, False, True]  # seq 3 answered after LATE_S; 4 never sent
+    assert LATE_S < 1.7
+    assert abs(echoes[2][0] - 100.2) < 1e-6  # when it was sent: the reply's time minus its round trip
+
+
+def test_measure_reads_outage_and_recovery_inside_the_drill_window_only():
+    echoes = [(t / 10, not (20 <= t < 50)) for t in range(0, 120)]  # answered, except 2.0-5.0 s
+    echoes += [(30.0, False)]  # long after the window: not this drill's
+    m = measure(echoes, t_inject=2.0, t_restore=4.5)
+    assert m["lost"] == 30 and m["outage_s"] == 3.0 and m["recovery_s"] == 0.5 and m["answered_after_restore"]
+
+
+def _tb(topo, run_id="ab12"):
+    topo, plan = prepare(topo, run_id)
+    return SimpleNamespace(topo=topo, ran=plan, layout=make_layout(topo, run_id))
+
+
+def test_a_cut_ue_link_affects_its_flows_and_spares_the_others(minimal):
+    tb = _tb(minimal)
+    pairs = run_policy(tb.topo, tb.ran).pairs()
+    hit, spared = affected_pairs(tb, Fault(name="f", type="link-down", target="kiosk-01:clinic-sw"), pairs)
+    assert {s for s, _ in hit} == {"kiosk-01"} and ("kiosk-01", "emr") in hit
+    assert ("dr-tablet-01", "emr") in spared
+
+
+def test_a_lost_upf_cuts_every_session_flow_through_it(minimal):
+    """A 5G UE's flow crosses its radio link, N3 and N6: losing the UPF cuts it, though neither end is the UPF."""
+    tb = _tb(minimal)
+    pairs = run_policy(tb.topo, tb.ran).pairs()
+    hit, _ = affected_pairs(tb, Fault(name="f", type="node-down", target="upf"), pairs)
+    assert {("dr-tablet-01", "emr"), ("dr-tablet-01", "pacs"), ("kiosk-01", "emr")} <= set(hit)
+    assert ("dr-tablet-01", "gnb-clinic") not in hit  # the radio link alone does not cross the UPF
