@@ -30,6 +30,7 @@ import time
 from controllers.compat import (AppBase, CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, hub,
                                 ofp_event, ofproto_v1_3, set_ev_cls)
 from controllers.status import forget_switch, write_status
+from testbed.slicing.reroute import trunk_ends, without_ports
 
 WATCH_INTERVAL_S = 0.2
 
@@ -135,6 +136,9 @@ class PlanApp(AppBase):
         self.plan_path = os.environ["TESTBED_PLAN"]
         self.status_path = os.environ["TESTBED_STATUS"]
         self.plan = self._read_plan()
+        self.down: set[tuple[str, int]] = set()  # trunk ports reported down: forwarding goes around them
+        self.live = self.plan  # the plan as installed: self.plan with forwarding around self.down
+        self.reroutes = 0
         self.datapaths: dict[str, object] = {}
         self.ready: dict[str, float] = {}
         self.connected: dict[str, float] = {}
@@ -192,8 +196,13 @@ class PlanApp(AppBase):
     def update_plan(self, new: dict) -> None:
         """Install the difference between the current plan and `new` on every connected switch."""
         with self._lock:
-            old, self.plan = self.plan, new
-            gen = new.get("generation", 0)
+            old, self.plan = self.live, new
+            self.live = without_ports(new, self.down)
+            self._apply(old, self.live, new.get("generation", 0))
+
+    def _apply(self, old: dict, new: dict, gen: int) -> None:
+        """Send every connected switch the difference between two plans, then a barrier."""
+        with self._lock:
             for key, dp in list(self.datapaths.items()):
                 added, removed, m_add, m_mod, m_del = self._diff(old, new, key)
                 self.logger.info("plan generation %s on %s: +%d -%d rules, meters +%d ~%d -%d", gen, key,
@@ -223,6 +232,7 @@ class PlanApp(AppBase):
         with self._lock:
             write_status(self.status_path, type(self).__name__, ready=self.ready, connected=self.connected,
                          packet_in=self.packet_in, generation=self.plan.get("generation", 0),
+                         down_ports=sorted(f"{sw}:{port}" for sw, port in self.down), reroutes=self.reroutes,
                          applied=self.applied, errors=self.errors[-20:])
 
     add_flow = staticmethod(add_flow)
@@ -238,7 +248,7 @@ class PlanApp(AppBase):
         parser, ofp = dp.ofproto_parser, dp.ofproto
         key = f"{dp.id:016x}"
         with self._lock:
-            rules, meters = self.rules(self.plan, key)
+            rules, meters = self.rules(self.live, key)
             dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                           out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
             dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL))
@@ -260,6 +270,28 @@ class PlanApp(AppBase):
         dp = ev.msg.datapath
         self.connected[f"{dp.id:016x}"] = time.time()
         self.install_all(dp)
+
+    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
+    def port_status(self, ev):
+        """A trunk port went down (or came back): forwarding recomputed around it, the difference installed."""
+        msg = ev.msg
+        dp, desc = msg.datapath, msg.desc
+        ofp = dp.ofproto
+        sw = self.plan.get("switch_names", {}).get(f"{dp.id:016x}")
+        port = (sw, int(desc.port_no))
+        if sw is None or port not in trunk_ends(self.plan):
+            return
+        down = (msg.reason == ofp.OFPPR_DELETE or bool(desc.state & ofp.OFPPS_LINK_DOWN)
+                or bool(desc.config & ofp.OFPPC_PORT_DOWN))
+        with self._lock:
+            if down == (port in self.down):
+                return
+            (self.down.add if down else self.down.discard)(port)
+            old, self.live = self.live, without_ports(self.plan, self.down)
+            self.reroutes += 1
+            self.logger.info("trunk port %s:%s %s: forwarding recomputed (%d port(s) down)", sw, port[1],
+                             "down" if down else "up", len(self.down))
+            self._apply(old, self.live, self.plan.get("generation", 0))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def barrier_reply(self, ev):

@@ -14,7 +14,9 @@ affected pair answers again within the window, and the control pairs lost
 no more than CONTROL_MAX_LOSS of their echoes (the network as a whole held).
 
 Kinds:
-- link-down `A:B`: the link's carrier goes down at both switch ports, then up;
+- link-down `A:B`: the link's carrier goes down at both switch ports, then up (a
+  trunk: the controller hears the port go down and forwards around it where the
+  topology has another path, so the flows' outage is the failover time);
 - node-down `NODE`: the node is lost to the network (a host's only link, or
   every link of a switch, down), then back;
 - impair `A:B` with `set: [delay=50ms, loss=2%]`: the link degraded (an
@@ -201,6 +203,16 @@ def _link_ref(tb, ref: str) -> str:
     return ref if ref in tb.manifest.wires else link_key(b, a)
 
 
+def _reroutes(tb) -> int:
+    """How often the run's controller recomputed forwarding around a trunk port going down or up."""
+    import json
+
+    try:
+        return int(json.loads((tb.manifest.dir / "controller-status.json").read_text()).get("reroutes", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
+
+
 def _at(f: Fault) -> float:
     return f.at / 1000.0  # the file's durations are in ms
 
@@ -227,6 +239,7 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
         emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
+    reroutes_before = _reroutes(tb)
     pingers = {id(d): [Pinger(tb, s, t, end) for s, t in d.affected + d.control] for d in drills}
     t0 = time.time() + LEAD_S
     events = sorted([(_at(d.fault), 0, d) for d in drills] +
@@ -249,6 +262,9 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
             d.error = f"{'injecting' if kind == 0 else 'restoring'} {d.fault.type}: {exc}"
     time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
     results = [_verdict(d, [p.stop() for p in pingers[id(d)]]) for d in drills]
+    moved = _reroutes(tb) - reroutes_before
+    for r in results:
+        r.metrics["controller_reroutes"] = moved  # forwarding recomputed around failed trunks (both ends, down and up)
     if emit:
         emit.done("faults", f"{sum(r.status == 'pass' for r in results)}/{len(results)} drills recovered")
     return results

@@ -339,18 +339,8 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
             switches[dp].append(_rule(TABLE_ADMIT, PRIO_TRUNK, {"in_port": port, "vlan_vid": VLAN_NONE},
                                       cookie(common, "trunk"), f"trunk port {port}: admitted at its edge",
                                       goto=TABLE_FORWARD))
-    forwarded: set[str] = set()
-    for host, (home, port, mac) in sorted(wiring.hosts.items()):
-        if mac in forwarded:
-            continue
-        forwarded.add(mac)
-        switches[wiring.dpids[home]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac},
-                                                  cookie(common, "forward"), f"to {host}",
-                                                  actions=[{"output": port}]))
-        for sw, out_port in toward(wiring, home).items():
-            switches[wiring.dpids[sw]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac},
-                                                    cookie(common, "forward"), f"to {host} via trunk",
-                                                    actions=[{"output": out_port}]))
+    for dp, rules in forward_rules(wiring).items():
+        switches[dp] += rules
     by_id = {s.meter_id: s for s in slices.values() if s.meter_id}
     meters = {dp: [{"meter_id": mid, "rate_kbps": max(1, by_id[mid].rate_bps // 1000),
                     "burst_kb": max(16, by_id[mid].rate_bps // 1000 // 10), "slice": by_id[mid].name}
@@ -358,6 +348,27 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
     return {"switches": switches, "meters": meters,
             "tables": STATELESS_TABLES if stateless else STATEFUL_TABLES,
             "frag_mode": FRAG_NORMAL if stateless else FRAG_NX_MATCH, "grants": placed}
+
+
+def forward_rules(wiring: Wiring) -> dict[str, list[dict]]:
+    """Table 3 of every switch: by destination MAC along the shortest-path trees of `wiring` (dpid -> rules).
+
+    Hosts that share a port and MAC (a UPF and its sessions) share one rule. The
+    controller recomputes these alone when a trunk fails (testbed.slicing.reroute).
+    """
+    common = cookie(0, "forward")
+    out: dict[str, list[dict]] = {dp: [] for dp in wiring.dpids.values()}
+    forwarded: set[str] = set()
+    for host, (home, port, mac) in sorted(wiring.hosts.items()):
+        if mac in forwarded:
+            continue
+        forwarded.add(mac)
+        out[wiring.dpids[home]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac}, common, f"to {host}",
+                                             actions=[{"output": port}]))
+        for sw, out_port in toward(wiring, home).items():
+            out[wiring.dpids[sw]].append(_rule(TABLE_FORWARD, PRIO_FORWARD, {"eth_dst": mac}, common,
+                                               f"to {host} via trunk", actions=[{"output": out_port}]))
+    return out
 
 
 def slicing_plan(topo: Topology, policy: Policy, wiring: Wiring, ips: dict[str, str], zone: int = 0,
