@@ -263,6 +263,7 @@ class PlanApp(AppBase):
                 self.add_flow(dp, r)
             self.datapaths[key] = dp
             self._barrier(dp, key, self.plan.get("generation", 0))
+            dp.send_msg(parser.OFPPortDescStatsRequest(dp, 0))  # trunks already down: see port_desc
 
     # -- handlers --------------------------------------------------------------
     @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
@@ -275,14 +276,23 @@ class PlanApp(AppBase):
     def port_status(self, ev):
         """A trunk port went down (or came back): forwarding recomputed around it, the difference installed."""
         msg = ev.msg
-        dp, desc = msg.datapath, msg.desc
+        ofp = msg.datapath.ofproto
+        self._port_state(msg.datapath, msg.desc, msg.reason == ofp.OFPPR_DELETE)
+
+    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
+    def port_desc(self, ev):
+        """The ports of a switch that just connected: a trunk already down (this controller restarted
+        during a cut) is routed around at once, not only at its next change."""
+        for desc in ev.msg.body:
+            self._port_state(ev.msg.datapath, desc, False)
+
+    def _port_state(self, dp, desc, deleted: bool) -> None:
         ofp = dp.ofproto
         sw = self.plan.get("switch_names", {}).get(f"{dp.id:016x}")
         port = (sw, int(desc.port_no))
         if sw is None or port not in trunk_ends(self.plan):
             return
-        down = (msg.reason == ofp.OFPPR_DELETE or bool(desc.state & ofp.OFPPS_LINK_DOWN)
-                or bool(desc.config & ofp.OFPPC_PORT_DOWN))
+        down = deleted or bool(desc.state & ofp.OFPPS_LINK_DOWN) or bool(desc.config & ofp.OFPPC_PORT_DOWN)
         with self._lock:
             if down == (port in self.down):
                 return

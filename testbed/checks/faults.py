@@ -244,7 +244,7 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     t0 = time.time() + LEAD_S
     events = sorted([(_at(d.fault), 0, d) for d in drills] +
                     [(_at(d.fault) + _duration(d.fault), 1, d) for d in drills],
-                    key=lambda e: (e[0], e[1]))
+                    key=lambda e: (e[0], -e[1]))  # at the same moment, restore before the next strike
     done = 0
     for at, kind, d in events:
         time.sleep(max(0.0, t0 + at - time.time()))
