@@ -235,6 +235,8 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         others = {p for g in faults if g.name != f.name and g.type != "controller-kill" for p in cut[g.name][0]}
         if f.type == "controller-kill":
             hit = [p for p in hit if p not in others]
+        else:  # watch first the flows no other drill cuts: their outage is this fault's alone
+            hit = sorted(hit, key=lambda p: p in others)
         drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS]))
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
