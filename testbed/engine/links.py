@@ -71,8 +71,8 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both",
         key, rec = find_link(m.links, ref)
     except UsageError:
         key, rec = splice(m, ref, layout)
-    cut = items in (["down"], ["up"]) and direction == "both"
-    if cut and items == ["up"]:
+    both = direction == "both"
+    if both and "up" in items:
         set_carrier(m, key, True)  # carrier first, then the impairment point lets frames through again
     backend = get_backend(rec["backend"])
     dirs = list(DIRECTIONS) if direction == "both" else [direction]
@@ -85,7 +85,7 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both",
             raise UsageError(f"link {key}: {exc}") from None
         backend.apply(rec, d, new)
     m.save()
-    if cut and items == ["down"]:
+    if both and "down" in items:
         set_carrier(m, key, False)  # as a cut cable does: the switches see their ports go down (and reroute)
     return {"link": key, **{d: rec[d] for d in DIRECTIONS}}
 
