@@ -160,14 +160,18 @@ def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float)
             "answered_after_restore": bool(after)}
 
 
+def _carrier(tb, f: Fault, state: str) -> None:
+    """link-down / node-down: the link, or every link of the node, "down" or "up"."""
+    refs = [f.target] if f.type == "link-down" else [link_key(*ln.endpoints) for ln in tb.topo.links
+                                                      if f.target in ln.endpoints]
+    for ref in refs:
+        tb.set_link(ref, [state])
+
+
 def inject(tb, d: Drill) -> None:
     f = d.fault
-    if f.type == "link-down":
-        tb.set_link(f.target, ["down"])
-    elif f.type == "node-down":
-        for ln in tb.topo.links:
-            if f.target in ln.endpoints:
-                tb.set_link(link_key(*ln.endpoints), ["down"])
+    if f.type in ("link-down", "node-down"):
+        _carrier(tb, f, "down")
     elif f.type == "impair":
         key = _link_ref(tb, f.target)
         rec = tb.manifest.links.get(key)
@@ -180,12 +184,8 @@ def inject(tb, d: Drill) -> None:
 
 def restore(tb, d: Drill) -> None:
     f = d.fault
-    if f.type == "link-down":
-        tb.set_link(f.target, ["up"])
-    elif f.type == "node-down":
-        for ln in tb.topo.links:
-            if f.target in ln.endpoints:
-                tb.set_link(link_key(*ln.endpoints), ["up"])
+    if f.type in ("link-down", "node-down"):
+        _carrier(tb, f, "up")
     elif f.type == "impair":  # back to what the link had (a spliced-in one: to passing everything)
         rec = tb.manifest.links[d.before["link"]]
         settings = d.before["settings"] or {x: Impairment().to_dict() for x in DIRECTIONS}
