@@ -287,7 +287,7 @@ def run(topology: Path, report_dir: Path | None, formats: str, controller_app: s
 def clean(dry_run: bool) -> None:
     """Remove leftovers of crashed runs (and only those): found by manifest and run-id tags."""
     from testbed.engine.rundir import all_runs, live
-    from testbed.engine.ownership import stray_bridges
+    from testbed.engine.ownership import stray_bridges, stray_helpers
     from testbed.engine.teardown import teardown
 
     runs = all_runs()
@@ -298,7 +298,8 @@ def clean(dry_run: bool) -> None:
     known = {m.run_id for m in runs}
     orphans = stray_bridges(known)
     strays = [(rt, rid, names) for rt in all_runtimes() for rid, names in sorted(rt.orphans(known).items())]
-    if not dead and not orphans and not strays:
+    helpers = stray_helpers()
+    if not dead and not orphans and not strays and not helpers:
         render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))
         return
     verb = "would remove" if dry_run else "removing"
@@ -317,6 +318,16 @@ def clean(dry_run: bool) -> None:
         render.console.print(f"{verb} {len(names)} {rt.name} resource(s) of run {rid} (no manifest): {', '.join(names)}")
         if not dry_run:
             rt.remove_orphans(names)
+    for pid, what, run_dir in helpers:
+        render.console.print(f"{verb} {what} process {pid} (its run directory {run_dir} is gone)")
+        if not dry_run:
+            import os
+            import signal
+
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def _register_plugins() -> None:

@@ -58,3 +58,45 @@ def stray_bridges(known_runs: set[str]) -> list[tuple[str, str]]:
     """(bridge, run id) of tagged bridges whose run has no manifest here and whose owner is dead."""
     return [(name, ids[RUN]) for name, ids in tagged_bridges()
             if ids[RUN] not in known_runs and owner_alive(ids) is not True]
+
+
+# Helper processes of a run outside its nodes, and how each names its run directory.
+_HELPERS = {"testbed.engine.osken_main": "controller", "testbed.impair.relay": "relay"}
+
+
+def stray_helpers(proc_root: str = "/proc") -> list[tuple[int, str, str]]:
+    """(pid, what, run dir) of controller and relay processes whose run directory is gone.
+
+    A controller knows its run directory from its environment (TESTBED_PLAN), a
+    relay from its control socket (--control RUN_DIR/links/N.sock). While that
+    directory exists, the run's own teardown (or clean's, through its manifest)
+    ends the process; once it is gone, nothing else would: a crashed test whose
+    state directory was deleted leaves such processes behind.
+    """
+    from pathlib import Path
+
+    out = []
+    for entry in Path(proc_root).iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        what = next((w for m, w in _HELPERS.items() if m in args), None)
+        if what is None:
+            continue
+        run_dir = None
+        if what == "controller":
+            try:
+                env = dict(x.split("=", 1) for x in
+                           (entry / "environ").read_bytes().decode(errors="replace").split("\0") if "=" in x)
+            except OSError:
+                continue
+            run_dir = Path(env["TESTBED_PLAN"]).parent if "TESTBED_PLAN" in env else None
+        elif "--control" in args and args.index("--control") + 1 < len(args):
+            run_dir = Path(args[args.index("--control") + 1]).parent.parent
+        if run_dir is not None and not run_dir.exists():
+            out.append((int(entry.name), what, str(run_dir)))
+    return out
