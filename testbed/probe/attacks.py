@@ -73,13 +73,17 @@ class Attack:
     tunnelled_at: list[str] = field(default_factory=list)  # hosts where even the tunnelled token is a LEAK
 
 
-class _Ids:
-    def __init__(self) -> None:
+class Ids:
+    """Probe ids of one planner: its prefix letter and a counter. The prefixes are not hex digits, so they
+    never clash with matrix ids, nor with each other: x attacks, v evasions, g GTP-U attacks, t twins."""
+
+    def __init__(self, prefix: str = "x") -> None:
+        self.prefix = prefix
         self.n = 0
 
     def __call__(self) -> str:
         self.n += 1
-        return f"x{self.n:07d}"  # 'x' is not hex: never clashes with matrix ids
+        return f"{self.prefix}{self.n:07d}"
 
 
 def _attackers(pol: Policy) -> list[tuple[str, str]]:
@@ -115,7 +119,7 @@ def _l4(proto: str, smac, dmac, sip, dip, sport, dport, tok, vlans=()):
 
 
 def plan_attacks(topo: Topology, pol: Policy, h: Hosts) -> list[Attack]:
-    ids = _Ids()
+    ids = Ids()
     hosts = [n.name for n in topo.hosts]
     out: list[Attack] = []
     n_slices = len([s for s in pol.members if s != INFRA])

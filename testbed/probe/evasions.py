@@ -37,7 +37,7 @@ from collections import defaultdict
 
 from traffic import packets as P
 
-from testbed.probe.attacks import Attack, Hosts
+from testbed.probe.attacks import Attack, Hosts, Ids
 from testbed.probe.matrix import Probe
 from testbed.slicing.policy import Grant, Policy
 
@@ -50,15 +50,6 @@ IDLE_PORTS = 2000  # and above the matrix's crafted source ports (20000-59999)
 ATTACKER_PORT_BASE = 63000  # the attacker's own source ports (not a service port)
 FLAG_SCANS = (("ACK", "A"), ("FIN", "F"), ("Xmas (FIN+PSH+URG)", "FPU"), ("NULL (no flags)", ""), ("RST", "R"))
 FRAG_IDENT_BASE = 0x5400  # IP ids of crafted fragments (the datagram they belong to)
-
-
-class _Ids:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> str:
-        self.n += 1
-        return f"v{self.n:07d}"  # 'v' is neither hex (matrix) nor 'x' (attacks) nor 't' (twins)
 
 
 def _pick(items: list, key: str):
@@ -91,7 +82,7 @@ class _Plan:
 
     def __init__(self, pol: Policy, h: Hosts, rows: list[Probe]):
         self.pol, self.h = pol, h
-        self.ids = _Ids()
+        self.ids = Ids("v")
         self.out: list[Attack] = []
         self.seen: set[tuple] = set()
         self.idents = _echo_idents(rows)

@@ -24,22 +24,13 @@ from __future__ import annotations
 
 from traffic import packets as P
 
-from testbed.probe.attacks import Attack, Hosts
+from testbed.probe.attacks import Attack, Hosts, Ids
 from testbed.ran import gtpu
 from testbed.ran.plan import RanPlan, Session
 from testbed.slicing.policy import INFRA, Policy
 
 FORGED_TEID = 0x0BAD_BEEF
 SPORT = 40020
-
-
-class _Ids:
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self) -> str:
-        self.n += 1
-        return f"g{self.n:07d}"  # 'g' is not hex, nor another prober's prefix (x, v, t)
 
 
 def _target(pol: Policy, s: Session, h: Hosts) -> tuple[str, str, int] | None:
@@ -62,7 +53,7 @@ def _gpdu(h: Hosts, sender: str, upf: str, teid: int, inner: bytes) -> bytes:
 
 
 def plan_gtpu_attacks(plan: RanPlan, pol: Policy, h: Hosts) -> list[Attack]:
-    ids = _Ids()
+    ids = Ids("g")
     out: list[Attack] = []
     sessions = [s for s in plan.sessions if s.ue in h.ip and s.gnb in h.ip and s.upf in h.ip]
     for upf in plan.upfs:
