@@ -28,15 +28,15 @@ Kinds:
 """
 from __future__ import annotations
 
+import json
 import re
 import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from testbed.checks.result import CheckResult
-from testbed.engine.links import link_key
+from testbed.engine.links import find_link, link_key
 from testbed.impair import DIRECTIONS, get_backend
 from testbed.impair.spec import Impairment
 from testbed.ran.network import run_policy
@@ -173,7 +173,7 @@ def inject(tb, d: Drill) -> None:
     if f.type in ("link-down", "node-down"):
         _carrier(tb, f, "down")
     elif f.type == "impair":
-        key = _link_ref(tb, f.target)
+        key, _ = find_link(tb.manifest.wires, f.target, "link")
         rec = tb.manifest.links.get(key)
         d.before = {"link": key, "settings": {x: rec[x] for x in DIRECTIONS} if rec else None}
         tb.set_link(key, list(f.set))
@@ -197,16 +197,8 @@ def restore(tb, d: Drill) -> None:
         d.before["restart_s"] = round(tb.restart_controller(), 2)
 
 
-def _link_ref(tb, ref: str) -> str:
-    """'A:B' or 'B:A' -> the key the run knows the link by."""
-    a, _, b = ref.partition(":")
-    return ref if ref in tb.manifest.wires else link_key(b, a)
-
-
 def _reroutes(tb) -> int:
     """How often the run's controller recomputed forwarding around a trunk port going down or up."""
-    import json
-
     try:
         return int(json.loads((tb.manifest.dir / "controller-status.json").read_text()).get("reroutes", 0))
     except (OSError, ValueError, AttributeError):

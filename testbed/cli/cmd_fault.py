@@ -44,7 +44,7 @@ def inject(kind: str, target: str, duration: float, settings: tuple[str, ...], r
     Examples: testbed fault inject link-down shaoshan-sw:agg-county --for 10s;
     testbed fault inject impair dr-tablet-01:clinic-sw --set delay=50ms --set loss=2% --for 30s
     """
-    from testbed.checks.faults import inject as do_inject, restore as do_restore
+    from testbed.checks.faults import Drill, inject as do_inject, restore as do_restore
     from testbed.engine import links
     from testbed.ran.network import prepare
     from testbed.runner import load
@@ -58,8 +58,6 @@ def inject(kind: str, target: str, duration: float, settings: tuple[str, ...], r
         raise UsageError(f"no node {target!r} in {m.topology}")
     tb = SimpleNamespace(topo=topo, manifest=m, controller=None,
                          set_link=lambda ref, items: links.set_link(m, ref, items))
-    from testbed.checks.faults import Drill
-
     drill = Drill(Fault(name="cli", type=kind, target=target, set=list(settings)), [], [])
     t0 = time.monotonic()
     do_inject(tb, drill)

@@ -97,7 +97,7 @@ def run_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, li
     pol = compile_policy(topo, extra_members, revoked)
     if plan is None:
         return pol
-    session = {(s.ue, s.slice): s for s in reversed(plan.sessions)}  # the first session per UE and slice
+    session = first_sessions(plan)
     for g in pol.grants:
         s = session.get((g.src, g.slice))
         if s is not None and (s.upf, g.dst) not in pol.neighbours:
@@ -112,6 +112,14 @@ def run_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, li
     return pol
 
 
+def first_sessions(plan: RanPlan) -> dict[tuple[str, str], Session]:
+    """(UE, slice) -> the UE's first PDU session in that slice: the one its slice grants go to."""
+    out: dict[tuple[str, str], Session] = {}
+    for s in plan.sessions:
+        out.setdefault((s.ue, s.slice), s)
+    return out
+
+
 def session_host(s: Session) -> str:
     """The name a session goes by in the switches' rules and `testbed flows`: UE/uesimtunN."""
     return f"{s.ue}/{s.tun}"
@@ -123,9 +131,7 @@ def session_policy(policy: Policy, plan: RanPlan) -> tuple[Policy, dict[str, tup
     A UE's slice grants move to the session of that slice (none: the UE has no
     session there, so nothing is granted); its infrastructure grants stay.
     """
-    session = {}
-    for s in plan.sessions:
-        session.setdefault((s.ue, s.slice), s)
+    session = first_sessions(plan)
     subscribers = {sub.name for sub in plan.subscribers}
     out = Policy(members=dict(policy.members))
     aliases: dict[str, tuple[str, str]] = {}
