@@ -55,8 +55,13 @@ def ran_dir(tb: "Testbed") -> Path:
     return tb.manifest.dir / "ran"
 
 
+def status_file(run_dir: Path, node: str) -> Path:
+    """Where the 5G program of `node` keeps its status, in a run directory."""
+    return run_dir / "ran" / f"{node}.status.json"
+
+
 def status_path(tb: "Testbed", node: str) -> Path:
-    return ran_dir(tb) / f"{node}.status.json"
+    return status_file(tb.manifest.dir, node)
 
 
 def read_status(path: Path) -> dict[str, Any]:
@@ -180,7 +185,7 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
     from testbed.ran import n2
 
     def status(node: str) -> dict[str, Any]:
-        return read_status(run_dir / "ran" / f"{node}.status.json")
+        return read_status(status_file(run_dir, node))
 
     ues = []
     for sub in plan.subscribers:

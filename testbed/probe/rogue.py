@@ -15,7 +15,7 @@ import sys
 import time
 
 from testbed.checks.result import CheckResult
-from testbed.engine.ran import ran_dir, read_status
+from testbed.engine.ran import ran_dir, read_status, status_path
 from testbed.ran import agents, nas
 
 ROGUE_UE_ID = 65000  # an RLS UE id no planned UE has (they count from 1)
@@ -45,17 +45,17 @@ def rogue_ue(tb) -> list[CheckResult]:
                rls_port=ROGUE_RLS_PORT, sessions=[], registration=nas.registration_request(
                    supi, nssai, mnc_len=len(plan.mnc)).hex())
     d = ran_dir(tb)
-    cfg_path, status_path = d / "rogue.json", d / "rogue.status.json"
+    cfg_path, rogue_status = d / "rogue.json", status_path(tb, "rogue")
     cfg_path.write_text(json.dumps(cfg))
     t0 = time.monotonic()
     with open(d / "rogue.log", "ab") as log:
         proc = tb.node(host.name).popen([sys.executable, "-m", "testbed.ran.ue", "--config", str(cfg_path),
-                                         "--status", str(status_path)], stdout=log, stderr=log,
+                                         "--status", str(rogue_status)], stdout=log, stderr=log,
                                         stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         st: dict = {}
         while time.monotonic() - t0 < WAIT_S:
-            st = read_status(status_path)
+            st = read_status(rogue_status)
             if st.get("state") in ("rejected", "registered"):
                 break
             time.sleep(0.1)
@@ -69,7 +69,7 @@ def rogue_ue(tb) -> list[CheckResult]:
     logged: list[dict] = []
     deadline = time.monotonic() + 3.0  # the core rewrites its status file about once a second
     while not logged and time.monotonic() < deadline:
-        core = read_status(d / f"{plan.core.name}.status.json")
+        core = read_status(status_path(tb, plan.core.name))
         logged = [r for r in core.get("rejects", []) if r.get("supi") == supi]
         if not logged:
             time.sleep(0.2)
