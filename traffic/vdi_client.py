@@ -30,36 +30,76 @@ from traffic import vdi_wire as w
 GRACE = 2.0  # seconds to wait for answers to the last inputs
 
 
+class Lost(Exception):
+    """The desktop host stopped answering (nothing for --dead-after seconds): fail over, where a spare is given."""
+
+
 class Session:
-    def __init__(self, idx: int, args: argparse.Namespace):
+    def __init__(self, idx: int, args: argparse.Namespace | None):
         self.idx, self.args = idx, args
-        self.t_start = time.monotonic()  # from the welcome on: origin of this session's throughput bins
-        self.sent_at: dict[int, float] = {}
+        self.t_start = time.monotonic()  # from the first welcome on: origin of this session's throughput bins
+        self.end: float | None = None  # the session's end: its duration after the first welcome
+        self.sent_at: dict[int, tuple[float, float, str]] = {}  # input id -> (monotonic, wall clock, host) sent
         self.latency_ms: list[float] = []
         self.sent = 0
         self.bins: dict[int, int] = {}  # 100 ms slot -> downstream bytes
         self.bytes_up = 0
         self.error: str | None = None
         self.mode: str | None = None
+        self.events: list[list] = []  # [wall clock, "connected" | "lost", host]: the failover timeline
+        self.inputs: list[list] = []  # [wall clock sent, latency ms or None (never answered), host]
+        self.input_id = 0
 
     async def run(self, ctx: ssl.SSLContext) -> None:
+        """One session: to the assigned host, then (with --failover) to each spare in turn when one is lost."""
         a = self.args
+        hosts = [(a.host, a.addr or a.host)] + list(a.failover or [])
+        for n, (name, addr) in enumerate(hosts):
+            try:
+                await self._connection(ctx, name, addr)
+                return
+            except Lost as exc:
+                self._drop(name)
+                self.events.append([time.time(), "lost", name])
+                if n + 1 == len(hosts) or (self.end is not None and time.monotonic() >= self.end):
+                    self.error = f"session {self.idx}: {exc}; no spare host left"
+                    return
+            except _Failed as exc:
+                self.error = f"session {self.idx}: {exc}"
+                return
+
+    def _drop(self, host: str) -> None:
+        """Inputs still unanswered on a lost host: lost with it."""
+        for _mono, wall, h in self.sent_at.values():
+            self.inputs.append([wall, None, h])
+        self.sent_at.clear()
+
+    async def _connection(self, ctx: ssl.SSLContext, host: str, addr: str) -> None:
+        a = self.args
+        failover = bool(a.failover)
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(a.addr or a.host, a.port, ssl=ctx, server_hostname=a.host), a.connect_timeout)
+                asyncio.open_connection(addr, a.port, ssl=ctx, server_hostname=host), a.connect_timeout)
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
-            self.error = f"session {self.idx}: connect: {type(exc).__name__}: {exc}"
-            return
+            why = f"connect to {host}: {type(exc).__name__}: {exc}"
+            raise (Lost(why) if failover else _Failed(why)) from None
         try:
             writer.write(w.frame(w.HELLO, json.dumps({"mode": a.mode, "session": self.idx}).encode()))
             kind, body = await asyncio.wait_for(w.read_frame(reader), a.connect_timeout)
             if kind != w.WELCOME:
-                self.error = f"session {self.idx}: server said {kind!r} {body[:200]!r}"
-                return
+                raise _Failed(f"server said {kind!r} {body[:200]!r}")
             self.mode = json.loads(body).get("mode")
-            self.t_start = time.monotonic()
-            recv = asyncio.ensure_future(self._receive(reader))
-            await self._send(writer)
+            self.events.append([time.time(), "connected", host])
+            if self.end is None:
+                self.t_start = time.monotonic()
+                self.end = self.t_start + a.duration
+            recv = asyncio.ensure_future(self._receive(reader, a.dead_after if failover else None))
+            send = asyncio.ensure_future(self._send(writer, host))
+            await asyncio.wait([recv, send], return_when=asyncio.FIRST_COMPLETED)
+            if recv.done() and isinstance(recv.exception(), Lost):
+                send.cancel()
+                raise recv.exception()
+            await send
             # the last inputs' answers, then close
             deadline = time.monotonic() + GRACE
             while self.sent_at and time.monotonic() < deadline and not recv.done():
@@ -67,9 +107,13 @@ class Session:
             writer.write(w.frame(w.BYE))
             recv.cancel()
             if self.sent_at:
-                self.error = f"session {self.idx}: {len(self.sent_at)} inputs unanswered"
+                raise _Failed(f"{len(self.sent_at)} inputs unanswered")
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError, ValueError) as exc:
-            self.error = f"session {self.idx}: {type(exc).__name__}: {exc}"
+            why = f"{type(exc).__name__}: {exc}"
+            raise (Lost(f"{host}: {why}") if failover else _Failed(why)) from None
+        except Lost:
+            writer.transport.abort()  # a dead host answers no TLS close: do not wait for it before failing over
+            raise
         finally:
             try:
                 writer.close()
@@ -77,43 +121,51 @@ class Session:
             except (OSError, ssl.SSLError, asyncio.TimeoutError):
                 pass
 
-    async def _send(self, writer: asyncio.StreamWriter) -> None:
+    async def _send(self, writer: asyncio.StreamWriter, host: str) -> None:
         a, rng = self.args, random.Random()
-        end = self.t_start + a.duration
-        next_at = self.t_start
-        input_id = 0
+        next_at = time.monotonic()
         while True:
             next_at += a.input_interval * rng.uniform(2 / 3, 4 / 3)
-            if next_at >= end:
+            if next_at >= self.end:
                 break
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-            input_id += 1
+            self.input_id += 1
             kind = w.KEY if rng.random() < 0.6 else w.MOUSE
-            now = time.monotonic()
-            self.sent_at[input_id] = now
-            data = w.input_frame(input_id, time.monotonic_ns(), kind, rng.randrange(1920), rng.randrange(1080))
+            self.sent_at[self.input_id] = (time.monotonic(), time.time(), host)
+            data = w.input_frame(self.input_id, time.monotonic_ns(), kind, rng.randrange(1920), rng.randrange(1080))
             writer.write(data)
             self.sent += 1
             self.bytes_up += len(data)
             await writer.drain()
-        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        await asyncio.sleep(max(0.0, self.end - time.monotonic()))
 
-    async def _receive(self, reader: asyncio.StreamReader) -> None:
+    async def _receive(self, reader: asyncio.StreamReader, dead_after: float | None) -> None:
         try:
             while True:
-                kind, body = await w.read_frame(reader)
+                try:
+                    kind, body = await asyncio.wait_for(w.read_frame(reader), dead_after)
+                except asyncio.TimeoutError:
+                    raise Lost(f"nothing from the desktop host for {dead_after:g} s") from None
                 now = time.monotonic()
                 slot = int((now - self.t_start) * 10)
                 self.bins[slot] = self.bins.get(slot, 0) + w.HEADER.size + len(body)
                 if kind == w.UPDATE and len(body) >= w.UPDATE_HEAD.size:
                     input_id, _clock = w.UPDATE_HEAD.unpack_from(body)
                     if input_id and input_id in self.sent_at:
-                        self.latency_ms.append((now - self.sent_at.pop(input_id)) * 1000)
+                        mono, wall, host = self.sent_at.pop(input_id)
+                        self.latency_ms.append((now - mono) * 1000)
+                        self.inputs.append([wall, round(self.latency_ms[-1], 3), host])
                 elif kind == w.BYE:
                     return
         except (asyncio.IncompleteReadError, OSError, ssl.SSLError, ValueError) as exc:
+            if dead_after is not None:  # failing over: a reset or a closed connection is a lost host
+                raise Lost(f"receive: {type(exc).__name__}: {exc}") from None
             if self.error is None and not isinstance(exc, asyncio.IncompleteReadError):
                 self.error = f"session {self.idx}: receive: {type(exc).__name__}: {exc}"
+
+
+class _Failed(Exception):
+    """The session failed for good (no failover): its error line."""
 
 
 def summarize(sessions: list[Session], duration: float, interval: float) -> dict:
@@ -141,11 +193,29 @@ def summarize(sessions: list[Session], duration: float, interval: float) -> dict
     }
 
 
+def timeline(sessions: list[Session]) -> list[dict]:
+    """Per session, wall-clock times (comparable with the host's clock: nodes share its kernel): when it
+    connected to or lost which host, and every input with its latency (None: lost with its host)."""
+    return [{"session": s.idx, "events": s.events,
+             "inputs": sorted(s.inputs + [[wall, None, h] for _m, wall, h in s.sent_at.values()])}
+            for s in sessions]
+
+
 async def run(args: argparse.Namespace) -> dict:
     ctx = ssl.create_default_context(cafile=args.ca)  # verifies the chain and the host name
     sessions = [Session(i + 1, args) for i in range(args.sessions)]
     await asyncio.gather(*(s.run(ctx) for s in sessions))
-    return summarize(sessions, args.duration, args.interval)
+    out = summarize(sessions, args.duration, args.interval)
+    if args.timeline:
+        out["timeline"] = timeline(sessions)
+    return out
+
+
+def _host_addr(text: str) -> tuple[str, str]:
+    name, _, addr = text.partition("=")
+    if not name or not addr:
+        raise argparse.ArgumentTypeError(f"expected HOST=ADDRESS, got {text!r}")
+    return name, addr
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=10.0)
     ap.add_argument("--interval", type=float, default=1.0, help="throughput bin, seconds (multiple of 0.1)")
     ap.add_argument("--connect-timeout", type=float, default=10.0)
+    ap.add_argument("--failover", type=_host_addr, action="append", metavar="HOST=ADDR",
+                    help="a spare desktop host to reconnect to when the current one is lost (repeat: in order)")
+    ap.add_argument("--dead-after", type=float, default=1.0,
+                    help="with --failover: a host silent this long is lost (it pushes an update every tick)")
+    ap.add_argument("--timeline", action="store_true", help="add each session's connect/lose events and inputs")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= 256 or not 0 < args.duration <= 3600 or args.input_interval < 0.005:
         ap.error("sessions 1..256, duration 0..3600 s, input interval >= 5 ms")

@@ -29,12 +29,14 @@ Kinds:
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed.checks import congestion, desktops, table1
+from testbed.checks.pings import (  # noqa: F401  (re-exported: the drills' ping reading)
+    LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, measure, parse_ping, parse_rtts,
+)
 from testbed.checks.result import CheckResult
 from testbed.engine.links import find_link, link_key
 from testbed.impair import DIRECTIONS, get_backend
@@ -43,14 +45,12 @@ from testbed.ran.network import run_policy
 from testbed.topology.model import Fault
 from testbed.topology.resolve import Routes
 
-PING_INTERVAL_S = 0.1
-LATE_S = 1.0  # an echo answered later than this was lost (queued behind a cut link, it would be, on a wire)
 LEAD_S = 2.0  # pinging starts this long before the first injection (fresh flows: ARP, first packets)
 CONTROL_MAX_LOSS = 0.05  # an untouched flow may lose this share of its echoes (a loaded 2-core host), no more
-RECOVERY_WINDOW_S = 10.0
 MAX_WATCHED = 6  # affected pairs pinged per fault
 CONTROL_PAIRS = 3
 DEFAULT_DURATION_S = 5.0
+DESKTOP_LEAD_S = 3.0  # desktop clients start this much earlier still: a container's Python, TLS, the welcome
 
 
 @dataclass
@@ -62,6 +62,10 @@ class Drill:
     t_restore: float = 0.0
     error: str | None = None
     before: dict[str, Any] = field(default_factory=dict)  # what to restore (impair: the link's settings)
+    desktops: desktops.DesktopWatch | None = None  # the desktop sessions it must carry over to a spare
+    cross: congestion.CrossTraffic | None = None  # congestion: the cross-traffic while it runs
+    topo: Any = None  # congestion: the run's topology (slice budgets) ...
+    slice_of: dict[tuple[str, str], str] = field(default_factory=dict)  # ... and the slice of each granted pair
 
 
 def wire_links(tb, routes: Routes, src: str, dst: str) -> set[tuple[str, str, int]] | None:
@@ -87,6 +91,10 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
     index = {link_key(*ln.endpoints): i for i, ln in enumerate(tb.topo.links)}
     index |= {link_key(ln.endpoints[1], ln.endpoints[0]): i for i, ln in enumerate(tb.topo.links)}
     hit, spared = [], []
+    cross: set = set()
+    if fault.type == "congestion":
+        to = congestion.cross_target(tb.topo, fault)
+        cross = (wire_links(tb, routes, fault.src, to) or set()) if fault.src and to else set()
     for src, dst in pairs:
         path = wire_links(tb, routes, src, dst)
         if path is None:
@@ -96,68 +104,12 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
             cut = index.get(fault.target or "") in {i for _, _, i in path}
         elif fault.type == "node-down":
             cut = fault.target in nodes
+        elif fault.type == "congestion":  # shares a link with the cross-traffic (not its own sender's flows)
+            cut = src != fault.src and bool({i for _, _, i in path} & {i for _, _, i in cross})
         else:  # controller-kill: nothing should be cut (fail secure); every pair is watched
             cut = True
         (hit if cut else spared).append((src, dst))
     return hit, spared
-
-
-class Pinger:
-    """`ping -D -O` from src to dst until stopped (bounded by `limit_s`): per echo, when and whether answered."""
-
-    def __init__(self, tb, src: str, dst: str, limit_s: float):
-        self.src, self.dst = src, dst
-        ip = str(tb.layout.ips[dst].ip)
-        count = int(limit_s / PING_INTERVAL_S) + 1
-        self.proc = tb.node(src).popen(["ping", "-n", "-D", "-O", "-i", str(PING_INTERVAL_S), "-W", "1",
-                                        "-c", str(count), ip], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                       text=True)
-
-    def stop(self) -> list[tuple[float, bool]]:
-        """(time first seen, answered) per echo sequence number, in order."""
-        self.proc.terminate()
-        try:
-            out, _ = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return parse_ping(out)
-
-
-def parse_ping(out: str) -> list[tuple[float, bool]]:
-    """`ping -D -O` output -> (time sent, answered in time) per icmp_seq."""
-    seen: dict[int, list] = {}
-    for line in out.splitlines():
-        m = re.match(r"\[(\d+\.\d+)\] .*icmp_seq=(\d+)", line)
-        if m:
-            t, seq = float(m.group(1)), int(m.group(2))
-            rtt = re.search(r"time=([\d.]+) ms", line)
-            if rtt:  # a reply: the echo left rtt earlier; one held back longer than LATE_S counts as lost
-                sent = t - float(rtt.group(1)) / 1000.0
-                seen[seq] = [sent, float(rtt.group(1)) <= LATE_S * 1000.0]
-            else:
-                seen.setdefault(seq, [t, False])
-    if not seen:
-        return []
-    # An echo the kernel could not even send (no carrier) leaves no line: a gap in the sequence numbers.
-    first = min(seen)
-    base = seen[first][0] - first * PING_INTERVAL_S
-    return [tuple(seen.get(q, (base + q * PING_INTERVAL_S, False))) for q in range(first, max(seen) + 1)]
-
-
-def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float) -> dict[str, Any]:
-    """Outage, recovery after the restore, and echoes lost, from one pinger's record (wall-clock times):
-    only the drill's own window counts (from the injection to the end of the recovery window)."""
-    echoes = [(t, ok) for t, ok in echoes if t_inject - PING_INTERVAL_S <= t <= t_restore + RECOVERY_WINDOW_S]
-    lost = [t for t, ok in echoes if not ok]
-    after = [t for t, ok in echoes if ok and t >= t_restore]
-    first_loss = min((t for t in lost if t >= t_inject - PING_INTERVAL_S), default=None)
-    back = min((t for t, ok in echoes if ok and first_loss is not None and t > first_loss), default=None)
-    return {"sent": len(echoes), "lost": len(lost),
-            "outage_s": round(back - first_loss, 2) if first_loss is not None and back is not None else
-            (0.0 if first_loss is None else None),
-            "recovery_s": round(after[0] - t_restore, 2) if after else None,
-            "answered_after_restore": bool(after)}
 
 
 def _carrier(tb, f: Fault, state: str) -> None:
@@ -180,6 +132,8 @@ def inject(tb, d: Drill) -> None:
     elif f.type == "controller-kill":
         tb.controller.proc.kill()
         tb.controller.proc.wait(10)
+    elif f.type == "congestion":
+        d.cross = congestion.CrossTraffic(tb, f, _duration(f))
 
 
 def restore(tb, d: Drill) -> None:
@@ -195,6 +149,8 @@ def restore(tb, d: Drill) -> None:
         tb.manifest.save()
     elif f.type == "controller-kill":
         d.before["restart_s"] = round(tb.restart_controller(), 2)
+    elif f.type == "congestion" and d.cross is not None:
+        d.before["cross"] = d.cross.stop()
 
 
 def _reroutes(tb) -> int:
@@ -218,7 +174,8 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     faults = list(tb.topo.faults)
     if not faults:
         return []
-    pairs = run_policy(tb.topo, getattr(tb, "ran", None)).pairs()
+    policy = run_policy(tb.topo, getattr(tb, "ran", None))
+    pairs = policy.pairs()
     cut = {f.name: affected_pairs(tb, f, pairs) for f in faults}
     # A pair another drill cuts is neither a control here nor (for a controller drill) watched: drills overlap.
     drills = []
@@ -229,13 +186,17 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
             hit = [p for p in hit if p not in others]
         else:  # watch first the flows no other drill cuts: their outage is this fault's alone
             hit = sorted(hit, key=lambda p: p in others)
-        drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS]))
+        drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS],
+                            topo=tb.topo, slice_of={(g.src, g.dst): g.slice for g in policy.grants}))
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
         emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
     reroutes_before = _reroutes(tb)
+    for d in drills:  # the desktop sessions on a host the drill loses: they run through it (first: TLS set-up)
+        d.desktops = desktops.watch(tb, d.fault, end - LEAD_S + DESKTOP_LEAD_S)
+    lead = LEAD_S + (DESKTOP_LEAD_S if any(d.desktops for d in drills) else 0.0)
     pingers = {id(d): [Pinger(tb, s, t, end) for s, t in d.affected + d.control] for d in drills}
-    t0 = time.time() + LEAD_S
+    t0 = time.time() + lead
     events = sorted([(_at(d.fault), 0, d) for d in drills] +
                     [(_at(d.fault) + _duration(d.fault), 1, d) for d in drills],
                     key=lambda e: (e[0], -e[1]))  # at the same moment, restore before the next strike
@@ -255,26 +216,67 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         except Exception as exc:  # noqa: BLE001 - a drill that cannot run fails, with the reason
             d.error = f"{'injecting' if kind == 0 else 'restoring'} {d.fault.type}: {exc}"
     time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
-    results = [_verdict(d, [p.stop() for p in pingers[id(d)]]) for d in drills]
+    results = [_verdict(d, [p.stop() for p in pingers[id(d)]], pingers[id(d)]) for d in drills]
     moved = _reroutes(tb) - reroutes_before
     for r in results:
         r.metrics["controller_reroutes"] = moved  # forwarding recomputed around failed trunks (both ends, down and up)
     if emit:
         emit.done("faults", f"{sum(r.status == 'pass' for r in results)}/{len(results)} drills recovered")
-    return results
+    return results + table1.compare(results)
 
 
-def _verdict(d: Drill, records: list[list[tuple[float, bool]]]) -> CheckResult:
+def _verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
+    r = _flows_verdict(d, records, pingers)
+    f = d.fault
+    if f.desktop:  # an arm of the Table 1 comparison (testbed.checks.table1 reads these)
+        r.metrics.update(desktop_arm=f.desktop, repair_s=f.repair / 1000 if f.repair else None,
+                         visits_per_day=f.visits_per_day, clinic_day_s=f.clinic_day / 1000)
+    if d.desktops is not None:
+        ok, line, m = desktops.verdict(d.desktops.stop(d.t_inject), d.t_restore - d.t_inject)
+        r.metrics["desktop"] = m
+        r.detail = f"{r.detail}; {line}" if r.status == "pass" and ok else (
+            line if r.status == "pass" else f"{r.detail}; {line}")
+        r.status = "pass" if r.status == "pass" and ok else "fail"
+    return r
+
+
+def _congestion_verdict(d: Drill, name: str, metrics: dict[str, Any], pingers: list[Pinger]) -> CheckResult:
+    """Congestion: the watched flows of other slices kept within their budgets while the cross-traffic ran."""
+    f = d.fault
+    pol = d.slice_of
+    rows = [{"src": p.src, "dst": p.dst, "slice": pol.get((p.src, p.dst)),
+             **congestion.flow_effect(parse_rtts(getattr(p, "out", "")), d.t_inject, d.t_restore)}
+            for p in pingers[:len(d.affected)]]
+    cross = metrics.get("cross") or {}
+    cross_slice = pol.get((f.src, cross.get("dst")))
+    bad, m = congestion.judge(rows, d.topo, cross_slice, CONTROL_MAX_LOSS)
+    metrics.update(m, cross_slice=cross_slice, rate_bps=f.rate, **{"from": f.src, "to": cross.get("dst")})
+    if not cross or cross.get("error") or not cross.get("received_bps"):
+        bad.insert(0, f"the cross-traffic did not run: {cross.get('error') or 'nothing received'}")
+    if not rows:
+        bad.append("no intended flow shares a link with the cross-traffic: nothing to measure")
+    if bad:
+        return CheckResult("fault", name, "fail", "; ".join(bad[:4]), metrics)
+    return CheckResult("fault", name, "pass",
+                       f"{cross['received_bps'] / 1e6:.1f} Mbit/s of cross-traffic ({cross_slice}) beside "
+                       f"{len(rows)} flow(s): {m['other_slice_flows']} of other slices kept within their budgets "
+                       f"(round trip p95 up by at most {m['rtt_p95_added_ms_max']} ms)", metrics)
+
+
+def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
     f = d.fault
     n = len(d.affected)
     rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore)}
             for (s, t), r in zip(d.affected + d.control, records)]
     hit, ctl = rows[:n], rows[n:]
-    name = f"{f.name}: {f.type}" + (f" {f.target}" if f.target else "")
+    name = f"{f.name}: {f.type}" + (f" {f.target}" if f.target else "") + (
+        f" {f.src} -> {f.dst} at {f.rate / 1e6:g} Mbit/s" if f.type == "congestion" and f.rate else "")
     metrics: dict[str, Any] = {"type": f.type, "target": f.target, "at_s": _at(f), "duration_s": _duration(f), "affected": hit, "control": ctl,
                                **d.before}
     if d.error:
         return CheckResult("fault", name, "fail", d.error, metrics)
+    if f.type == "congestion":
+        return _congestion_verdict(d, name, metrics, pingers)
     if not hit and f.type != "controller-kill":
         return CheckResult("fault", name, "fail", "no intended flow crosses the target: nothing to measure",
                            metrics)

@@ -109,6 +109,23 @@ def slice_table(rep: RunReport) -> Table | None:
     return t
 
 
+def table1_table(rep: RunReport) -> Table | None:
+    """The Table 1 drill's figures beside the paper's (None when the run had no desktop-failure arms)."""
+    check = next((c for c in rep.checks if c.kind == "table1"), None)
+    if check is None:
+        return None
+    t = Table(title=f"desktop failure (paper's Table 1): [{STATUS_STYLE.get(check.status, '')}]"
+                    f"{check.status.upper()}[/]")
+    for col in ("arm", "recovery: paper", "recovery: this run", "queued (avg): paper", "queued (avg / arriving): this run"):
+        t.add_column(col)
+    for arm, row in check.metrics.get("arms", {}).items():
+        q = row.get("queued") or {}
+        t.add_row(arm, row.get("paper_recovery_text", "-"),
+                  f"{row.get('recovery_text', '-')} [dim]{escape(row.get('recovery_source', ''))}[/]",
+                  f"about {row.get('paper_queued')}", f"{q.get('mean_queue', '-')} / {q.get('arrivals', '-')}")
+    return t
+
+
 def report(rep: RunReport, verbose: bool = False) -> None:
     t = Table(title=f"{rep.name}: checks", show_lines=False)
     for col in ("check", "pass", "fail", "skip"):
@@ -118,6 +135,8 @@ def report(rep: RunReport, verbose: bool = False) -> None:
     console.print(t)
     if (slices := slice_table(rep)) is not None:
         console.print(slices)
+    if (t1 := table1_table(rep)) is not None:
+        console.print(t1)
     shown = [c for c in rep.checks if c.status == "fail" or verbose]
     for c in shown[:50]:
         colour = {"pass": "green", "fail": "red", "skip": "dim"}[c.status]

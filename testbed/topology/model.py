@@ -161,6 +161,9 @@ class Node(Strict):
     ip: Annotated[IPv4Interface, AddressText] | None = Field(None, description="Address, e.g. 10.77.0.10 (prefix taken from the pool).")
     mac: Mac | None = None
     services: list[ServiceRef] = Field(default_factory=list)
+    spare: bool = Field(False, description="A standby host: it offers its services (and every slice granting them "
+                                           "reaches it) but is given no sessions until a host offering the same "
+                                           "service is lost; then that host's sessions move to it (desktop failover).")
     runtime: Literal["namespace", "docker"] | None = None
     image: str | None = None
     command: list[str] | None = None

@@ -82,12 +82,32 @@ class Probe(Strict):
                                                  "token to put in every frame it sends (env TESTBED_*).")
 
 
+FAULT_TYPES = ("link-down", "node-down", "controller-kill", "impair", "congestion")
+PAPER_VISITS_PER_DAY = 50  # the paper's Table 1: outpatient visits per doctor workstation per clinic day
+PAPER_CLINIC_DAY_MS = 7 * 3600e3  # ... over a 7-hour clinic day
+
+
 class Fault(Strict):
     name: Name
-    type: Literal["link-down", "node-down", "controller-kill", "impair"]
+    type: Literal[FAULT_TYPES]  # type: ignore[valid-type]
     target: str | None = None
     at: Duration = Field(0.0, description="When it strikes, counted from the start of the fault drills (they run "
                                           "after the workloads, on one clock).")
     duration: Duration | None = Field(None, description="How long until it is restored (default 5s).")
     set: list[str] = Field(default_factory=list, description="type impair: the link's settings while it lasts, "
                                                              "as `testbed link set` takes them (delay=50ms, loss=2%).")
+    desktop: Literal["traditional", "cloud"] | None = Field(
+        None, description="An arm of the desktop-failure comparison (the paper's Table 1), a node-down: "
+                          "traditional - the target is a clinic's own workstation, down until repaired (`repair`); "
+                          "cloud - the target is a cloud-desktop host, whose sessions move to a spare (measured).")
+    repair: Duration | None = Field(None, description="desktop: traditional: how long a real repair takes (the paper: "
+                                                      "4h). The drill holds the node down for `duration`; the patients "
+                                                      "queued are estimated from this.")
+    visits_per_day: int = Field(PAPER_VISITS_PER_DAY, ge=1, le=1000,
+                                description="desktop drills: outpatient visits per workstation per clinic day.")
+    clinic_day: Duration = Field(PAPER_CLINIC_DAY_MS, gt=0, le=24 * 3600e3,
+                                 description="desktop drills: the clinic day those visits spread over (default 7h).")
+    src: str | None = Field(None, alias="from", description="congestion: the node sending the cross-traffic "
+                                                           "(iperf3 TCP, so it must be a slice member granted iperf).")
+    dst: str | None = Field(None, alias="to", description="congestion: the node, or service, offering iperf it goes to.")
+    rate: Rate | None = Field(None, description="congestion: the cross-traffic's rate (iperf3 -b), at most 1Gbit.")

@@ -11,6 +11,7 @@ from pathlib import Path
 from testbed import naming
 from testbed.errors import Problem
 from testbed import kinds
+from testbed.topology.faultcheck import check_faults, check_spares
 from testbed.topology.model import FIVEQI_PDB_MS, Topology
 from testbed.topology.resolve import Routes, assign_addresses, expand_members
 from testbed.topology.source import Source
@@ -292,17 +293,8 @@ def _traffic(topo: Topology, node_kind: dict[str, str], file: str, p) -> None:
                     p(("probes", i, key, j), f"a script probe {where} a host node; {ref!r} is "
                                              + ("a switch" if ref in node_kind else "a service"))
         _script(pr, i, file, p)
-    for i, f in enumerate(topo.faults):
-        if f.type == "controller-kill":
-            continue
-        if f.target is None:
-            p(("faults", i, "target"), f"a {f.type} fault needs a target")
-        elif f.type == "node-down" and f.target not in node_kind:
-            p(("faults", i, "target"), f"unknown node {f.target!r}")
-        elif f.type in ("link-down", "impair") and not _is_link_ref(f.target, topo):
-            p(("faults", i, "target"), f"unknown link {f.target!r} (write 'NODE-A:NODE-B')")
-        if f.type == "impair" and not f.set:
-            p(("faults", i, "set"), "an impair fault needs the link's settings, e.g. set: [delay=50ms, loss=2%]")
+    check_faults(topo, node_kind, services, p)
+    check_spares(topo, p)
 
 
 def script_path(script: str, topology_file: str) -> Path:
@@ -322,10 +314,3 @@ def _script(pr, i: int, file: str, p) -> None:
     path = script_path(pr.script, file)
     if not path.is_file():
         p(("probes", i, "script"), f"no such file: {path}")
-
-
-def _is_link_ref(ref: str, topo: Topology) -> bool:
-    if ":" not in ref:
-        return False
-    a, b = ref.split(":", 1)
-    return any(set(link.endpoints) == {a, b} for link in topo.links)

@@ -20,8 +20,11 @@ def every_pair(topo: Topology, sources: list[str], ref: str) -> list[tuple[str, 
 
 def assign(topo: Topology, sources: list[str], ref: str) -> list[tuple[str, str]]:
     """(src, dst) pairs for session-style workloads: every source to the node `ref`; to a service,
-    each source to one node offering it, in turn (a connection broker spreading users over a pool)."""
+    each source to one node offering it, in turn (a connection broker spreading users over a pool).
+    Spare hosts (`spare: true`) get no sessions: they stand by for a lost host's (testbed.checks.desktops)."""
     dsts = resolve(topo, ref)
+    spares = {n.name for n in topo.nodes if n.spare}
+    dsts = [d for d in dsts if d not in spares] or dsts
     if not dsts:
         return []
     out = []

@@ -227,6 +227,94 @@ CASES = [
         """, "faults[0].target", 8, "unknown node 'h2'"),
 ]
 
+# --- desktop failover, the Table 1 arms and congestion: each kind's own keys ---------------
+DRILL_NODES = """\
+        name: t
+        nodes:
+          - {name: sw, kind: switch}
+          - {name: vdi-01, kind: vdi, services: [vdi]}
+          - {name: vdi-02, kind: vdi, services: [vdi], spare: true}
+          - {name: pc, kind: host}
+        links:
+          - {endpoints: [vdi-01, sw]}
+          - {endpoints: [vdi-02, sw]}
+          - {endpoints: [pc, sw]}
+"""  # indented as the case texts it starts (the whole text is dedented at once)
+
+CASES += [
+    case("spare-without-services", """\
+        name: t
+        nodes:
+          - {name: sw, kind: switch}
+          - {name: h1, kind: host, spare: true}
+        links:
+          - {endpoints: [h1, sw]}
+        """, "nodes[1].spare", 4, "list the services it offers"),
+    case("spare-of-nothing", """\
+        name: t
+        nodes:
+          - {name: sw, kind: switch}
+          - name: v2
+            kind: vdi
+            services: [vdi]
+            spare: true
+        links:
+          - {endpoints: [v2, sw]}
+        """, "nodes[1].spare", 7, "nothing to stand in for"),
+    case("cloud-arm-without-spare", DRILL_NODES.replace("spare: true", "spare: false") + """\
+        faults:
+          - {name: f1, type: node-down, target: vdi-01, desktop: cloud}
+        """, "faults[0].target", 12, "no spare stands in for 'vdi-01'"),
+    case("traditional-arm-without-repair", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: node-down
+            target: pc
+            desktop: traditional
+        """, "faults[0].repair", 12, "needs the workstation's repair time"),
+    case("desktop-arm-not-node-down", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: link-down
+            target: pc:sw
+            desktop: cloud
+        """, "faults[0].desktop", 15, "a desktop-failure arm is a node-down fault"),
+    case("repair-without-traditional-arm", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: node-down
+            target: pc
+            repair: 4h
+        """, "faults[0].repair", 15, "only with desktop: traditional"),
+    case("congestion-without-rate", DRILL_NODES + """\
+        faults:
+          - {name: f1, type: congestion, from: pc, to: vdi-01}
+        """, "faults[0].rate", 12, "needs `rate`"),
+    case("congestion-unbounded-rate", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: congestion
+            from: pc
+            to: vdi-01
+            rate: 5Gbit
+        """, "faults[0].rate", 16, "at most 1Gbit"),
+    case("congestion-from-a-switch", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: congestion
+            from: sw
+            to: vdi-01
+            rate: 10Mbit
+        """, "faults[0].from", 14, "'sw' is not one"),
+    case("congestion-keys-on-another-kind", DRILL_NODES + """\
+        faults:
+          - name: f1
+            type: node-down
+            target: pc
+            rate: 10Mbit
+        """, "faults[0].rate", 15, "belongs to a congestion fault"),
+]
+
 # --- slice budgets that the configured link delays alone already break -------------------
 BUDGET_NODES = """\
         name: t

@@ -1,0 +1,56 @@
+"""The Table 1 comparison and the congestion verdict, without root (testbed.checks.table1, .congestion)."""
+from __future__ import annotations
+
+from testbed.checks.congestion import flow_effect, judge
+from testbed.checks.result import CheckResult
+from testbed.checks.table1 import PAPER, compare, queued
+from testbed.topology.model import Topology
+
+
+def test_queue_formula_reproduces_the_papers_figures():
+    """50 visits per 7-hour day: 4 h -> 28.6 arrive, 14.3 on average (paper: about 15);
+    30 min -> 3.6 arrive (paper: about 4), 1.8 on average."""
+    day = 7 * 3600.0
+    four_h, half_h = queued(4 * 3600, 50, day), queued(1800, 50, day)
+    assert four_h == {"arrivals": 28.571, "mean_queue": 14.286}
+    assert half_h == {"arrivals": 3.571, "mean_queue": 1.786}
+    assert round(four_h["mean_queue"]) + 1 == PAPER["traditional"]["queued"]  # the paper rounds 14.3 up to 15
+    assert round(half_h["arrivals"]) == PAPER["cloud"]["queued"]  # and counts 3.6 arrivals as 4
+
+
+def _arm(arm: str, status: str = "pass", **m) -> CheckResult:
+    base = {"desktop_arm": arm, "visits_per_day": 50, "clinic_day_s": 25200.0, "duration_s": 6.0}
+    return CheckResult("fault", f"{arm}-drill", status, "detail", base | m)
+
+
+def test_both_arms_side_by_side_with_the_papers():
+    [r] = compare([_arm("traditional", repair_s=14400.0, outage_s_max=5.9),
+                   _arm("cloud", desktop={"slo_back_s_max": 2.5})])
+    assert r.kind == "table1" and r.status == "pass", r.detail
+    trad, cloud = r.metrics["arms"]["traditional"], r.metrics["arms"]["cloud"]
+    assert trad["recovery_s"] == 14400.0 and trad["queued"]["mean_queue"] == 14.286 and trad["paper_queued"] == 15
+    assert cloud["recovery_s"] == 2.5 and cloud["queued"]["arrivals"] == 0.005 and cloud["paper_recovery_s"] == 1800
+    assert "4 h" in r.detail and "2.5 s" in r.detail and "about 15" in r.detail
+
+
+def test_a_workstation_that_came_back_unrepaired_or_a_cloud_arm_without_failover_fails():
+    [r] = compare([_arm("traditional", repair_s=14400.0, outage_s_max=1.0), _arm("cloud", desktop={})])
+    assert r.status == "fail"
+    assert "came back unrepaired" in r.detail and "no desktop session came back" in r.detail
+    assert compare([CheckResult("fault", "plain", "pass", "", {"type": "link-down"})]) == []
+
+
+def test_congestion_judges_other_slices_only_against_their_budgets():
+    topo = Topology.model_validate({"name": "t", "nodes": [{"name": "h", "kind": "host"}], "slices": [
+        {"name": "clinical", "fiveqi": 7, "latency_budget": "20ms"}, {"name": "imaging", "fiveqi": 8}]})
+    calm = [(100 + i / 10, 5.0) for i in range(20)]
+    busy = [(102 + i / 10, 30.0 if i % 2 else 10.0) for i in range(30)]
+    eff = flow_effect(calm + busy, t_inject=102.0, t_restore=105.0)
+    assert eff["rtt_p95_before_ms"] == 5.0 and eff["rtt_p95_during_ms"] == 30.0 and eff["lost"] == 0
+    rows = [{"src": "a", "dst": "emr", "slice": "clinical", **eff}, {"src": "b", "dst": "pacs", "slice": "imaging", **eff}]
+    bad, m = judge(rows, topo, "imaging", max_loss=0.05)
+    assert m["other_slice_flows"] == 1 and m["rtt_p95_added_ms_max"] == 25.0
+    assert bad == []  # 30 ms is within twice clinical's 20 ms one-way budget; imaging's own flow is not judged
+    worse = [dict(rows[0], rtt_p95_during_ms=55.0, lost=5)]
+    bad, _ = judge(worse, topo, "imaging", max_loss=0.05)
+    assert len(bad) == 2 and "55.0 ms > 40 ms" in bad[1] and "lost 5/" in bad[0]
