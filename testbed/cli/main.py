@@ -151,10 +151,10 @@ def up(topology: Path, detach: bool, controller_app: str | None, quiet: bool) ->
 
 
 def _up_detached(topology: Path, controller_app: str | None) -> None:
-    from testbed.engine.rundir import all_runs, state_dir
+    from testbed.engine.rundir import all_runs, state_dir, up_log
 
     state_dir().mkdir(parents=True, exist_ok=True)
-    log = state_dir() / f"up-{os.getpid()}.log"
+    log = up_log(os.getpid())
     args = [sys.executable, "-m", "testbed.cli.main", "up", "--quiet", str(topology)]
     if controller_app:
         args += ["--controller-app", controller_app]
@@ -172,7 +172,8 @@ def _up_detached(topology: Path, controller_app: str | None) -> None:
                 raise TestbedError(f"testbed up failed (exit {rc}); log: {log}")
             time.sleep(0.2)
     # The log moves into the run's directory, which teardown removes: a run leaves nothing behind.
-    # (A failed start keeps it in the state directory: its path was printed with the error.)
+    # (A failed start keeps it in the state directory: its path was printed with the error; `testbed clean`
+    # removes it once this process has exited.)
     run_log = mine[0].dir / "up.log"
     log.replace(run_log)
     render.console.print(render.nodes_table(mine[0]))
@@ -286,7 +287,7 @@ def run(topology: Path, report_dir: Path | None, formats: str, controller_app: s
 @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
 def clean(dry_run: bool) -> None:
     """Remove leftovers of crashed runs (and only those): found by manifest and run-id tags."""
-    from testbed.engine.rundir import all_runs, live
+    from testbed.engine.rundir import all_runs, live, stale_up_logs
     from testbed.engine.ownership import stray_bridges, stray_helpers
     from testbed.engine.teardown import teardown
 
@@ -299,7 +300,8 @@ def clean(dry_run: bool) -> None:
     orphans = stray_bridges(known)
     strays = [(rt, rid, names) for rt in all_runtimes() for rid, names in sorted(rt.orphans(known).items())]
     helpers = stray_helpers()
-    if not dead and not orphans and not strays and not helpers:
+    logs = stale_up_logs()
+    if not dead and not orphans and not strays and not helpers and not logs:
         render.console.print("nothing to clean" + (f" ({len(live_ids)} live run(s) left alone)" if live_ids else ""))
         return
     verb = "would remove" if dry_run else "removing"
@@ -328,6 +330,10 @@ def clean(dry_run: bool) -> None:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+    for log in logs:
+        render.console.print(f"{verb} {log} (its `testbed up -d` failed and has exited)")
+        if not dry_run:
+            log.unlink(missing_ok=True)
 
 
 def _register_plugins() -> None:

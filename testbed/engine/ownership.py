@@ -64,14 +64,13 @@ def stray_bridges(known_runs: set[str]) -> list[tuple[str, str]]:
 _HELPERS = {"testbed.engine.osken_main": "controller", "testbed.impair.relay": "relay"}
 
 
-def stray_helpers(proc_root: str = "/proc") -> list[tuple[int, str, str]]:
-    """(pid, what, run dir) of controller and relay processes whose run directory is gone.
+def helpers(proc_root: str = "/proc") -> list[tuple[int, str, str]]:
+    """(pid, what, run dir) of every controller and relay process of any run.
 
     A controller knows its run directory from its environment (TESTBED_PLAN), a
-    relay from its control socket (--control RUN_DIR/links/N.sock). While that
-    directory exists, the run's own teardown (or clean's, through its manifest)
-    ends the process; once it is gone, nothing else would: a crashed test whose
-    state directory was deleted leaves such processes behind.
+    relay from its control socket (--control RUN_DIR/links/N.sock). The process
+    itself says which run it serves, so it is found even when the run died
+    before it recorded the PID (a SIGKILL between `Popen` and the manifest save).
     """
     from pathlib import Path
 
@@ -97,6 +96,27 @@ def stray_helpers(proc_root: str = "/proc") -> list[tuple[int, str, str]]:
             run_dir = Path(env["TESTBED_PLAN"]).parent if "TESTBED_PLAN" in env else None
         elif "--control" in args and args.index("--control") + 1 < len(args):
             run_dir = Path(args[args.index("--control") + 1]).parent.parent
-        if run_dir is not None and not run_dir.exists():
+        if run_dir is not None:
             out.append((int(entry.name), what, str(run_dir)))
     return out
+
+
+def helpers_of(run_dir: str, proc_root: str = "/proc") -> list[int]:
+    """PIDs of the controller and relay processes serving the run in `run_dir` (teardown ends them all,
+    recorded or not)."""
+    from pathlib import Path
+
+    want = Path(run_dir).resolve()
+    return [pid for pid, _, d in helpers(proc_root) if Path(d).resolve() == want]
+
+
+def stray_helpers(proc_root: str = "/proc") -> list[tuple[int, str, str]]:
+    """(pid, what, run dir) of controller and relay processes whose run directory is gone.
+
+    While that directory exists, the run's own teardown (or clean's, through its
+    manifest) ends the process; once it is gone, nothing else would: a crashed
+    test whose state directory was deleted leaves such processes behind.
+    """
+    from pathlib import Path
+
+    return [h for h in helpers(proc_root) if not Path(h[2]).exists()]

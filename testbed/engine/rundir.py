@@ -127,6 +127,22 @@ def all_runs() -> list[Manifest]:
     return sorted(out, key=lambda m: m.created)
 
 
+def up_log(pid: int) -> Path:
+    """Where `testbed up -d` (process `pid`) logs its background build until the run has a directory."""
+    return state_dir() / f"up-{pid}.log"
+
+
+def stale_up_logs() -> list[Path]:
+    """Build logs of `testbed up -d` calls that have exited without moving them into a run directory
+    (their start failed; the path was printed with the error). `testbed clean` removes them."""
+    out = []
+    for p in sorted(state_dir().glob("up-*.log")) if state_dir().is_dir() else []:
+        pid = p.stem.removeprefix("up-")
+        if pid.isdigit() and not is_alive(int(pid)):
+            out.append(p)
+    return out
+
+
 def live(m: Manifest) -> bool:
     """Is the process that owns this run still running?"""
     return is_alive(m.supervisor_pid, m.supervisor_start)

@@ -14,6 +14,7 @@ import subprocess
 from testbed.engine import runtimes
 from testbed.events import Emitter
 from testbed.engine.ovs import flush_conntrack
+from testbed.engine.ownership import helpers_of
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
 from testbed.slicing.conntrack import ct_zone
@@ -46,8 +47,11 @@ def delete_bridges(bridges: list[str]) -> None:
 def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:
     emit = emit or Emitter(None)
     emit.stage("teardown", f"removing run {m.run_id}")
-    # 1. Controller and helper processes first, so nothing reacts to the network vanishing.
-    kill_verified([(int(p), s) for p, s in m.pids.values()])
+    # 1. Controller and helper processes first, so nothing reacts to the network vanishing: the recorded
+    # ones, and any that names this run's directory (started, then the run was killed before recording it).
+    recorded = [(int(p), s) for p, s in m.pids.values()]
+    unrecorded = [(p, None) for p in helpers_of(str(m.dir)) if p not in {r for r, _ in recorded}]
+    kill_verified(recorded + unrecorded)
     # 2. Every process inside the run's namespaces (servers started by workloads, probes).
     inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
     strays = pids_in_netns(inodes)

@@ -24,3 +24,21 @@ def test_only_helpers_of_vanished_runs_are_strays(tmp_path):
     _proc(proc, 14, ["sleep", "100"], {"TESTBED_PLAN": f"{gone}/plan.json"})  # not a helper: never touched
     (proc / "self").mkdir()
     assert sorted(stray_helpers(str(proc))) == [(10, "controller", str(gone)), (12, "relay", str(gone))]
+
+
+def test_helpers_of_a_run_are_found_by_its_directory_recorded_or_not(tmp_path):
+    """teardown ends a run's controller and relays even when the run died before recording their PIDs."""
+    from testbed.engine.ownership import helpers_of
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    mine, other = tmp_path / "state" / "ab12", tmp_path / "state" / "cd34"
+    for d in (mine, other):
+        (d / "links").mkdir(parents=True)
+    py = "/venv/bin/python"
+    _proc(proc, 20, [py, "-m", "testbed.engine.osken_main", "--port", "1"], {"TESTBED_PLAN": f"{mine}/plan.json"})
+    _proc(proc, 21, [py, "-m", "testbed.impair.relay", "--control", f"{mine}/links/0.sock"])
+    _proc(proc, 22, [py, "-m", "testbed.impair.relay", "--control", f"{other}/links/0.sock"])
+    _proc(proc, 23, [py, "-m", "testbed.engine.osken_main"], {"TESTBED_PLAN": f"{other}/plan.json"})
+    _proc(proc, 24, ["sleep", "100"], {"TESTBED_PLAN": f"{mine}/plan.json"})  # not a helper
+    assert sorted(helpers_of(str(mine), str(proc))) == [20, 21]
