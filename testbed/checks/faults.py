@@ -91,10 +91,11 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
     index = {link_key(*ln.endpoints): i for i, ln in enumerate(tb.topo.links)}
     index |= {link_key(ln.endpoints[1], ln.endpoints[0]): i for i, ln in enumerate(tb.topo.links)}
     hit, spared = [], []
-    cross: set = set()
+    cross: set[int] = set()
+    shared: dict[tuple[str, str], int] = {}  # congestion: links a pair shares with the cross-traffic
     if fault.type == "congestion":
         to = congestion.cross_target(tb.topo, fault)
-        cross = (wire_links(tb, routes, fault.src, to) or set()) if fault.src and to else set()
+        cross = {i for _, _, i in (wire_links(tb, routes, fault.src, to) or set())} if fault.src and to else set()
     for src, dst in pairs:
         path = wire_links(tb, routes, src, dst)
         if path is None:
@@ -105,10 +106,13 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
         elif fault.type == "node-down":
             cut = fault.target in nodes
         elif fault.type == "congestion":  # shares a link with the cross-traffic (not its own sender's flows)
-            cut = src != fault.src and bool({i for _, _, i in path} & {i for _, _, i in cross})
+            shared[(src, dst)] = len({i for _, _, i in path} & cross)
+            cut = src != fault.src and shared[(src, dst)] > 0
         else:  # controller-kill: nothing should be cut (fail secure); every pair is watched
             cut = True
         (hit if cut else spared).append((src, dst))
+    if shared:  # watch first the flows sharing the most of its path (beside it in the cell, on the uplink)
+        hit.sort(key=lambda p: -shared[p])
     return hit, spared
 
 

@@ -1,6 +1,7 @@
 """`testbed fault inject`: a fault on a running testbed, from any shell, restored after its duration."""
 from __future__ import annotations
 
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ from testbed.cli import render
 from testbed.cli.runs import pick_run
 from testbed.errors import UsageError
 
-KINDS = ("link-down", "node-down", "impair")
+KINDS = ("link-down", "node-down", "impair", "congestion")
 
 
 def _seconds(ctx, param, value: str) -> float:
@@ -30,19 +31,50 @@ def fault_group() -> None:
     """Inject faults into a running testbed (the file's `faults:` run as drills in `testbed run`)."""
 
 
+def _node(m, name: str) -> SimpleNamespace:
+    """A running node as the drills use one (its address, popen inside it), from the manifest alone."""
+    from testbed.engine import runtimes
+
+    rec = m.nodes.get(name)
+    if rec is None:
+        raise UsageError(f"run {m.run_id} has no node {name!r}")
+    enter = runtimes.new(rec.runtime).enter_argv
+    return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw))
+
+
+def _rate(ctx, param, value: str | None) -> int | None:
+    from testbed.units import parse_rate
+
+    if value is None:
+        return None
+    try:
+        bps = parse_rate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if not 0 < bps <= 1_000_000_000:
+        raise click.BadParameter("cross-traffic is bounded: at most 1Gbit")
+    return bps
+
+
 @fault_group.command("inject")
 @click.argument("kind", type=click.Choice(KINDS))
-@click.argument("target")
+@click.argument("target", required=False)
 @click.option("--for", "duration", default="5s", show_default=True, callback=_seconds,
               help="How long until it is restored (the command waits, then restores).")
 @click.option("--set", "settings", multiple=True, metavar="K=V",
               help="impair: the link's settings while it lasts (repeat: --set delay=50ms --set loss=2%).")
+@click.option("--from", "src", metavar="NODE", help="congestion: the host sending the cross-traffic (iperf3 TCP).")
+@click.option("--to", "dst", metavar="NODE|SERVICE", help="congestion: the host or service offering iperf it goes to.")
+@click.option("--rate", callback=_rate, metavar="RATE", help="congestion: its rate, e.g. 60Mbit (at most 1Gbit).")
 @click.option("--run", "run_id", metavar="RUN_ID", help="Which running testbed (see `testbed status`).")
-def inject(kind: str, target: str, duration: float, settings: tuple[str, ...], run_id: str | None) -> None:
-    """Cut a link (`A:B`), lose a node (NODE: its links go down) or degrade a link, then restore it.
+def inject(kind: str, target: str | None, duration: float, settings: tuple[str, ...], src: str | None,
+           dst: str | None, rate: int | None, run_id: str | None) -> None:
+    """Cut a link (`A:B`), lose a node (NODE: its links go down), degrade a link, or load a path with
+    bounded cross-traffic (congestion, --from/--to/--rate, at most 60 s), then restore it.
 
     Examples: testbed fault inject link-down shaoshan-sw:agg-county --for 10s;
-    testbed fault inject impair dr-tablet-01:clinic-sw --set delay=50ms --set loss=2% --for 30s
+    testbed fault inject impair dr-tablet-01:clinic-sw --set delay=50ms --set loss=2% --for 30s;
+    testbed fault inject congestion --from dr-tablet-02 --to pacs --rate 60Mbit --for 10s
     """
     from testbed.checks.faults import Drill, inject as do_inject, restore as do_restore
     from testbed.engine import links
@@ -52,13 +84,20 @@ def inject(kind: str, target: str, duration: float, settings: tuple[str, ...], r
 
     if kind == "impair" and not settings:
         raise UsageError("impair needs the link's settings: --set delay=50ms (repeat --set for more)")
+    if (kind == "congestion") != (target is None):
+        raise UsageError("congestion takes --from, --to and --rate, no TARGET" if kind == "congestion"
+                         else f"{kind} needs a TARGET")
+    if kind == "congestion" and (src is None or dst is None or rate is None or duration > 60):
+        raise UsageError("congestion needs --from NODE --to NODE|SERVICE --rate RATE, and --for at most 60s")
     m = pick_run(run_id)
     topo, _ = prepare(load(m.topology), m.run_id)
     if kind == "node-down" and target not in {n.name for n in topo.nodes}:
         raise UsageError(f"no node {target!r} in {m.topology}")
-    tb = SimpleNamespace(topo=topo, manifest=m, controller=None,
+    tb = SimpleNamespace(topo=topo, manifest=m, controller=None, node=lambda name: _node(m, name),
                          set_link=lambda ref, items: links.set_link(m, ref, items))
-    drill = Drill(Fault(name="cli", type=kind, target=target, set=list(settings)), [], [])
+    drill = Drill(Fault(name="cli", type=kind, target=target, set=list(settings), src=src, dst=dst, rate=rate,
+                        duration=duration * 1000), [], [])
+    target = target or f"{src} -> {dst} at {rate / 1e6:g} Mbit/s"
     t0 = time.monotonic()
     do_inject(tb, drill)
     render.console.print(f"{kind} {target}: injected; restoring in {duration:g} s (Ctrl-C restores now)")
@@ -69,6 +108,10 @@ def inject(kind: str, target: str, duration: float, settings: tuple[str, ...], r
     finally:
         do_restore(tb, drill)
     render.console.print(f"{kind} {target}: restored after {time.monotonic() - t0:.1f} s")
+    if (cross := drill.before.get("cross")) is not None:
+        render.console.print(f"cross-traffic to {cross['dst']}: sent {cross.get('sent_bps', 0) / 1e6:.1f} Mbit/s, "
+                             f"received {cross.get('received_bps', 0) / 1e6:.1f} Mbit/s"
+                             + (f" [red]{cross['error']}[/]" if cross.get("error") else ""))
 
 
 def register(cli: click.Group) -> None:

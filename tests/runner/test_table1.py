@@ -54,3 +54,22 @@ def test_congestion_judges_other_slices_only_against_their_budgets():
     worse = [dict(rows[0], rtt_p95_during_ms=55.0, lost=5)]
     bad, _ = judge(worse, topo, "imaging", max_loss=0.05)
     assert len(bad) == 2 and "55.0 ms > 40 ms" in bad[1] and "lost 5/" in bad[0]
+
+
+def test_congestion_watches_the_flows_beside_the_cross_traffic_first(reference):
+    """The reference's cross-traffic leaves dr-tablet-02 through the branch-east cell and uplink: the flows of
+    its neighbours there come first; its own flows are never watched (they are the load)."""
+    from types import SimpleNamespace
+
+    from testbed.checks.faults import affected_pairs
+    from testbed.openflow.layout import make_layout
+    from testbed.ran.network import prepare, run_policy
+    from testbed.topology.model import Fault
+
+    topo, plan = prepare(reference, "ab12")
+    tb = SimpleNamespace(topo=topo, ran=plan, layout=make_layout(topo, "ab12"))
+    f = Fault(name="x", type="congestion", src="dr-tablet-02", dst="pacs", rate=60_000_000)
+    hit, spared = affected_pairs(tb, f, run_policy(topo, plan).pairs())
+    assert hit and not any(s == "dr-tablet-02" for s, _ in hit)
+    assert hit[0][0] in {"nurse-cart-02", "ward-term-02"}, hit[:3]
+    assert ("kiosk-03", "his") in spared or any(s == "kiosk-03" for s, _ in spared)  # a county kiosk: elsewhere
