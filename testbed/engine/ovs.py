@@ -61,3 +61,12 @@ def flush_conntrack(zone: int, tuples: list[str] | None = None) -> list[str]:
         if r.returncode != 0 and "No such file" not in r.stderr and "no datapaths" not in r.stderr:
             errors.append(f"flush-conntrack zone={zone} {t or ''}: {r.stderr.strip()}")
     return errors
+
+
+def get_frags(bridge: str) -> str:
+    """The bridge's IP fragment handling ('normal', 'nx-match', ...): whether first fragments carry ports."""
+    r = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "get-frags", bridge], capture_output=True, text=True,
+                       timeout=20)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip() or f"ovs-ofctl get-frags {bridge} failed")
+    return r.stdout.strip()

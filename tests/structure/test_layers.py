@@ -21,7 +21,7 @@ LAYERS: list[tuple[int, str]] = [
     (1, "testbed.kinds"), (1, "testbed.services"),
     (2, "testbed.topology"),
     (3, "testbed.openflow"),
-    (4, "testbed.slicing"), (4, "testbed.ran"),
+    (4, "testbed.slicing"), (4, "testbed.ran"), (4, "testbed.verify"),
     (5, "controllers"), (5, "testbed.impair"), (5, "testbed.images"), (5, "testbed.platform"),
     (6, "testbed.engine"),
     (7, "testbed.checks"), (7, "testbed.probe"), (7, "testbed.workloads"),
