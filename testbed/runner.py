@@ -88,6 +88,8 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True) -> list[Check
         from testbed.probe.run import run_probes
 
         results += run_probes(tb, on_event=emit.sink)  # the file's script probes too
+        if tb.topo.slices:
+            results += run_verify(tb, emit)
     elif any(pr.type == "script" for pr in tb.topo.probes):
         from testbed.probe.script import run_script_probes
 
@@ -95,6 +97,22 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True) -> list[Check
     results += run_workloads(tb, emit)
     results += run_drills(tb, emit)  # the file's faults, after the workloads: recovery measured
     return results
+
+
+def run_verify(tb: Testbed, emit: Emitter) -> list[CheckResult]:
+    """The exhaustive proof over the tables the switches hold, next to the probe's packets (its
+    findings replayed on the wire); a proof that cannot run is a failed check, never a skip."""
+    from testbed.checks.verify import results as verify_results, verify
+
+    t0 = time.monotonic()
+    try:
+        v = verify(tb, emit.sink)
+    except TestbedError as exc:
+        return [CheckResult("verify", "exhaustive isolation proof", "fail", f"could not verify: {exc}")]
+    finally:
+        tb.timings["verify_s"] = time.monotonic() - t0
+    tb.verification = v.summary()
+    return verify_results(v)
 
 
 def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
@@ -169,6 +187,7 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
                                                tb.manifest.controller.get("app", ""))
         rep.timings.update(tb.timings)
         rep.measurements = list(tb.measurements)
+        rep.verify = dict(getattr(tb, "verification", {}) or {})
         rep.timings["total_s"] = time.monotonic() - t0
         rep.warnings = list(tb.warnings)
     return rep

@@ -126,6 +126,20 @@ def table1_table(rep: RunReport) -> Table | None:
     return t
 
 
+def verify_line(rep: RunReport) -> str | None:
+    """The exhaustive proof's verdict beside the probe's: 'verified: 0 leaks, 0 false blocks over ...'."""
+    v = rep.verify
+    if not v or "leaks" not in v:
+        return None
+    colour = "green" if not v["leaks"] and not v["false_blocks"] else "red"
+    probe = [c for c in rep.checks if c.metrics.get("verdict") in ("LEAK", "FALSE BLOCK") and not c.kind.startswith("verify")]
+    return (f"[{colour}]verified: {v['leaks']} leaks, {v['false_blocks']} false blocks[/] over {v['pairs']} pairs "
+            f"and every header ({v['rules']} rules read back, {v['seconds']:.1f}s"
+            + (f"; {v['replayed']} replayed: {v['confirmed']} confirmed, {v['refuted']} refuted" if v.get("replayed") else "")
+            + f"); the packet probe: {sum(c.metrics.get('verdict') == 'LEAK' for c in probe)} leaks, "
+            f"{sum(c.metrics.get('verdict') == 'FALSE BLOCK' for c in probe)} false blocks")
+
+
 def report(rep: RunReport, verbose: bool = False) -> None:
     t = Table(title=f"{rep.name}: checks", show_lines=False)
     for col in ("check", "pass", "fail", "skip"):
@@ -137,6 +151,8 @@ def report(rep: RunReport, verbose: bool = False) -> None:
         console.print(slices)
     if (t1 := table1_table(rep)) is not None:
         console.print(t1)
+    if (line := verify_line(rep)) is not None:
+        console.print(line)
     shown = [c for c in rep.checks if c.status == "fail" or verbose]
     for c in shown[:50]:
         colour = {"pass": "green", "fail": "red", "skip": "dim"}[c.status]

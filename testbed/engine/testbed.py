@@ -53,6 +53,7 @@ class Testbed:
         self.net = None
         self.controller: ControllerProcess | None = None
         self.timings: dict[str, float] = {}
+        self.verification: dict = {}  # testbed verify's summary when the run proved its tables (runner.run_verify)
         self.warnings: list[str] = []
         self.runtimes: dict[str, Runtime] = {}  # runtime name -> the object that started this run's nodes
         self.node_runtime: dict[str, str] = {}  # host -> runtime name

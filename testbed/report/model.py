@@ -17,7 +17,8 @@ from testbed.errors import UsageError
 # 1: the original report (checks, measurements, platform: datapath/impairments/ovs/controller).
 # 2: + schema_version, network (sites, nodes, links, workloads), slices, platform environment details.
 # 3: + ran (the 5G path: UEs, sessions, TEIDs, UPFs, registration and session set-up times).
-SCHEMA_VERSION = 3
+# 4: + verify (the exhaustive proof over the installed flow tables, its findings and their replay).
+SCHEMA_VERSION = 4
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RunReport:
     network: dict[str, Any] = field(default_factory=dict)
     slices: list[dict[str, Any]] = field(default_factory=list)
     ran: dict[str, Any] = field(default_factory=dict)  # testbed.engine.ran.ran_view; empty without a 5G path
+    verify: dict[str, Any] = field(default_factory=dict)  # testbed.checks.verify.Verification.summary(); empty if not run
 
     @property
     def failed(self) -> list[CheckResult]:
