@@ -8,8 +8,9 @@ traffic. The flows watched are the intended flows whose path shares a link
 with it. Their round trips while it runs are set beside those just before,
 and the slicing must keep every flow of another slice within its own budget
 (a round trip within twice the slice's one-way budget) and its loss within
-the drills' control share. Flows of the congesting slice itself are shown but
-not judged: they share its meter by design.
+the drills' control share. Flows of the congesting slice itself, and the
+sender's own, are shown but not judged: they share its meter, or its queue,
+by design.
 """
 from __future__ import annotations
 
@@ -77,15 +78,16 @@ def flow_effect(rtts: list[tuple[float, float | None]], t_inject: float, t_resto
             "sent": len(during), "lost": len(during) - len(got_d)}
 
 
-def judge(rows: list[dict[str, Any]], topo: Topology, cross_slice: str | None, max_loss: float
-          ) -> tuple[list[str], dict[str, Any]]:
-    """Problems of the watched flows of slices other than the congesting one, and summary metrics."""
+def judge(rows: list[dict[str, Any]], topo: Topology, cross_slice: str | None, sender: str | None,
+          max_loss: float) -> tuple[list[str], dict[str, Any]]:
+    """Problems of the watched flows of slices other than the congesting one (the sender's own flows
+    queue behind its load: not judged either), and summary metrics."""
     budgets = {s.name: s.budget_ms for s in topo.slices}
     bad = []
     for r in rows:
         budget = budgets.get(r.get("slice") or "")
         r["rtt_limit_ms"] = 2 * budget if budget is not None else None
-        r["judged"] = r.get("slice") != cross_slice
+        r["judged"] = r.get("slice") != cross_slice and r["src"] != sender
         if not r["judged"]:
             continue
         who = f"{r['src']} -> {r['dst']} ({r.get('slice')})"

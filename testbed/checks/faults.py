@@ -107,12 +107,12 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
             cut = fault.target in nodes
         elif fault.type == "congestion":  # shares a link with the cross-traffic (not its own sender's flows)
             shared[(src, dst)] = len({i for _, _, i in path} & cross)
-            cut = src != fault.src and shared[(src, dst)] > 0
+            cut = shared[(src, dst)] > 0  # the sender's own flows too: behind its load (watched last, not judged)
         else:  # controller-kill: nothing should be cut (fail secure); every pair is watched
             cut = True
         (hit if cut else spared).append((src, dst))
     if shared:  # watch first the flows sharing the most of its path (beside it in the cell, on the uplink)
-        hit.sort(key=lambda p: -shared[p])
+        hit.sort(key=lambda p: (p[0] == fault.src, -shared[p]))
     return hit, spared
 
 
@@ -165,6 +165,22 @@ def _reroutes(tb) -> int:
         return 0
 
 
+def _window(f: Fault, effect: bool) -> tuple[float, float]:
+    """When a drill measures (`effect` False: from its pingers' baseline to the end of its recovery window),
+    or when its fault may disturb flows (True: congestion and impairment end with their restore, a cut
+    flow may take the recovery window to come back)."""
+    end = _at(f) + _duration(f)
+    if effect and f.type in ("congestion", "impair"):
+        return _at(f), end + 1.0
+    return _at(f) - (LEAD_S if f.type == "congestion" else 0.0), end + RECOVERY_WINDOW_S
+
+
+def _overlap(f: Fault, g: Fault) -> bool:
+    """Does `g` disturb flows while `f` measures?"""
+    (a, b), (c, d) = _window(f, False), _window(g, True)
+    return a < d and c < b
+
+
 def _at(f: Fault) -> float:
     return f.at / 1000.0  # the file's durations are in ms
 
@@ -180,18 +196,24 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         return []
     policy = run_policy(tb.topo, getattr(tb, "ran", None))
     pairs = policy.pairs()
+    slice_of = {(g.src, g.dst): g.slice for g in policy.grants}
     cut = {f.name: affected_pairs(tb, f, pairs) for f in faults}
-    # A pair another drill cuts is neither a control here nor (for a controller drill) watched: drills overlap.
+    # A pair another drill cuts while this one measures is neither a control here nor (for a controller
+    # drill) watched: drills overlap.
     drills = []
     for f in faults:
         hit, spared = cut[f.name]
-        others = {p for g in faults if g.name != f.name and g.type != "controller-kill" for p in cut[g.name][0]}
+        others = {p for g in faults if g.name != f.name and g.type != "controller-kill" and _overlap(f, g)
+                  for p in cut[g.name][0]}
         if f.type == "controller-kill":
             hit = [p for p in hit if p not in others]
         else:  # watch first the flows no other drill cuts: their outage is this fault's alone
             hit = sorted(hit, key=lambda p: p in others)
+        if f.type == "congestion":  # ... and the other slices' flows, which the slicing must protect
+            own = slice_of.get((f.src or "", congestion.cross_target(tb.topo, f) or ""))
+            hit = sorted(hit, key=lambda p: slice_of.get(p) == own)
         drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS],
-                            topo=tb.topo, slice_of={(g.src, g.dst): g.slice for g in policy.grants}))
+                            topo=tb.topo, slice_of=slice_of))
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
         emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
@@ -253,7 +275,7 @@ def _congestion_verdict(d: Drill, name: str, metrics: dict[str, Any], pingers: l
             for p in pingers[:len(d.affected)]]
     cross = metrics.get("cross") or {}
     cross_slice = pol.get((f.src, cross.get("dst")))
-    bad, m = congestion.judge(rows, d.topo, cross_slice, CONTROL_MAX_LOSS)
+    bad, m = congestion.judge(rows, d.topo, cross_slice, f.src, CONTROL_MAX_LOSS)
     metrics.update(m, cross_slice=cross_slice, rate_bps=f.rate, **{"from": f.src, "to": cross.get("dst")})
     if not cross or cross.get("error") or not cross.get("received_bps"):
         bad.insert(0, f"the cross-traffic did not run: {cross.get('error') or 'nothing received'}")

@@ -48,17 +48,17 @@ def test_congestion_judges_other_slices_only_against_their_budgets():
     eff = flow_effect(calm + busy, t_inject=102.0, t_restore=105.0)
     assert eff["rtt_p95_before_ms"] == 5.0 and eff["rtt_p95_during_ms"] == 30.0 and eff["lost"] == 0
     rows = [{"src": "a", "dst": "emr", "slice": "clinical", **eff}, {"src": "b", "dst": "pacs", "slice": "imaging", **eff}]
-    bad, m = judge(rows, topo, "imaging", max_loss=0.05)
+    bad, m = judge(rows, topo, "imaging", sender="c", max_loss=0.05)
     assert m["other_slice_flows"] == 1 and m["rtt_p95_added_ms_max"] == 25.0
     assert bad == []  # 30 ms is within twice clinical's 20 ms one-way budget; imaging's own flow is not judged
     worse = [dict(rows[0], rtt_p95_during_ms=55.0, lost=5)]
-    bad, _ = judge(worse, topo, "imaging", max_loss=0.05)
+    bad, _ = judge(worse, topo, "imaging", sender="c", max_loss=0.05)
     assert len(bad) == 2 and "55.0 ms > 40 ms" in bad[1] and "lost 5/" in bad[0]
 
 
 def test_congestion_watches_the_flows_beside_the_cross_traffic_first(reference):
     """The reference's cross-traffic leaves dr-tablet-02 through the branch-east cell and uplink: the flows of
-    its neighbours there come first; its own flows are never watched (they are the load)."""
+    its neighbours there come first, the sender's own (behind its own load) last."""
     from types import SimpleNamespace
 
     from testbed.checks.faults import affected_pairs
@@ -70,6 +70,19 @@ def test_congestion_watches_the_flows_beside_the_cross_traffic_first(reference):
     tb = SimpleNamespace(topo=topo, ran=plan, layout=make_layout(topo, "ab12"))
     f = Fault(name="x", type="congestion", src="dr-tablet-02", dst="pacs", rate=60_000_000)
     hit, spared = affected_pairs(tb, f, run_policy(topo, plan).pairs())
-    assert hit and not any(s == "dr-tablet-02" for s, _ in hit)
     assert hit[0][0] in {"nurse-cart-02", "ward-term-02"}, hit[:3]
+    own = [i for i, (s, _) in enumerate(hit) if s == "dr-tablet-02"]  # the sender's own: behind its load, last
+    assert own and min(own) > max(i for i, (s, _) in enumerate(hit) if s != "dr-tablet-02")
     assert ("kiosk-03", "his") in spared or any(s == "kiosk-03" for s, _ in spared)  # a county kiosk: elsewhere
+
+
+def test_drills_exclude_only_the_flows_another_drill_disturbs_while_they_measure():
+    """A congestion drill over before another strikes leaves that one's controls alone; overlapping, it does not."""
+    from testbed.checks.faults import _overlap
+    from testbed.topology.model import Fault
+
+    flood = Fault(name="c", type="congestion", src="a", dst="b", rate=1_000_000, at=0, duration=3000)
+    cut = Fault(name="d", type="node-down", target="x", at=5000, duration=4000)
+    assert not _overlap(cut, flood) and _overlap(flood, flood.model_copy(update={"name": "e"}))
+    assert _overlap(cut, flood.model_copy(update={"at": 12000}))  # during the cut's recovery window
+    assert _overlap(flood, cut.model_copy(update={"at": 1000}))  # a cut flow may stay down until its window ends
