@@ -10,7 +10,9 @@ stateful slice rules (iperf3 TCP through the same three switches with the
 slicing app vs allow-all, same run, target ratio >= 0.9: bench/stateful_bench.py),
 then the 5G rows (bench/ran_bench.py: the 5G path's TCP throughput against the
 plain switch path, UEs registering per second, memory per UE, 500 UEs), then
-the link-impairment benchmark (bench/impair_bench.py).
+`testbed verify`'s proof at 100 and 1,000 nodes against the packet matrix on the
+same tables (bench/verify_bench.py), then the link-impairment benchmark
+(bench/impair_bench.py).
 """
 from __future__ import annotations
 
@@ -83,6 +85,7 @@ def main() -> None:
     ap.add_argument("--skip-impair", action="store_true")
     ap.add_argument("--skip-stateful", action="store_true")
     ap.add_argument("--skip-ran", action="store_true")
+    ap.add_argument("--skip-verify", action="store_true")
     a = ap.parse_args()
     t0 = time.monotonic()
     ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
@@ -92,6 +95,9 @@ def main() -> None:
     if not a.skip_ran:
         print()
         subprocess.run([sys.executable, "-m", "bench.ran_bench"], cwd=REPO, check=False)
+    if not a.skip_verify:
+        print()
+        subprocess.run([sys.executable, "-m", "bench.verify_bench"], cwd=REPO, check=False)
     if not a.skip_impair and (HERE / "impair_bench.py").exists():
         print()
         # as a module from the repository root: it imports its measurement tools from tests.tools

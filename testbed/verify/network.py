@@ -71,6 +71,7 @@ class Solution:
     rounds: int
     visits: int
     loops: list[str] = field(default_factory=list)
+    sources: list[Port] = field(default_factory=list)  # every host port a packet was sent from
 
 
 class Network:
@@ -88,7 +89,7 @@ class Network:
         self._rules: dict[tuple, list[tuple[dict, object]]] = {}
         self._by_table: dict[tuple[str, int], list[dict]] = {}
         self._bdds: dict[object, object] = {}
-        self._macs: dict[tuple[str, int, int], list[int]] = {}
+        self._macs: dict[tuple, list[int]] = {}
         self.frag_mode = frag_mode
         self._build_relations()
 
@@ -103,12 +104,12 @@ class Network:
 
     # -- tables ----------------------------------------------------------------------
     def _rules_at(self, dp: str, table: int, in_port: int, eth_dst: int | None,
-                  eth_type: int | None) -> list[tuple[dict, object]]:
+                  eth_type: int | None, exact: bool = False) -> list[tuple[dict, object]]:
         """The rules of a table that can see a packet from in_port to eth_dst, highest priority first.
 
         Packets are solved one destination MAC at a time (see _inject), so a table of
         thousands of per-MAC rules costs a dictionary lookup, not a scan."""
-        key = (dp, table, in_port, eth_dst, eth_type)
+        key = (dp, table, in_port, eth_dst, eth_type, exact)
         got = self._rules.get(key)
         if got is None:
             got = []
@@ -121,9 +122,13 @@ class Network:
                                                                      else et in SPLIT_TYPES):
                     continue
                 d = m.get("eth_dst")
-                if d is not None and not isinstance(d, list):
-                    if to_int("eth_dst", d) != eth_dst:
-                        continue
+                named = d is not None and not isinstance(d, list)
+                if exact:  # only the rules that name one destination MAC (what _split divides by)
+                    if named:
+                        got.append((r, None))
+                    continue
+                if named and to_int("eth_dst", d) != eth_dst:
+                    continue
                 got.append((r, self._match(r)))
             self._rules[key] = got
         return got
@@ -191,19 +196,29 @@ class Network:
 
     # -- solving -----------------------------------------------------------------------
     def solve(self, max_rounds: int = 6) -> Solution:
-        """Reach sets from every host port, to the fixpoint of the connections packets can commit."""
+        """Reach sets from every host port, to the fixpoint of the connections packets can commit.
+
+        Round 1 knows no connection. Each later round re-sends only the headers whose
+        lookup the connections found so far change (their 5-tuple, either way; ICMP
+        errors; later fragments of those addresses): every other header meets the
+        tracker exactly as in round 1, so its reach is already known."""
         s = self.s
         self.conns: dict[int, object] = {}
+        self._commits: list[Commit] = []
+        self._visits = 0
+        self._loops: list[str] = []
+        reach: dict[Port, dict[Port, object]] = {}
         first = None
+        only = s.true
         for rnd in range(1, max_rounds + 1):
             self._rel_cache: dict = {}
             self._new: dict[int, object] = {}
-            self._commits: list[Commit] = []
-            self._visits = 0
-            self._loops: list[str] = []
-            reach = {src: self._inject(src) for src in sorted(self.edges)}
+            for src in sorted(self.edges):
+                for dst, u in self._inject(src, only).items():
+                    row = reach.setdefault(src, {})
+                    row[dst] = row.get(dst, s.false) | u
             if first is None:
-                first = reach
+                first = {a: dict(row) for a, row in reach.items()}
             grown = False
             for z, c in self._new.items():
                 old = self.conns.get(z, s.false)
@@ -211,15 +226,26 @@ class Network:
                     self.conns[z] = old | c
                     grown = True
             if not grown:
-                return Solution(reach, first, self._commits, rnd, self._visits, self._loops)
+                return Solution(reach, first, self._commits, rnd, self._visits, self._loops, sorted(self.edges))
+            only = self._affected()
         raise RuntimeError(f"connection fixpoint not reached in {max_rounds} rounds")
 
-    def _inject(self, src: Port) -> dict[Port, object]:
-        """Everything a host at src can send, pushed through until it is delivered or dropped."""
+    def _affected(self):
+        """Headers whose ct() lookup the known connections change (any zone)."""
+        s, out = self.s, self.s.false
+        for conns in self.conns.values():
+            keys = s.forget(conns, "ct_mark")
+            addr = s.forget(keys, "tp_src", "tp_dst")
+            out |= keys | s.rename(keys, SWAP) | self.icmp_err
+            out |= self.later & (addr | s.rename(addr, SWAP_IP))
+        return out
+
+    def _inject(self, src: Port, only) -> dict[Port, object]:
+        """Everything a host at src can send (within `only`), pushed through until it is delivered or dropped."""
         s = self.s
         out: dict[Port, object] = {}
         seen: dict[_Where, object] = {}
-        sendable = self.sendable()
+        sendable = self.sendable() & only
         work: deque = deque()
         rest = sendable
         for et in SPLIT_TYPES:  # one part per ethertype a rule names: each meets only its own rules
@@ -250,7 +276,7 @@ class Network:
         names (each then meets only its own rules), and the rest, which meets only the others."""
         s = self.s
         rest = pkt
-        for mac in self._macs_at(w.dp, w.table, w.in_port):
+        for mac in self._macs_at(w.dp, w.table, w.in_port, w.eth_type):
             one = s.field("eth_dst", mac)
             sub = rest & one
             if sub == s.false:
@@ -260,13 +286,13 @@ class Network:
         if rest != s.false:
             self._table(src, w, rest, hops, work, out)
 
-    def _macs_at(self, dp: str, table: int, in_port: int) -> list[int]:
-        key = (dp, table, in_port)
+    def _macs_at(self, dp: str, table: int, in_port: int, eth_type: int | None) -> list[int]:
+        """The destination MACs named by the rules a packet of this ethertype from in_port can meet here."""
+        key = (dp, table, in_port, eth_type)
         got = self._macs.get(key)
         if got is None:
-            got = self._macs[key] = sorted({to_int("eth_dst", r["match"]["eth_dst"]) for r in self._table_rules(dp, table)
-                                            if r["match"].get("in_port", in_port) == in_port
-                                            and "eth_dst" in r["match"] and not isinstance(r["match"]["eth_dst"], list)})
+            got = self._macs[key] = sorted({to_int("eth_dst", r["match"]["eth_dst"])
+                                            for r, _ in self._rules_at(dp, table, in_port, None, eth_type, exact=True)})
         return got
 
     def _table(self, src: Port, w: _Where, pkt, hops: int, work: deque, out: dict) -> None:
