@@ -13,6 +13,21 @@ from testbed.topology.model import Topology
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="also run the tests marked `long` (make test-long); without it they are deselected")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked `long` take many minutes: `make test` (CI) leaves them out, `--long` runs them."""
+    if config.getoption("--long"):
+        return
+    keep = [i for i in items if i.get_closest_marker("long") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i.get_closest_marker("long") is not None])
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def minimal_topology_path() -> Path:
     return REPO / "topologies" / "minimal.yaml"

@@ -375,6 +375,36 @@ def labelled_containers() -> dict[str, list[tuple[str, dict[str, str]]]]:
     return out
 
 
+def runs_in_flight(names: list[str], proc_root: str = "/proc") -> list[int]:
+    """PIDs of `docker run --name NAME` clients still running for any of `names`.
+
+    A run killed during container start leaves these behind: the client finishes its
+    call on its own, and the engine creates the container after whoever cleans up
+    has already removed (nothing) by that name. Teardown waits for them first.
+    """
+    wanted = set(names)
+    out = []
+    for entry in Path(proc_root).iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = [a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            continue
+        if len(args) > 3 and Path(args[0]).name == "docker" and args[1] == "run" and "--name" in args:
+            i = args.index("--name")
+            if i + 1 < len(args) and args[i + 1] in wanted:
+                out.append(int(entry.name))
+    return out
+
+
+def wait_runs_in_flight(names: list[str], timeout: float = DOCKER_TIMEOUT_S) -> None:
+    """Block until no `docker run` for `names` is in flight (bounded: a client gives up after its timeout too)."""
+    deadline = time.monotonic() + timeout
+    while runs_in_flight(names) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def remove_containers(names: list[str], workers: int = START_WORKERS) -> None:
     """`docker rm -f -v` in a few parallel calls: the engine removes one call's containers in turn."""
     if not names or shutil.which("docker") is None:

@@ -42,3 +42,16 @@ def test_helpers_of_a_run_are_found_by_its_directory_recorded_or_not(tmp_path):
     _proc(proc, 23, [py, "-m", "testbed.engine.osken_main"], {"TESTBED_PLAN": f"{other}/plan.json"})
     _proc(proc, 24, ["sleep", "100"], {"TESTBED_PLAN": f"{mine}/plan.json"})  # not a helper
     assert sorted(helpers_of(str(mine), str(proc))) == [20, 21]
+
+
+def test_docker_runs_in_flight_are_found_by_container_name(tmp_path):
+    """teardown waits for the `docker run` clients of its containers (a kill mid-start), no others."""
+    from testbed.engine.docker_node import runs_in_flight
+
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    _proc(proc, 30, ["docker", "run", "-d", "--name", "tbab12-vdi-01", "img", "sleep", "infinity"])
+    _proc(proc, 31, ["/usr/bin/docker", "run", "-d", "--name", "tbcd34-vdi-01", "img"])
+    _proc(proc, 32, ["docker", "rm", "-f", "tbab12-vdi-01"])
+    assert runs_in_flight(["tbab12-vdi-01", "tbab12-emr"], str(proc)) == [30]
+    assert runs_in_flight(["tbcd34-vdi-01"], str(proc)) == [31]

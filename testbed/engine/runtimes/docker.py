@@ -76,9 +76,12 @@ class DockerRuntime:
 
     def teardown(self, m) -> None:
         """Containers of the run (recorded names, and whatever carries the run label). Their node shells go
-        first: they sit in the containers' cgroups, which Docker cannot remove while they live."""
+        first: they sit in the containers' cgroups, which Docker cannot remove while they live. A `docker run`
+        still in flight (the run was killed while starting containers) is waited for, or its container would
+        appear after the removal."""
         if not m.containers:
             return
+        dn.wait_runs_in_flight(m.containers)  # a run killed mid-start: let the engine finish creating them
         names = sorted(set(m.containers) | set(dn.containers_of_run(m.run_id)))
         kill_verified([(n.pid, n.pid_start) for n in m.nodes.values() if n.pid and n.runtime == self.name],
                       grace=2.0, group=True, sig=signal.SIGHUP)
