@@ -121,7 +121,7 @@ def table1_table(rep: RunReport) -> Table | None:
     for arm, row in check.metrics.get("arms", {}).items():
         q = row.get("queued") or {}
         t.add_row(arm, row.get("paper_recovery_text", "-"),
-                  f"{row.get('recovery_text', '-')} [dim]{escape(row.get('recovery_source', ''))}[/]",
+                  f"{row.get('recovery_text', '-')} [dim]{escape(row.get('recovery_source', '').split(' ')[0])}[/]",
                   f"about {row.get('paper_queued')}", f"{q.get('mean_queue', '-')} / {q.get('arrivals', '-')}")
     return t
 
