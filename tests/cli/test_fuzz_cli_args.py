@@ -233,8 +233,9 @@ class FakeBackend:
 def fake_run(tmp_path_factory):
     """A manifest owned by this process (so it is live) with one changeable link, one docker node,
     and a controller (this process too) whose plan the slice commands rewrite."""
+    from testbed.engine.ran import run_controller_plan
     from testbed.openflow.layout import make_layout
-    from testbed.slicing.plan import controller_plan
+    from testbed.ran.network import prepare
     from testbed.topology.loader import load
 
     state = tmp_path_factory.mktemp("fake-state")
@@ -253,8 +254,10 @@ def fake_run(tmp_path_factory):
     m.links["dr-tablet-01:clinic-sw"] = {"backend": "fake", "a_to_b": Impairment().to_dict(),
                                          "b_to_a": Impairment(delay_ms=5).to_dict()}
     m.save()
-    topo = load(topo_path)
-    (m.dir / "plan.json").write_text(json.dumps(controller_plan(topo, make_layout(topo, RUN_ID))))
+    # the plan as the engine writes it: with the 5G path's nodes and PDU session hosts (a grant re-plans
+    # the same way and refuses a plan for other hosts, so a plan without them would read as an edited file)
+    topo, ran = prepare(load(topo_path), RUN_ID)
+    (m.dir / "plan.json").write_text(json.dumps(run_controller_plan(topo, make_layout(topo, RUN_ID), ran, {}, {})))
     # Nothing real is touched: link backend, docker, the controller's acknowledgement, conntrack.
     import testbed.engine.links as links
     import testbed.engine.slices as slices
