@@ -52,9 +52,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command()
 @click.argument("topologies", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-def validate(topologies: tuple[Path, ...]) -> None:
+@click.option("--expand", is_flag=True, help="Print each file with its site templates and ranges expanded "
+                                             "(YAML that loads to the same topology) instead of a summary.")
+def validate(topologies: tuple[Path, ...], expand: bool) -> None:
     """Check topology files without building anything (exit 2 on any problem)."""
     from testbed.runner import load
+    from testbed.topology.expand import to_yaml
 
     bad = 0
     for path in topologies:
@@ -63,6 +66,9 @@ def validate(topologies: tuple[Path, ...]) -> None:
         except TopologyError as exc:
             render.problems(exc.problems)
             bad += 1
+            continue
+        if expand:
+            click.echo(to_yaml(t._source.expanded), nl=False)
             continue
         render.console.print(f"[green]✓[/] {path}: {len(t.sites)} sites, {len(t.nodes)} nodes "
                              f"({len(t.switches)} switches), {len(t.links)} links, {len(t.slices)} slices, "

@@ -30,7 +30,9 @@ from ruamel.yaml.scanner import RoundTripScanner
 
 from testbed.errors import Problem, TopologyError
 from testbed.topology import bounds, model
-from testbed.topology.source import Source, format_path
+from testbed.topology.expand import expand
+from testbed.topology.source import Source, format_path, merge_instances
+from testbed.topology.templates import TopologyFile
 from testbed.topology.validate import validate
 
 
@@ -78,8 +80,9 @@ def _fields_at(loc: Sequence[str | int]) -> set[str] | None:
 
     Walks the model's type annotations along the path (fields, list items, dict
     values), so a misspelt top-level key is matched against the top-level fields only.
+    Starts from the file's own syntax (templates and site ranges included).
     """
-    current: list[Any] = [model.Topology]
+    current: list[Any] = [TopologyFile]
     for part in loc:
         nxt = [t for ann in current for alt in _alternatives(ann) for t in (_step(alt, part) or [])]
         if not nxt:
@@ -260,8 +263,17 @@ def parse_text(text: str, file: str) -> model.Topology:
         bounds.measure(tree)
     except bounds.Exceeded as exc:
         raise TopologyError([source.problem(exc.path, exc.message)]) from None
+    expanded = expand(tree, source, _message)  # site templates and ranges, if the file has any
+    if expanded.problems:
+        raise TopologyError(in_file_order(expanded.problems))
+    source = Source(file, tree, expanded.origins, expanded.tree)
+    if expanded.tree is not tree:
+        try:
+            bounds.measure(expanded.tree)
+        except bounds.Exceeded as exc:
+            raise TopologyError([source.problem(exc.path, exc.message)]) from None
     try:
-        topo = model.Topology.model_validate(tree)
+        topo = model.Topology.model_validate(expanded.tree)
     except ValidationError as exc:
         problems = [
             source.problem(err["loc"], _message(err))
@@ -276,11 +288,12 @@ def parse_text(text: str, file: str) -> model.Topology:
 
 
 def in_file_order(problems: list[Problem]) -> list[Problem]:
-    """Drop repeats (pydantic may report one location twice, e.g. union branches); sort by line, then field.
+    """Drop repeats (pydantic may report one location twice, e.g. union branches; a template line
+    once per instance); sort by line, then field.
 
     Schema and graph problems read top to bottom, the order a person fixes a file in.
     """
-    unique = sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.field))
+    unique = sorted(merge_instances(list(dict.fromkeys(problems))), key=lambda p: (p.line or 0, p.field))
     if len(unique) > bounds.MAX_PROBLEMS:
         more = len(unique) - bounds.MAX_PROBLEMS
         unique = unique[: bounds.MAX_PROBLEMS] + [Problem(unique[0].file, None, "", f"... and {more} more problem(s)")]

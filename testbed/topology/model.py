@@ -201,7 +201,7 @@ class Slice(Strict):
     sst: int = Field(1, ge=0, le=255, description="Slice/Service Type: 1 eMBB, 2 URLLC, 3 MIoT.")
     sd: str | None = Field(None, pattern=r"^[0-9a-fA-F]{6}$", description="Slice Differentiator, 6 hex digits.")
     fiveqi: int = Field(9, description="5QI of the slice's default QoS flow (TS 23.501 table 5.7.4-1).")
-    members: list[str] = Field(default_factory=list, description="Node names, 'site:NAME' or 'kind:KIND'.")
+    members: list[str] = Field(default_factory=list, description="Node names, 'site:NAME', 'kind:KIND' or a pattern of host names ('dr-tablet-*').")
     services: list[str] = Field(default_factory=list, description="Service names, or 'NODE:SERVICE'.")
     rate: Rate | None = None
     latency_budget: Duration | None = Field(

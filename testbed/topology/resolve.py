@@ -6,6 +6,8 @@ node -> kind defaults -> node defaults.
 """
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from ipaddress import IPv4Address, IPv4Interface
 
 from testbed import kinds
@@ -108,14 +110,22 @@ def assign_macs(topo: Topology) -> dict[str, str]:
     return out
 
 
+def is_pattern(ref: str) -> bool:
+    """A member written as a shell pattern (`dr-tablet-*`): node names never hold these characters."""
+    return any(c in ref for c in "*?[")
+
+
 def expand_members(topo: Topology, refs: list[str]) -> list[Node]:
-    """Members may be node names, 'site:NAME' or 'kind:KIND'; return the host nodes meant."""
+    """Members may be node names, 'site:NAME', 'kind:KIND' or a pattern of host names ('dr-tablet-*',
+    matched in file order, as templates stamp them out); return the host nodes meant."""
     out: dict[str, Node] = {}
     for ref in refs:
         if ref.startswith("site:"):
             picked = [n for n in topo.hosts if n.site == ref[5:]]
         elif ref.startswith("kind:"):
             picked = [n for n in topo.hosts if n.kind == ref[5:]]
+        elif is_pattern(ref):
+            picked = [n for n in topo.hosts if fnmatchcase(n.name, ref)]
         else:
             picked = [n for n in topo.nodes if n.name == ref]
         for n in picked:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from testbed.topology.model import Topology
+from testbed.topology.templates import TopologyFile
 
 SCHEMA_ID = "https://github.com/medalliance/testbed/schemas/topology.schema.json"
 
 
 def schema(extend: Callable[[dict], dict] | None = None) -> dict:
-    """The model's schema; `extend` lets the layers above add what they own (workload types)."""
-    s = Topology.model_json_schema(by_alias=True, mode="validation")
+    """The file's schema (the model plus site templates); `extend` lets the layers above add what they own
+    (workload types)."""
+    s = TopologyFile.model_json_schema(by_alias=True, mode="validation")
     if extend is not None:
         s = extend(s)
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema"

@@ -6,6 +6,7 @@ at the field that is wrong (not its parent) so the reported line is exact.
 from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from testbed import naming
@@ -13,7 +14,7 @@ from testbed.errors import Problem
 from testbed import kinds
 from testbed.topology.faultcheck import check_faults, check_spares
 from testbed.topology.model import FIVEQI_PDB_MS, Topology
-from testbed.topology.resolve import Routes, assign_addresses, expand_members
+from testbed.topology.resolve import Routes, assign_addresses, expand_members, is_pattern
 from testbed.topology.source import Source
 
 MAX_SWITCH_PORTS = 99  # interface names are <= 15 chars: tbRRRRsNN-ethPP
@@ -169,6 +170,9 @@ def _member_ok(ref: str, node_kind: dict[str, str], site_names: set[str]) -> str
         return None if ref[5:] in site_names else f"unknown site {ref[5:]!r}"
     if ref.startswith("kind:"):
         return None if ref[5:] in kinds.host_kinds() else f"unknown host kind {ref[5:]!r}"
+    if is_pattern(ref):
+        hosts = [name for name, kind in node_kind.items() if not kinds.is_switch(kind)]
+        return None if any(fnmatchcase(name, ref) for name in hosts) else f"pattern {ref!r} matches no host"
     if ref not in node_kind:
         return f"unknown node {ref!r}"
     if kinds.is_switch(node_kind[ref]):
