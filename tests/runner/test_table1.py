@@ -86,3 +86,24 @@ def test_drills_exclude_only_the_flows_another_drill_disturbs_while_they_measure
     assert not _overlap(cut, flood) and _overlap(flood, flood.model_copy(update={"name": "e"}))
     assert _overlap(cut, flood.model_copy(update={"at": 12000}))  # during the cut's recovery window
     assert _overlap(flood, cut.model_copy(update={"at": 1000}))  # a cut flow may stay down until its window ends
+
+
+def test_the_readmes_faults_block_is_the_reference_s_and_loads():
+    """The README's `faults:` example, as written: every entry is one of the reference topology's drills."""
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    from testbed.runner import load
+
+    repo = Path(__file__).resolve().parents[2]
+    text = (repo / "README.md").read_text().split("## Fault drills", 1)[1]
+    block = text.split("    faults:\n", 1)[1].split("\n\n", 1)[0]
+    entries = YAML(typ="safe").load("\n".join(line[4:] for line in block.splitlines()))
+    reference = load(repo / "topologies" / "xiangtan-alliance.yaml")
+    declared = {f.name: f.model_dump(by_alias=True, exclude_defaults=True) for f in reference.faults}
+    assert len(entries) >= 5 and {e["name"] for e in entries} <= set(declared)
+    for e in entries:
+        from testbed.topology.model import Fault
+
+        assert Fault.model_validate(e).model_dump(by_alias=True, exclude_defaults=True) == declared[e["name"]]
