@@ -91,7 +91,7 @@ def watch(tb: Any, fault: Fault, limit_s: float) -> DesktopWatch | None:
     """The desktop sessions a node-down drill must carry over to a spare; None when it has none to watch."""
     if fault.type != "node-down" or not fault.target:
         return None
-    spares = spares_for(tb.topo, fault.target)
+    spares = [s for s in spares_for(tb.topo, fault.target) if service_port(tb.topo, s, SERVICE) is not None]
     sessions = sessions_on(tb.topo, fault.target)
     if not spares or not sessions:
         return None

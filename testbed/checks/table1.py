@@ -47,9 +47,10 @@ def _arm(r: CheckResult) -> dict[str, Any]:
         why = None if held is not None and held >= HELD_SHARE * m["duration_s"] else (
             f"the workstation's flows were cut for {held} s of its {m['duration_s']} s hold: it came back unrepaired")
     else:
-        d = m.get("desktop") or {}
-        recovery, source = d.get("slo_back_s_max"), "measured (sessions back within SLO on a spare)"
-        why = None if recovery is not None else "no desktop session came back on a spare"
+        d = m.get("desktop")
+        recovery, source = (d or {}).get("slo_back_s_max"), "measured (sessions back within SLO on a spare)"
+        why = None if recovery is not None else "no desktop session came back on a spare" if d else (
+            "no desktop session ran on the lost host (a `vdi` workload sent `to: vdi` puts them there)")
     paper = PAPER[arm]
     row = {"arm": arm, "drill": r.name, "drill_status": r.status, "recovery_s": recovery, "recovery_source": source,
            "recovery_text": _human(recovery), "paper_recovery_text": _human(paper["recovery_s"]),

@@ -53,7 +53,7 @@ def check_faults(topo: Topology, node_kind: dict[str, str], services: set[str], 
         if f.type == "impair" and not f.set:
             p((*where, "set"), "an impair fault needs the link's settings, e.g. set: [delay=50ms, loss=2%]")
         _desktop(topo, f, where, node_kind, p)
-        _congestion(f, where, node_kind, services, p)
+        _congestion(topo, f, where, node_kind, services, p)
 
 
 def _desktop(topo: Topology, f, where: tuple, node_kind: dict[str, str], p) -> None:
@@ -74,7 +74,7 @@ def _desktop(topo: Topology, f, where: tuple, node_kind: dict[str, str], p) -> N
         p((*where, "target"), f"no spare stands in for {f.target!r}: mark a host offering its services `spare: true`")
 
 
-def _congestion(f, where: tuple, node_kind: dict[str, str], services: set[str], p) -> None:
+def _congestion(topo: Topology, f, where: tuple, node_kind: dict[str, str], services: set[str], p) -> None:
     if f.type != "congestion":
         for key, value in (("from", f.src), ("to", f.dst), ("rate", f.rate)):
             if value is not None:
@@ -88,6 +88,9 @@ def _congestion(f, where: tuple, node_kind: dict[str, str], services: set[str], 
     if f.dst is None or (f.dst not in services and (f.dst not in node_kind or kinds.is_switch(node_kind[f.dst]))):
         p((*where, "to"), "a congestion fault needs `to`: a host or service offering iperf"
           + (f" ({f.dst!r} is neither)" if f.dst is not None else ""))
+    elif not any(s.name == "iperf" for n in topo.nodes if f.dst in (n.name, *(x.name for x in n.services))
+                 for s in n.services):
+        p((*where, "to"), f"nothing at {f.dst!r} offers iperf (the cross-traffic is iperf3): add `iperf` to its services")
     if f.rate is None:
         p((*where, "rate"), "a congestion fault needs `rate`, e.g. rate: 100Mbit (bounded: at most 1Gbit)")
     elif not 0 < f.rate <= MAX_CROSS_RATE_BPS:

@@ -34,9 +34,12 @@ def test_both_arms_side_by_side_with_the_papers():
 
 
 def test_a_workstation_that_came_back_unrepaired_or_a_cloud_arm_without_failover_fails():
-    [r] = compare([_arm("traditional", repair_s=14400.0, outage_s_max=1.0), _arm("cloud", desktop={})])
+    [r] = compare([_arm("traditional", repair_s=14400.0, outage_s_max=1.0),
+                   _arm("cloud", desktop={"sessions": [{}], "slo_back_s_max": None})])
     assert r.status == "fail"
     assert "came back unrepaired" in r.detail and "no desktop session came back" in r.detail
+    [r] = compare([_arm("cloud")])  # the lost host had no sessions to move: nothing was measured
+    assert r.status == "fail" and "no desktop session ran on the lost host" in r.detail
     assert compare([CheckResult("fault", "plain", "pass", "", {"type": "link-down"})]) == []
 
 

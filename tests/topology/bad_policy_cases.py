@@ -306,6 +306,10 @@ CASES += [
             to: vdi-01
             rate: 10Mbit
         """, "faults[0].from", 14, "'sw' is not one"),
+    case("congestion-to-no-iperf", DRILL_NODES + """\
+        faults:
+          - {name: f1, type: congestion, from: pc, to: vdi-01, rate: 10Mbit}
+        """, "faults[0].to", 12, "nothing at 'vdi-01' offers iperf"),
     case("congestion-keys-on-another-kind", DRILL_NODES + """\
         faults:
           - name: f1
