@@ -44,11 +44,16 @@ _TEMPLATES = TypeAdapter(dict[str, Template])
 
 @dataclass
 class Expanded:
-    """The file as if written by hand, where each part of it came from, and what was wrong."""
+    """The file as if written by hand, where each part of it came from, and what was wrong.
+
+    `problems` stop the load; `unused` (templates no site names) are reported with the
+    model's problems: a site that misspells `template` is then said to have an unknown key.
+    """
 
     tree: Any
     origins: dict[tuple, Origin] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    unused: list[Problem] = field(default_factory=list)
 
 
 def is_templated(tree: Any) -> bool:
@@ -110,9 +115,8 @@ class _Expander:
             except _Abort:
                 pass
             _keep_comments(sites, expanded_sites, self.last_of)
-        for name in templates:
-            if name not in used:
-                self.problem(("templates", name), "no site uses this template")
+        self.out.unused = [self.src.problem_at(("templates", name), None, "no site uses this template")
+                           for name in templates if name not in used]
         self.out.tree = self.assemble(expanded_sites if isinstance(sites, list) else sites)
         return self.out
 
@@ -314,7 +318,8 @@ class _Expander:
         """`obj` with placeholders filled in every string (keys stay), flow style kept, comments dropped."""
         self.nodes += 1
         if self.nodes > bounds.MAX_NODES:
-            self.problem(written, f"the templates expand to more than {bounds.MAX_NODES} YAML nodes", label)
+            item = written[:4] if written[0] == "templates" else written[:2]  # not deep inside an alias
+            self.problem(item, f"the templates expand to more than {bounds.MAX_NODES} YAML nodes", label)
             raise _Abort
         if isinstance(obj, str):
             try:

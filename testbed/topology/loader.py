@@ -279,9 +279,9 @@ def parse_text(text: str, file: str) -> model.Topology:
             source.problem(err["loc"], _message(err))
             for err in exc.errors(include_url=False)
         ]
-        raise TopologyError(in_file_order(problems)) from None
+        raise TopologyError(in_file_order(expanded.unused + problems)) from None
     topo._source = source
-    problems = validate(topo, source)
+    problems = expanded.unused + validate(topo, source)
     if problems:
         raise TopologyError(in_file_order(problems))
     return topo

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Union
 
-from pydantic import Field, PlainValidator, StrictInt, StrictStr, WithJsonSchema
+from pydantic import Field, PlainValidator, WithJsonSchema
 
 from testbed.topology.fields import Name, Strict
 from testbed.topology.model import Link, LinkParams, Node, Site, SiteType, Topology, UeBinding
@@ -22,8 +22,14 @@ TEMPLATING_KEYS = ("template", "vars", "overrides")
 # A site name, or one with a range in it: chc-{01..14}, ward-{1..9..2}.
 SITE_NAME_OR_RANGE = r"^[a-z0-9{][a-z0-9{}.-]{0,80}$"
 
-VarValue = Annotated[Union[StrictStr, StrictInt], Field(description="Text or a whole number; a range like "
-                                                                    "'{06..19}' gives each instance its own.")]
+def _var_value(value: Any) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"a variable is text or a whole number (got {type(value).__name__})")
+    return value
+
+
+VarValue = Annotated[Any, PlainValidator(_var_value, json_schema_input_type=Union[str, int]),
+                     Field(description="Text or a whole number; a range like '{06..19}' gives each instance its own.")]
 Vars = dict[Annotated[str, Field(pattern=VAR_NAME)], VarValue]
 
 

@@ -157,3 +157,49 @@ def test_debug_flag_raises_the_error(runner: CliRunner) -> None:
 
     result = runner.invoke(cli, ["--debug", "down"])
     assert isinstance(result.exception, RunNotFound)
+
+
+TEMPLATED = REPO / "tests" / "topology" / "data" / "templated.yaml"
+
+
+@pytest.mark.parametrize("path", [TEMPLATED, REFERENCE, MINIMAL], ids=lambda p: p.name)
+def test_validate_expand_prints_a_file_that_loads_to_the_same_topology(runner: CliRunner, tmp_path: Path,
+                                                                       path: Path) -> None:
+    from testbed.runner import load
+
+    result = runner.invoke(cli, ["validate", "--expand", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "templates:" not in result.stdout and "✓" not in result.stdout  # the file, not the summary
+    out = tmp_path / "expanded.yaml"
+    out.write_text(result.stdout)
+    assert load(out).model_dump() == load(path).model_dump()
+
+
+def _bad_template(tmp_path: Path) -> Path:
+    """The templated example with one instance's uplink made wrong by an override."""
+    text = TEMPLATED.read_text().replace("chc-07: {uplink: {delay: 9ms}", "chc-07: {uplink: {delay: soon}")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    return bad
+
+
+@pytest.fixture
+def load_then_no_build(monkeypatch):
+    """`_build` loads the file as the real one does first, then refuses to build anything."""
+    from testbed.runner import load
+
+    def load_only(topology, *_a, **_kw):
+        load(topology)
+        raise AssertionError("the command tried to build a testbed")
+    monkeypatch.setattr(cli_main, "_build", load_only)
+
+
+@pytest.mark.parametrize("argv", [["validate"], ["validate", "--expand"], ["run"], ["up"]])
+def test_a_template_error_exits_2_at_its_line_naming_the_instance(runner: CliRunner, load_then_no_build,
+                                                                  tmp_path: Path, argv: list[str]) -> None:
+    bad = _bad_template(tmp_path)
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if "delay: soon" in text)
+    result = runner.invoke(cli, [*argv, str(bad)])
+    assert result.exit_code == 2, result.output
+    assert f"bad.yaml:{line} sites[1].overrides.chc-07.uplink.delay (in site chc-07):" in result.stderr
+    assert result.stdout == ""  # --expand prints nothing for a bad file
