@@ -2,11 +2,14 @@
 ones are refused with a located problem (never a hang or a traceback)."""
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from testbed.cli.main import cli
 from testbed.errors import TopologyError
 from testbed.topology import bounds
 from testbed.topology.expand import to_yaml
@@ -278,3 +281,34 @@ def test_templates_cannot_nest() -> None:
 def test_a_var_value_is_not_expanded_again() -> None:
     p = only_problem(BASE.replace("template: clinic}", "template: clinic, vars: {v: '{site}'}}"))
     assert (p.line, p.field) == (12, "sites[1].vars.v") and "must be a range" in p.message
+
+
+# -- the README's example runs as written --
+
+def readme_example() -> tuple[str, list[str]]:
+    """The README's templated file and the problems it shows for it (indented `FILE:LINE` lines)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Site templates and ranges", 1)[1].split("\n## ", 1)[0]
+    yaml = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    shown = [line.strip() for line in section.splitlines() if line.startswith("    chc.yaml:")]
+    return yaml, shown
+
+
+def test_the_readme_example_validates_and_is_the_tested_file(tmp_path: Path) -> None:
+    yaml, _ = readme_example()
+    path = tmp_path / "chc.yaml"
+    path.write_text(yaml)
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "15 sites, 59 nodes" in " ".join(result.stdout.split())
+    assert load(path).model_dump() == load(TEMPLATED).model_dump()
+
+
+def test_the_readme_errors_are_what_the_loader_says(tmp_path: Path) -> None:
+    yaml, shown = readme_example()
+    broken = yaml.replace("{name: 'kiosk-{i}', kind: ue}", "{name: 'kiosk-{i}', kind: phone}")
+    broken = broken.replace("{uplink: {delay: 9ms}", "{uplink: {delay: soon}")
+    assert broken.count("phone") == 1 and broken.count("soon") == 1
+    with pytest.raises(TopologyError) as exc:
+        parse_text(broken, "chc.yaml")
+    assert [str(p) for p in exc.value.problems] == shown
