@@ -312,3 +312,31 @@ def test_the_readme_errors_are_what_the_loader_says(tmp_path: Path) -> None:
     with pytest.raises(TopologyError) as exc:
         parse_text(broken, "chc.yaml")
     assert [str(p) for p in exc.value.problems] == shown
+
+
+# -- the reference topology is written with templates and means what it meant --
+
+REFERENCE = Path(__file__).resolve().parents[2] / "topologies" / "xiangtan-alliance.yaml"
+HAND_WRITTEN = DATA / "xiangtan-expanded.yaml"  # the reference as written before templates
+# The one documented difference: templated nodes are appended after the written ones, so the
+# expert's workstation (written last before) is now written before the units, after mec-01.
+MOVED, MOVED_AFTER = "expert-ws", "mec-01"
+
+
+def test_the_templated_reference_is_the_hand_written_one() -> None:
+    new, old = load(REFERENCE).model_dump(), load(HAND_WRITTEN).model_dump()
+    moved = next(n for n in old["nodes"] if n["name"] == MOVED)
+    nodes = [n for n in old["nodes"] if n["name"] != MOVED]
+    nodes.insert(next(i for i, n in enumerate(nodes) if n["name"] == MOVED_AFTER) + 1, moved)
+    old["nodes"] = nodes
+    for key in old:  # one field at a time, so a failure names it
+        assert new[key] == old[key], (f"`{key}` of the reference differs from the hand-written fixture; a change "
+                                      f"outside the templates must be made in {HAND_WRITTEN.name} too")
+
+
+def test_the_reference_writes_its_units_once() -> None:
+    text = REFERENCE.read_text()
+    assert len(text.splitlines()) < 300  # 518 lines by hand
+    topo = load(REFERENCE)
+    assert len([s for s in topo.sites if s.type != "datacentre"]) == 31 and len(topo.ran.ues) == 55
+    assert "chc-07" not in text and "{name: dr-tablet-12" not in text  # stamped out, not written
