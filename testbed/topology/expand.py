@@ -105,6 +105,9 @@ class _Expander:
     # -- the whole file --
     def run(self) -> Expanded:
         templates = self.templates()
+        if self.out.problems:  # a broken template would only add "unknown template" to every site naming it
+            self.out.tree = self.raw
+            return self.out
         used: set[str] = set()
         sites = self.raw.get("sites")
         expanded_sites = CommentedSeq()
@@ -368,11 +371,10 @@ def _copy_format(src: Any, dst: Any) -> Any:
 
 def _keep_comments(raw: CommentedSeq, new: CommentedSeq, last_of: dict[int, int]) -> None:
     """The comments between the file's site entries stay after the last site each entry became."""
-    items = getattr(raw, Comment.attrib).items if hasattr(raw, Comment.attrib) else {}
     if hasattr(raw, Comment.attrib):
         ca = Comment()
         ca.comment = raw.ca.comment
-        for j, comment in items.items():
+        for j, comment in raw.ca.items.items():
             if j in last_of:
                 ca.items[last_of[j]] = comment
         setattr(new, Comment.attrib, ca)
