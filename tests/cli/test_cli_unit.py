@@ -169,7 +169,7 @@ def test_validate_expand_prints_a_file_that_loads_to_the_same_topology(runner: C
 
     result = runner.invoke(cli, ["validate", "--expand", str(path)])
     assert result.exit_code == 0, result.output
-    assert "templates:" not in result.stdout and "✓" not in result.stdout  # the file, not the summary
+    assert "\ntemplates:" not in result.stdout and "✓" not in result.stdout  # the file, not the summary
     out = tmp_path / "expanded.yaml"
     out.write_text(result.stdout)
     assert load(out).model_dump() == load(path).model_dump()

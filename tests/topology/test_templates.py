@@ -155,7 +155,7 @@ def test_a_site_without_template_or_range_inside_a_templated_file_keeps_its_own_
 def test_expanding_then_loading_gives_the_same_topology(path: Path) -> None:
     topo = load(path)
     text = to_yaml(topo._source.expanded)
-    assert "templates:" not in text and "{site}" not in text
+    assert "\ntemplates:" not in text and "{site}" not in text
     again = parse_text(text, "expanded.yaml")
     assert again.model_dump() == topo.model_dump()
     assert assign_addresses(again) == assign_addresses(topo)
