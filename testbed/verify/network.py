@@ -328,31 +328,44 @@ class Network:
                 self._output(src, w, a["output"], pkt, tuple(sorted(rewrites.items())), committed, eth_dst, hops,
                              work, out)
             elif "ct" in a:
-                pkt, committed = self._ct(src, a["ct"], pkt, committed)
-                if "table" in a["ct"]:
-                    work.append((replace(w, table=a["ct"]["table"], rewrites=tuple(sorted(rewrites.items())),
-                                      committed=committed, eth_dst=eth_dst), pkt, hops))
+                parts = self._ct(src, a["ct"], pkt, committed)
+                if "table" in a["ct"]:  # recirculates: the packet goes on there, with the tracker's answer
+                    for part, ctx in parts:
+                        work.append((replace(w, table=a["ct"]["table"], rewrites=tuple(sorted(rewrites.items())),
+                                             committed=ctx, eth_dst=eth_dst), part, hops))
                     return
+                # without table=, OVS continues with the state it had (the answer is never visible); a commit
+                # still happened
+                committed = parts[0][1] if len(parts) == 1 else committed
         if rule.get("goto") is not None:
             work.append((replace(w, table=rule["goto"], rewrites=tuple(sorted(rewrites.items())),
                                  committed=committed, eth_dst=eth_dst), pkt, hops))
 
-    def _ct(self, src: Port, spec: dict, pkt, committed):
+    def _ct(self, src: Port, spec: dict, pkt, committed) -> list[tuple[object, tuple[int, int] | None]]:
+        """The tracker's answer for pkt, split by what it leaves behind: [(packets, connection context)].
+
+        A commit records the 5-tuples and mark of the packets it can commit (not +inv,
+        not an ICMP error, not a later fragment: its datagram's first fragment carries
+        the ports), and those packets' next lookup in the zone finds the connection."""
         s = self.s
         zone = int(spec.get("zone", 0))
         looked = self._lookup(pkt, zone, committed)
         if not spec.get("commit"):
-            return looked, committed
+            return [(looked, committed)]
         mark = int(spec.get("mark", 0))
         ok = looked & ~self.inv & ~self.icmp_err & ~self.later
+        rest = looked & ~ok
+        out = []
         if ok != s.false:
             headers = s.headers_only(ok)
             self._commits.append(Commit(src, zone, mark, headers))
             key = s.forget(headers, *[f for f in HEADER if f not in KEY]) & s.field("ct_mark", mark)
             self._new[zone] = self._new.get(zone, s.false) | key
-        # the packet carries the mark it was committed with; its next lookup in the zone finds the connection
-        after = s.set_to(looked, "ct_mark", mark) if "mark" in spec else looked
-        return after, (zone, mark)
+            # the packet carries the mark it was committed with
+            out.append((s.set_to(ok, "ct_mark", mark) if "mark" in spec else ok, (zone, mark)))
+        if rest != s.false:
+            out.append((rest, committed))
+        return out
 
     def _output(self, src: Port, w: _Where, port: int, pkt, rewrites, committed, eth_dst, hops: int,
                 work: deque, out: dict) -> None:
