@@ -264,11 +264,14 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
 @click.option("--controller-app", callback=app_path,
               help="Override the topology's controller app (name, module or .py path, e.g. your own Ryu app).")
-@click.option("--no-isolation", is_flag=True, help="Skip the isolation matrix and attack probes.")
+@click.option("--no-isolation", is_flag=True, help="Skip the isolation matrix, the attack probes and the proof.")
+@click.option("--isolation", "isolation_mode", type=click.Choice(["both", "probe", "verify"]), default="both",
+              show_default=True, help="How isolation is checked: real packets (probe), the exhaustive proof over the "
+                                      "installed rules (verify: no agent per host, for large alliances), or both.")
 @click.option("-v", "--verbose", is_flag=True, help="List every check, not only failures.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(topology: Path, report_dir: Path | None, formats: str, controller_app: str | None,
-        no_isolation: bool, verbose: bool, quiet: bool) -> None:
+        no_isolation: bool, isolation_mode: str, verbose: bool, quiet: bool) -> None:
     """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed."""
     from testbed.cli.options import parse_formats
     from testbed.report.writers import write_all
@@ -278,7 +281,7 @@ def run(topology: Path, report_dir: Path | None, formats: str, controller_app: s
     with signals_raise(), render.EventRenderer(quiet) as ev:
         tb = _build(topology, controller_app, ev)
         try:
-            rep = run_topology(tb, ev, isolation=not no_isolation)
+            rep = run_topology(tb, ev, isolation=not no_isolation, isolation_mode=isolation_mode)
         finally:
             with signals_ignored():
                 tb.down()
