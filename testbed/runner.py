@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +73,8 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "
     results: list[CheckResult] = []
     pairs = intended_pairs(tb.topo, tb.ran)
     emit.stage("reachability", f"pinging {len(pairs)} intended pairs")
-    results += check_reachability(tb, pairs)
+    with timed(tb, "reachability_s"):
+        results += check_reachability(tb, pairs)
     emit.done("reachability", f"{sum(r.status == 'pass' for r in results)}/{len(pairs)} reachable")
     probes = probe_pairs(tb.topo)
     if probes:
@@ -91,7 +93,8 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "
     if isolation and mode != "verify" and (tb.topo.slices or any(pr.type != "reachability" for pr in tb.topo.probes)):
         from testbed.probe.run import run_probes
 
-        results += run_probes(tb, on_event=emit.sink)  # the file's script probes too
+        with timed(tb, "probe_s"):
+            results += run_probes(tb, on_event=emit.sink)  # the file's script probes too
     elif any(pr.type == "script" for pr in tb.topo.probes):
         from testbed.probe.script import run_script_probes
 
@@ -99,8 +102,19 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "
     if isolation and mode != "probe" and tb.topo.slices:
         results += run_verify(tb, emit)
     results += run_workloads(tb, emit)
-    results += run_drills(tb, emit)  # the file's faults, after the workloads: recovery measured
+    with timed(tb, "drills_s"):
+        results += run_drills(tb, emit)  # the file's faults, after the workloads: recovery measured
     return results
+
+
+@contextmanager
+def timed(tb: Testbed, key: str) -> Iterator[None]:
+    """Record how long a stage took in tb.timings[key]: the report says where a run's time goes."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        tb.timings[key] = time.monotonic() - t0
 
 
 def run_verify(tb: Testbed, emit: Emitter) -> list[CheckResult]:

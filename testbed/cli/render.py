@@ -126,6 +126,15 @@ def table1_table(rep: RunReport) -> Table | None:
     return t
 
 
+STAGES = (("up", "up_s"), ("of which 5G", "ran_s"), ("reachability", "reachability_s"), ("probe", "probe_s"),
+          ("verify", "verify_s"), ("workloads", "workloads_s"), ("drills", "drills_s"), ("down", "down_s"))
+
+
+def stage_times(timings: dict[str, float]) -> list[tuple[str, float]]:
+    """(stage, seconds) for the stages a run went through, in run order."""
+    return [(name, timings[key]) for name, key in STAGES if key in timings]
+
+
 def verify_line(rep: RunReport) -> str | None:
     """The exhaustive proof's verdict beside the probe's: 'verified: 0 leaks, 0 false blocks over ...'."""
     v = rep.verify
@@ -166,6 +175,8 @@ def report(rep: RunReport, verbose: bool = False) -> None:
     tm = rep.timings
     console.print(f"platform: datapath={rep.platform.get('datapath')} impairments={rep.platform.get('impairments')}  "
                   f"up {tm.get('up_s', 0):.1f}s, checks {tm.get('checks_s', 0):.1f}s, down {tm.get('down_s', 0):.1f}s")
+    if stages := stage_times(tm):
+        console.print("where the time went: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in stages))
     if rep.error:
         console.print(f"[red]error:[/] {rep.error}")
     style = "bold white on green" if rep.verdict == "PASS" else "bold white on red"

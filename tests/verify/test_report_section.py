@@ -45,3 +45,10 @@ def test_cli_line_puts_the_proof_next_to_the_probe():
     assert "verified: 1 leaks, 0 false blocks" in line and "1 replayed: 1 confirmed" in line
     assert "the packet probe: 0 leaks, 0 false blocks" in line
     assert verify_line(RunReport(topology="t.yaml", name="t", run_id="abcd")) is None
+
+
+def test_stage_times_follow_the_run_order_and_skip_what_did_not_run():
+    from testbed.cli.render import stage_times
+
+    t = {"down_s": 9.0, "up_s": 40.0, "verify_s": 10.5, "probe_s": 60.0, "checks_s": 150.0}
+    assert stage_times(t) == [("up", 40.0), ("probe", 60.0), ("verify", 10.5), ("down", 9.0)]
