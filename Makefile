@@ -5,7 +5,7 @@ TESTBED = $(VENV)/bin/testbed
 PYTEST = $(VENV)/bin/python -m pytest
 TOPOLOGY ?= topologies/xiangtan-alliance.yaml
 
-.PHONY: setup venv run test unit integration bench schema clean
+.PHONY: setup venv run test test-long unit integration bench schema clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
@@ -20,6 +20,14 @@ run: setup
 # Everything: fast unit tests, then integration tests that build real networks.
 test: setup
 	$(PYTEST) -q tests
+
+# The long robustness tests (tests/robustness, marked `long`; `make test` runs only their short versions):
+# 20 SIGKILLs at random moments then clean, a 20-round soak, 1,000 slice grant/revoke operations under load.
+# About 25-40 minutes. NET_LOCK: a lock file shared with other users of this machine's network, taken per
+# network built (empty: no locking).
+NET_LOCK ?=
+test-long: setup
+	TESTBED_NET_LOCK=$(NET_LOCK) $(PYTEST) -q -s --long -m long tests/robustness
 
 # Fast unit tests: no root, no network, only the venv.
 unit: venv
