@@ -3,7 +3,8 @@ judged against the times each revocation was in force; and the unaffected member
 
 The stream: one new TCP connection attempt to the target service every 10 ms
 (each a fresh SYN; a socket is dropped after 0.4 s, before the kernel would
-retransmit its SYN). The capture: tcpdump on the target's switch port in the
+retransmit its SYN). Every output goes to a file, never a pipe: in a churn of
+minutes an undrained pipe fills and stalls the writer. The capture: tcpdump on the target's switch port in the
 root namespace, so a frame counts only once the switch forwarded it to the
 target. A revocation is in force from the moment `change_membership` returned
 (every switch confirmed the new plan) until the next grant is asked for; a SYN
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 
 GRACE_S = 0.02
@@ -40,10 +42,11 @@ def capture_argv(intf: str, src_ip: str, port: int) -> list[str]:
             f"src host {src_ip} and tcp dst port {port} and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0"]
 
 
-def start_capture(intf: str, src_ip: str, port: int) -> subprocess.Popen:
-    """tcpdump (capture_argv) running on the host, returned once it says it is listening."""
-    cap = subprocess.Popen(capture_argv(intf, src_ip, port), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+def start_capture(intf: str, src_ip: str, port: int, out: Path) -> subprocess.Popen:
+    """tcpdump (capture_argv) running on the host, writing to `out` (a file: a pipe nobody drains during a
+    long churn would fill and stall it), returned once it says it is listening."""
+    with open(out, "w") as fh:
+        cap = subprocess.Popen(capture_argv(intf, src_ip, port), stdout=fh, stderr=subprocess.PIPE, text=True)
     said: list[str] = []
     listening = threading.Event()
 
@@ -96,12 +99,11 @@ def ping_loss(output: str, tail: int = 20) -> PingLoss:
     return PingLoss(sent, received, [s for s in range(1, max(0, sent - tail) + 1) if s not in seen])
 
 
-def stop(proc: subprocess.Popen, sig: int, timeout: float = 10.0) -> str:
-    """Signal a node process and return its stdout."""
+def stop(proc: subprocess.Popen, sig: int, timeout: float = 10.0) -> None:
+    """Signal a process and wait for it (SIGKILL if it ignores the signal)."""
     proc.send_signal(sig)
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, _ = proc.communicate(timeout=timeout)
-    return out or ""
+        proc.wait(timeout)

@@ -55,7 +55,7 @@ def test_controller_killed_mid_workload_fails_secure_and_recovers(tmp_path, monk
     with net_lock(), Testbed(topo) as tb:
         ip = {n: str(tb.layout.ips[n].ip) for n in ("kiosk", "vdi-01")}
         [ln] = [ln for ln in tb.layout.links if "vdi-01" in (ln.a, ln.b)]
-        cap = start_capture(tb.layout.switch_ends(ln)[0], ip["kiosk"], 4172)
+        cap = start_capture(tb.layout.switch_ends(ln)[0], ip["kiosk"], 4172, tmp_path / "syns.txt")
         syn = tb.node("kiosk").popen([sys.executable, "-c", SYN_STREAM, ip["vdi-01"], "4172", "60"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         flows_before = _flow_count(tb)
@@ -79,7 +79,8 @@ def test_controller_killed_mid_workload_fails_secure_and_recovers(tmp_path, monk
             th.join(60)
         time.sleep(0.5)
         stop(syn, signal.SIGTERM)
-        arrivals = syn_times(stop(cap, signal.SIGINT))
+        stop(cap, signal.SIGINT)
+        arrivals = syn_times((tmp_path / "syns.txt").read_text())
         probes = run_probes(tb, attacks=False, scripts=False)
     # kiosk is never in the clinical slice: any SYN of it at the VDI is a leak, the ones while down most of all
     leaks = Windows(revoked=[(killed_at, t0)]).leaks(arrivals, grace=0.0)

@@ -4,8 +4,11 @@ Each round is one `testbed run` (it must pass) and one `testbed up -d` / `exec` 
 `down` cycle of the same topology (up -d used to leave its up-PID.log in the
 state directory for good). After every round: none of the runs' processes,
 containers or mounts remain and the state directory is empty again; across the
-rounds, the long-lived daemons every run talks to (OVS, Docker) do not grow
-beyond a small allowance (their caches settle after the first rounds).
+rounds, what Open vSwitch itself counts (database cells, ports, rules,
+connection-tracker entries) is back where it was, and the long-lived daemons
+every run talks to (OVS, Docker) hold no more open files beyond a small
+allowance. Their RSS is printed, not judged: other users' bigger networks on a
+shared OVS raise it, and the allocator rarely gives memory back.
 """
 from __future__ import annotations
 
@@ -23,10 +26,9 @@ from tests.robustness.netlock import net_lock
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 TOPOLOGY = Path(__file__).resolve().parent / "robust.yaml"
 FD_ALLOWANCE = 8  # per daemon, over the whole soak (a cache entry or two, not one per run)
-RSS_ALLOWANCE_KB = 32 * 1024  # per daemon: allocator noise; a per-run leak of a network's worth is more
 
 
-def _trend_kb(values: list[int]) -> float:
+def _trend(values: list[int]) -> float:
     """Median of the last third minus median of the first third (after warm-up): robust to one noisy reading."""
     third = max(1, len(values) // 3)
     return statistics.median(values[-third:]) - statistics.median(values[:third])
@@ -58,11 +60,13 @@ def test_soak_no_growth(rounds, tmp_path):
                 problems.append(f"round {i + 1}: {key}={g[key]} (state dir: {sorted(os.listdir(state))[:10]})")
     grew = growth(readings)
     print("growth after round 1: " + ", ".join(f"{k}={v:+d}" for k, v in grew.items()))
-    assert not problems, "\n".join(problems)
+    for key in grew:  # what OVS itself counts (db cells, ports, rules, conntrack entries) is back where it was
+        if key.startswith(("ovs_", "ovsdb_")) and grew[key] > 0:
+            problems.append(f"{key} grew by {grew[key]} over {rounds} rounds")
     if rounds >= 6:  # a trend needs rounds; the short CI soak checks the per-round invariants above
         warm = readings[1:]
         for name in DAEMONS:
-            fds = _trend_kb([g[f"{name}_fds"] for g in warm])
-            rss = _trend_kb([g[f"{name}_rss_kb"] for g in warm])
-            assert fds <= FD_ALLOWANCE, f"{name}: open files grew by {fds:+.0f} over {rounds} rounds"
-            assert rss <= RSS_ALLOWANCE_KB, f"{name}: RSS grew by {rss:+.0f} kB over {rounds} rounds"
+            fds = _trend([g[f"{name}_fds"] for g in warm])
+            if fds > FD_ALLOWANCE:
+                problems.append(f"{name}: open files grew by {fds:+.0f} over {rounds} rounds")
+    assert not problems, "\n".join(problems)
