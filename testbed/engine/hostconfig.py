@@ -35,13 +35,27 @@ def _mtus(tb: "Testbed") -> dict[str, int]:
 def configure_hosts(tb: "Testbed", hosts_file: Path) -> None:
     """Per host, one shell round trip: offloads off, MTU, and what its runtime still needs."""
     mtus = _mtus(tb)
-    for name in tb.host_names():
+    names = tb.host_names()
+    neigh = neighbour_table_command(len(names))
+    for name in names:
         h = tb.mn_node(name)
         intf = h.defaultIntf().name
-        script = [offloads_off_command(intf), *tb.runtime_of(name).setup_commands(intf, hosts_file)]
+        script = [offloads_off_command(intf), *tb.runtime_of(name).setup_commands(intf, hosts_file), *neigh]
         if intf in mtus:
             script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
         h.cmd("; ".join(script))
+
+
+NEIGH_DEFAULT_GC_THRESH2 = 512  # the kernel's: above it a namespace's ARP entries are evicted within 5 s
+
+
+def neighbour_table_command(hosts: int) -> list[str]:
+    """Room in each node's own ARP table for every host of a large alliance (per namespace, never the
+    machine's): a server that a thousand terminals reach would otherwise evict and re-resolve them."""
+    if 2 * hosts <= NEIGH_DEFAULT_GC_THRESH2:
+        return []
+    return [f"sysctl -qw net.ipv4.neigh.default.gc_thresh1={hosts} net.ipv4.neigh.default.gc_thresh2={2 * hosts} "
+            f"net.ipv4.neigh.default.gc_thresh3={4 * hosts} 2>/dev/null || true"]
 
 
 def configure_switch_ports(tb: "Testbed") -> None:
