@@ -18,7 +18,9 @@ Kinds:
   trunk: the controller hears the port go down and forwards around it where the
   topology has another path, so the flows' outage is the failover time);
 - node-down `NODE`: the node is lost to the network (a host's only link, or
-  every link of a switch, down), then back;
+  every link of a switch, down), then back; a lost gNB's UEs that have another
+  gNB to go to must re-attach through it and have their flows back before the
+  restore (testbed.checks.reattach);
 - impair `A:B` with `set: [delay=50ms, loss=2%]`: the link degraded (an
   impairment point is spliced in if the file gave it none), then restored to
   what it was;
@@ -33,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.checks import congestion, desktops, table1
+from testbed.checks import congestion, desktops, reattach, table1
 from testbed.checks.pings import (  # noqa: F401  (re-exported: the drills' ping reading)
     LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, measure, parse_ping, parse_rtts,
 )
@@ -64,6 +66,7 @@ class Drill:
     before: dict[str, Any] = field(default_factory=dict)  # what to restore (impair: the link's settings)
     desktops: desktops.DesktopWatch | None = None  # the desktop sessions it must carry over to a spare
     cross: congestion.CrossTraffic | None = None  # congestion: the cross-traffic while it runs
+    reattach: reattach.Watch | None = None  # node-down on a gNB: the UEs that must move to another gNB
     topo: Any = None  # congestion: the run's topology (slice budgets) ...
     slice_of: dict[tuple[str, str], str] = field(default_factory=dict)  # ... and the slice of each granted pair
 
@@ -74,7 +77,7 @@ def wire_links(tb, routes: Routes, src: str, dst: str) -> set[tuple[str, str, in
     legs = [(src, dst)]
     if plan is not None:
         sess = next((s for s in plan.sessions if s.ue == src), None)
-        if sess is not None and dst not in (sess.gnb,):
+        if sess is not None and dst not in {g.name for g in plan.gnbs}:  # to a gNB: its radio link alone
             legs = [(src, sess.gnb), (sess.gnb, sess.upf), (sess.upf, dst)]
     out: set[tuple[str, str, int]] = set()
     for a, b in legs:
@@ -212,8 +215,11 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         if f.type == "congestion":  # ... and the other slices' flows, which the slicing must protect
             own = slice_of.get((f.src or "", congestion.cross_target(tb.topo, f) or ""))
             hit = sorted(hit, key=lambda p: slice_of.get(p) == own)
+        movers = reattach.expected(tb, f)
+        if movers:  # watch first the flows of the UEs that must re-attach elsewhere
+            hit = sorted(hit, key=lambda p: (p[0] not in movers, f.target in p))
         drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS],
-                            topo=tb.topo, slice_of=slice_of))
+                            topo=tb.topo, slice_of=slice_of, reattach=reattach.Watch(movers) if movers else None))
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
         emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
@@ -231,6 +237,8 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         time.sleep(max(0.0, t0 + at - time.time()))
         try:
             if kind == 0:
+                if d.reattach is not None:
+                    d.reattach.start(tb)
                 d.t_inject = time.time()
                 inject(tb, d)
             else:
@@ -242,7 +250,7 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         except Exception as exc:  # noqa: BLE001 - a drill that cannot run fails, with the reason
             d.error = f"{'injecting' if kind == 0 else 'restoring'} {d.fault.type}: {exc}"
     time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
-    results = [_verdict(d, [p.stop() for p in pingers[id(d)]], pingers[id(d)]) for d in drills]
+    results = [_verdict(tb, d, [p.stop() for p in pingers[id(d)]], pingers[id(d)]) for d in drills]
     moved = _reroutes(tb) - reroutes_before
     for r in results:
         r.metrics["controller_reroutes"] = moved  # forwarding recomputed around failed trunks (both ends, down and up)
@@ -251,9 +259,16 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     return results + table1.compare(results)
 
 
-def _verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
+def _verdict(tb, d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
     r = _flows_verdict(d, records, pingers)
     f = d.fault
+    if d.reattach is not None and not d.error:
+        bad, m = reattach.judge(d.reattach.result(tb, d.t_inject, d.t_restore), r.metrics.get("affected", []),
+                                d.t_restore - d.t_inject, f.target or "")
+        r.metrics["reattach"] = m
+        r.detail = f"{r.detail}; {reattach.line(m)}" if r.status == "pass" and not bad else (
+            "; ".join(bad) if r.status == "pass" else f"{r.detail}; {'; '.join(bad)}")
+        r.status = "pass" if r.status == "pass" and not bad else "fail"
     if f.desktop:  # an arm of the Table 1 comparison (testbed.checks.table1 reads these)
         r.metrics.update(desktop_arm=f.desktop, repair_s=f.repair / 1000 if f.repair else None,
                          visits_per_day=f.visits_per_day, clinic_day_s=f.clinic_day / 1000)

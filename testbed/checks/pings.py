@@ -78,6 +78,8 @@ def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float)
             "outage_s": round(back - first_loss, 2) if first_loss is not None and back is not None else
             (0.0 if first_loss is None else None),
             "recovery_s": round(after[0] - t_restore, 2) if after else None,
+            # from the injection to the first echo answered after the outage (a re-attach: before the restore)
+            "back_s": round(back - t_inject, 2) if back is not None else (0.0 if first_loss is None else None),
             "answered_after_restore": bool(after)}
 
 

@@ -9,17 +9,19 @@ says which routes the servers need so that their replies to session addresses
 go back through the right UPF (N6).
 
 What each config holds:
-- UE: SUPI, RLS UE id, its node address and its gNB's; its NAS requests
+- UE: SUPI, RLS UE id, its node address and its gNBs' (its own first, then
+  the fallbacks it re-attaches through when that one is lost); its NAS requests
   already encoded with pycrate (testbed.ran.nas: plain NAS is constant, so the
   UE process needs no NAS encoder); per session its id, slice, DNN, TUN name
   (the plan's uesimtunN) and routes: the addresses of the services its slice
   grants it (testbed.slicing.policy), each through the first session (plan
   order) whose slice grants it;
 - gNB: its id, cell, tracking area, PLMN, the AMF's address, the slices, the
-  outer DSCP per 5QI, and its UEs' RLS ids with the plan's DL TEIDs;
+  outer DSCP per 5QI, and its UEs' RLS ids with the plan's DL TEIDs (the UEs
+  that may re-attach through it as a fallback too);
 - core (AMF/SMF): its address and the whole plan (testbed.ran.planfile);
 - UPF: its address, the core address it takes N4 from, the gNBs whose
-  sessions it serves (others' GTP-U is dropped), and the pools it routes
+  sessions it serves, fallbacks included (others' GTP-U is dropped), and the pools it routes
   through its N6 TUN.
 
 Wiring into `testbed up` (the engine's part; tests/tools/ranlab.py does the
@@ -58,6 +60,9 @@ from testbed.topology.model import Topology
 from testbed.topology.resolve import assign_addresses
 
 PROGRAMS = ("upf", "amf", "gnb", "ue")  # start order
+# A UE with a fallback gNB: heartbeats twice a second, its cell lost after 1.5 s without an answer (the
+# default 1 s / 5 s is kept where there is nowhere to go: a loaded host then never drops a UE for nothing)
+FALLBACK_TIMERS = {"heartbeat": 0.5, "link_timeout": 1.5}
 N6_TUN = "upfn6"
 
 
@@ -109,18 +114,22 @@ def session_routes(topo: Topology, plan: RanPlan, addresses: Mapping[str, str]) 
 
 
 def ue_config(plan: RanPlan, sub: Subscriber, address: str, routes: Mapping[tuple[str, int], list[str]]) -> dict:
-    gnb = plan.gnb(sub.gnb)
-    return {
+    cells = [{"name": g, "address": str(plan.gnb(g).address), "port": rls.PORT} for g in sub.cells]
+    out = {
         "name": sub.name,
         "supi": sub.supi,
         "ue_id": ue_id(plan, sub),
         "address": address,
-        "gnb": {"address": str(gnb.address), "port": rls.PORT},
+        "gnb": cells[0],
+        "fallback_gnbs": cells[1:],
         "rls_port": rls.PORT,
         "registration": nas.registration_request(sub.supi, sub.nssai, mnc_len=len(plan.mnc)).hex(),
         "sessions": [session_entry(s, routes.get((sub.name, s.psi), [])) for s in sub.sessions],
         "mtu": tun.DEFAULT_MTU,
     }
+    if sub.fallback_gnbs:  # a lost cell is noticed in about a second (a radio link failure's T310 is ~1 s)
+        out["timers"] = dict(FALLBACK_TIMERS)
+    return out
 
 
 def session_entry(s: Session, routes: list[str], pti: int | None = None) -> dict[str, Any]:
@@ -151,7 +160,7 @@ def gnb_config(plan: RanPlan, name: str, addresses: Mapping[str, str], n2_transp
         "dscp_by_fiveqi": {str(s.fiveqi): s.dscp for s in plan.slices},
         "ues": [{"name": sub.name, "ue_id": ue_id(plan, sub), "address": addresses.get(sub.name),
                  "dl_teids": {str(s.psi): s.dl_teid for s in sub.sessions}}
-                for sub in plan.subscribers if sub.gnb == g.name],
+                for sub in plan.subscribers if g.name in sub.cells],
     }
 
 
@@ -170,7 +179,8 @@ def amf_config(plan: RanPlan, n2_transport: str = "auto") -> dict:
 def upf_config(plan: RanPlan, name: str) -> dict:
     u = plan.upf(name)
     mine = [s for s in plan.sessions if s.upf == name]
-    gnbs = sorted({str(plan.gnb(s.gnb).address) for s in mine}, key=IPv4Address)
+    cells = {sub.name: sub.cells for sub in plan.subscribers}
+    gnbs = sorted({str(plan.gnb(g).address) for s in mine for g in cells[s.ue]}, key=IPv4Address)
     pools = list(dict.fromkeys(str(s.pool) for s in mine))
     return {
         "name": u.name,

@@ -66,7 +66,7 @@ def ue_config(plan: RanPlan, ue_name: str) -> dict:
         "op": sub.opc,
         "opType": "OPC",
         "amf": sub.amf,
-        "gnbSearchList": [str(plan.gnb(sub.gnb).address)],
+        "gnbSearchList": [str(plan.gnb(g).address) for g in sub.cells],
         "uacAic": {"mps": False, "mcs": False},
         "uacAcc": {"normalClass": 0, "class11": False, "class12": False, "class13": False, "class14": False,
                    "class15": False},

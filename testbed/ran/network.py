@@ -12,7 +12,9 @@ when it builds a run, the prober and `testbed flows` when they read one.
   change) derives it from the run's topology alone.
 - `run_policy(topo, plan)`: the node-level policy of the run: the file's slices
   plus the infrastructure flows of the 5G path (UE -> its gNB RLS, gNB -> core
-  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4), and the UPFs as neighbours of
+  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4; and for a UE's fallback gNBs,
+  the UE -> that gNB's RLS and that gNB <-> the UE's sessions' UPFs, granted from
+  the start so that a re-attach needs no rule change), and the UPFs as neighbours of
   the servers their sessions reach (ARP: no grant, but the servers' next hop
   back to the sessions). The prober's matrix reads this.
 - `session_policy(policy, plan)`: what the switches enforce. A UE's node
@@ -83,10 +85,11 @@ def _grant(src: str, dst: str, service: str) -> Grant:
 
 def infra_grants(plan: RanPlan) -> list[Grant]:
     """The flows the 5G path needs to exist, outside every slice."""
-    out = [_grant(sub.name, sub.gnb, "rls") for sub in plan.subscribers]
+    out = [_grant(sub.name, gnb, "rls") for sub in plan.subscribers for gnb in sub.cells]
     out += [_grant(g.name, plan.core.name, "ngap") for g in plan.gnbs]
     out += [_grant(plan.core.name, u.name, "pfcp") for u in plan.upfs]
-    for gnb, upf in dict.fromkeys((s.gnb, s.upf) for s in plan.sessions):
+    cells = {sub.name: sub.cells for sub in plan.subscribers}
+    for gnb, upf in dict.fromkeys((g, s.upf) for s in plan.sessions for g in cells[s.ue]):
         out += [_grant(gnb, upf, "gtpu"), _grant(upf, gnb, "gtpu")]
     return out
 

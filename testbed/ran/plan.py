@@ -6,7 +6,10 @@ expects" cannot drift apart. It is derived from the file, with defaults
 wherever the file is silent (so `ran:` may be short or absent):
 
 - every node of a kind whose `ran_role` is "ue" is a subscriber; its gNB is the
-  gNB of its site (`ran.ues[].gnb` overrides);
+  gNB of its site (`ran.ues[].gnb` overrides); the gNBs it may re-attach
+  through when that one is lost are the other gNBs of its site
+  (`ran.ues[].gnbs` overrides, `[]` for none): each of them accepts the UE,
+  and the UE's sessions keep their UPF, address and TEIDs through it;
 - its PDU sessions are one per slice it is a member of, in the file's slice
   order (`ran.ues[].sessions` overrides); the DNN is the one given there, else
   the slice's name, so that every slice has its own DNN: Open5GS keys IP pools
@@ -157,6 +160,12 @@ class Subscriber:
     opc: str  # OPc, 32 hex digits
     sessions: tuple[Session, ...]
     amf: str = "8000"  # authentication management field
+    fallback_gnbs: tuple[str, ...] = ()  # where it re-attaches when its gNB is lost, in the order it tries them
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """Every gNB the UE may attach through: its own first, then its fallbacks."""
+        return (self.gnb, *self.fallback_gnbs)
 
     @property
     def imsi(self) -> str:
@@ -258,8 +267,8 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
     problems += _pool_overlaps(topo, ue_pool, addresses)
 
     wanted = _wanted_sessions(topo, gnbs, problems)
-    keys = list(dict.fromkeys((sl, dnn) for _ue, _gnb, _supi, sess in wanted for sl, dnn in sess))
-    pools = _pools(topo, ue_pool, keys, [sum((sl, dnn) in sess for *_x, sess in wanted) for sl, dnn in keys], problems)
+    keys = list(dict.fromkeys((sl, dnn) for _ue, _gnb, _supi, sess, _fb in wanted for sl, dnn in sess))
+    pools = _pools(topo, ue_pool, keys, [sum((sl, dnn) in w[3] for w in wanted) for sl, dnn in keys], problems)
     supis = _supis(topo, wanted, problems)
     if problems:
         raise RanPlanError(problems)
@@ -269,7 +278,7 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
     next_host = {key: islice(p.network.hosts(), 1, None) for key, p in pool_of.items()}  # after the gateway
     selector = upf_selection.Selector(topo, upf_list)
     subscribers, n = [], 0
-    for (ue, gnb, _supi, sess), supi in zip(wanted, supis):
+    for (ue, gnb, _supi, sess, fallbacks), supi in zip(wanted, supis):
         out = []
         for index, (sl, dnn) in enumerate(sess):
             n += 1
@@ -280,7 +289,7 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
                 upf=selector.select(sl, gnb.name, gnb.site), ul_teid=UL_TEID_BASE + n, dl_teid=DL_TEID_BASE + n,
                 qfi=DEFAULT_QFI, fiveqi=info.fiveqi, dscp=info.dscp))
         k, opc = subscriber_keys(supi, seed or topo.name)
-        subscribers.append(Subscriber(ue, supi, gnb.name, k, opc, tuple(out)))
+        subscribers.append(Subscriber(ue, supi, gnb.name, k, opc, tuple(out), fallback_gnbs=fallbacks))
     return RanPlan(ran.plmn.mcc, ran.plmn.mnc, core, slices, gnbs, tuple(upf_list), tuple(pools), tuple(subscribers))
 
 
@@ -308,7 +317,7 @@ def _pool_overlaps(topo: Topology, ue_pool: IPv4Network, addresses: dict[str, IP
 
 
 def _wanted_sessions(topo: Topology, gnbs: tuple[Gnb, ...], problems: list[Problem]):
-    """(UE, its gNB, explicit SUPI or None, [(slice, DNN)]) per UE node, in node order."""
+    """(UE, its gNB, explicit SUPI or None, [(slice, DNN)], its fallback gNBs) per UE node, in node order."""
     bindings = {b.ue: (i, b) for i, b in enumerate(topo.ran.ues)}
     members = compile_policy(topo).members
     gnb_by_name = {g.name: g for g in gnbs}
@@ -336,7 +345,12 @@ def _wanted_sessions(topo: Topology, gnbs: tuple[Gnb, ...], problems: list[Probl
         if len(set(sessions)) != len(sessions):
             problems.append(topo.problem(where, f"UE {node.name!r} lists one slice/DNN twice"))
         if gnb is not None:
-            out.append((node.name, gnb, b.supi if b is not None else None, sessions))
+            if b is not None and b.gnbs is not None:
+                fallbacks = tuple(g for g in b.gnbs if g in gnb_by_name and g != gnb.name)
+            else:
+                fallbacks = tuple(g.name for g in gnbs if g.site is not None and g.site == node.site
+                                  and g.name != gnb.name)
+            out.append((node.name, gnb, b.supi if b is not None else None, sessions, fallbacks))
     return out
 
 
@@ -365,7 +379,7 @@ def _pools(topo: Topology, ue_pool: IPv4Network, keys: list[tuple[str, str]], co
 
 def _supis(topo: Topology, wanted, problems: list[Problem]) -> list[str]:
     plmn = topo.ran.plmn.mcc + topo.ran.plmn.mnc
-    explicit = [supi for _ue, _g, supi, _s in wanted if supi]
+    explicit = [supi for _ue, _g, supi, _s, _fb in wanted if supi]
     for i, b in enumerate(topo.ran.ues):
         if b.supi and not b.supi.removeprefix("imsi-").startswith(plmn):
             problems.append(topo.problem(("ran", "ues", i, "supi"),
@@ -373,7 +387,7 @@ def _supis(topo: Topology, wanted, problems: list[Problem]) -> list[str]:
         if b.supi and explicit.count(b.supi) > 1:
             problems.append(topo.problem(("ran", "ues", i, "supi"), f"{b.supi} is given to more than one UE"))
     taken, msin, out = set(explicit), 0, []
-    for _ue, _gnb, supi, _sessions in wanted:
+    for _ue, _gnb, supi, _sessions, _fb in wanted:
         if supi is None:
             while True:
                 msin += 1

@@ -5,7 +5,15 @@
 - Radio: RLS (testbed.ran.rls) over UDP 4997 between its node address and its
   gNB's. HEARTBEATs every `heartbeat` seconds find the cell and keep the link;
   with no HEARTBEAT_ACK for `link_timeout` seconds (or a RELEASE from the gNB)
-  the UE drops its sessions and registers again once the cell answers.
+  the UE drops its sessions and registers again once a cell answers.
+- Cell reselection: `fallback_gnbs` lists the gNBs the UE may use besides its
+  own (`gnb`), in the order it tries them. When
+  the link is lost the UE turns to the next one (and on, round the list, each
+  given `link_timeout` to answer): it registers through whichever answers and
+  re-establishes its sessions there (same addresses: the core keeps them), so
+  a lost gNB costs its flows the detection time plus one registration. Each
+  attachment is kept in the status (`attaches`), with the sessions lost and
+  re-established.
 - Registration: the Registration Request from the config (plain NAS, encoded by
   testbed.ran.agents with pycrate) goes up as RLS NAS, resent with back-off
   until answered. An accept starts the sessions; a reject is logged with its
@@ -57,7 +65,13 @@ class Ue:
             raise ConfigError(f"ue_id {self.ue_id} outside 1..{rls.MAX_UE_ID}")
         self.address = str(IPv4Address(need(cfg, "address", str)))
         gnb = need(cfg, "gnb", dict)
-        self.gnb = (str(IPv4Address(gnb["address"])), int(gnb.get("port", rls.PORT)))
+        cells = [gnb, *cfg.get("fallback_gnbs", [])]
+        if not all(isinstance(c, dict) and "address" in c for c in cells):
+            raise ConfigError("gnb and fallback_gnbs: {name, address, port} each")
+        self.cells = [(str(c.get("name", c["address"])), (str(IPv4Address(c["address"])), int(c.get("port", rls.PORT))))
+                      for c in cells]
+        self.cell = 0
+        self.gnb = self.cells[0][1]
         self.rls_port = int(cfg.get("rls_port", rls.PORT))
         self.registration = bytes.fromhex(need(cfg, "registration", str))
         self.sessions = {s.psi: s for s in (UeSession(c) for c in cfg.get("sessions", []))}
@@ -76,6 +90,8 @@ class Ue:
         self.state = "searching"  # searching -> registering -> registered | rejected
         self.link_up = False
         self.last_ack = 0.0
+        self.search_since = time.monotonic()
+        self.attaches: list[dict[str, Any]] = []  # one per registration: through which gNB, when, sessions back
         self.reg_sent_at = 0.0
         self.reg_attempts = 0
         self.reg_timer: list | None = None
@@ -122,17 +138,35 @@ class Ue:
     # ------------------------------------------------------------------ radio link
 
     def on_heartbeat_timer(self) -> None:
-        self.radio.send(rls.HEARTBEAT)
-        if self.link_up and time.monotonic() - self.last_ack > self.link_timeout:
+        now = time.monotonic()
+        if self.link_up and now - self.last_ack > self.link_timeout:
             self.link_lost(f"no heartbeat answer for {self.link_timeout:g} s")
+        elif not self.link_up and len(self.cells) > 1 and now - self.search_since > self.link_timeout:
+            self.reselect("no answer from the cell")  # this one is silent too: the next on the list
+        self.radio.send(rls.HEARTBEAT)
 
     def link_lost(self, why: str) -> None:
         self.link_up = False
-        self.log("radio-link-lost", reason=why, state=self.state)
+        self.counters["link_losses"] += 1
+        self.log("radio-link-lost", reason=why, state=self.state, gnb=self.cells[self.cell][0])
+        self.reselect(why)
         self.restart()
+
+    def reselect(self, why: str) -> None:
+        """Search the next gNB of the list (a UE with one gNB keeps searching its own)."""
+        self.search_since = time.monotonic()
+        if len(self.cells) < 2:
+            return
+        old = self.cells[self.cell][0]
+        self.cell = (self.cell + 1) % len(self.cells)
+        self.gnb = self.cells[self.cell][1]
+        self.radio.retarget(self.gnb)
+        self.counters["cell_reselections"] += 1
+        self.log("cell-reselect", old=old, new=self.cells[self.cell][0], address=self.gnb[0], reason=why)
 
     def restart(self) -> None:
         """Back to square one: sessions down, register again as soon as the cell answers."""
+        self.counters["sessions_lost"] += sum(s.state == "active" for s in self.sessions.values())
         for s in self.sessions.values():
             self.pdus.close(s)
             s.reset()
@@ -152,13 +186,14 @@ class Ue:
             self.last_ack = time.monotonic()
             if not self.link_up:
                 self.link_up = True
-                self.log("cell-found", gnb=self.gnb[0])
+                self.log("cell-found", gnb=self.cells[self.cell][0], address=self.gnb[0])
                 if self.state == "searching":
                     self.register()
             return
-        if hdr.type == rls.RELEASE:  # the gNB dropped us (it lost its core, or stops): search the cell again
-            self.log("released-by-gnb", state=self.state)
+        if hdr.type == rls.RELEASE:  # the gNB dropped us (it lost its core, or stops): search again, the next first
+            self.log("released-by-gnb", state=self.state, gnb=self.cells[self.cell][0])
             self.link_up = False
+            self.reselect("released by the gNB")
             self.restart()
             return
         if hdr.type == rls.NAS:
@@ -198,6 +233,9 @@ class Ue:
             self.registration_ms = round((time.monotonic() - self.reg_sent_at) * 1000, 2)
             self.reg_attempts, self.reg_sent_at = 0, 0.0
             self.allowed = msg.allowed
+            self.attaches.append({"gnb": self.cells[self.cell][0], "registered_at": round(time.time(), 3),
+                                  "registration_ms": self.registration_ms, "sessions_active_at": None})
+            del self.attaches[:-20]
             self.log("registered", supi=self.supi, allowed=",".join(msg.allowed), tmsi=msg.tmsi,
                      rejected_nssai=",".join(msg.rejected) or None, ms=self.registration_ms)
             for s in self.sessions.values():
@@ -211,10 +249,25 @@ class Ue:
             self.log("reject", kind="registration", supi=self.supi, cause=msg.cause, cause_name=name)
         elif isinstance(msg, uenas.SessionAccept):
             self.pdus.accept(msg)
+            self._sessions_back()
         elif isinstance(msg, uenas.SessionReject):
             self.pdus.reject(msg)
+            self._sessions_back()
         else:
             self.log("nas-ignored", message=type(msg).__name__)
+
+    def _sessions_back(self) -> None:
+        """Once every session of this attachment is settled: when, and (after the first) how many came back."""
+        last = self.attaches[-1] if self.attaches else None
+        if last is None or last["sessions_active_at"] is not None:
+            return
+        if any(s.state == "requested" for s in self.sessions.values()):
+            return
+        last["sessions_active_at"] = round(time.time(), 3)
+        last["sessions_active"] = sum(s.state == "active" for s in self.sessions.values())
+        if len(self.attaches) > 1:
+            self.counters["sessions_reestablished"] += last["sessions_active"]
+        self.status_file.maybe_write(self.status, force=True)  # a drill waits on this
 
     # ------------------------------------------------------------------ status
 
@@ -223,7 +276,9 @@ class Ue:
         batch = self.radio.ul_batch
         return {
             "program": "ue", "name": self.name, "supi": self.supi, "ue_id": self.ue_id, "address": self.address,
-            "pid": os.getpid(), "gnb": self.gnb[0], "link": "up" if self.link_up else "down", "state": self.state,
+            "pid": os.getpid(), "gnb": self.gnb[0], "cell": self.cells[self.cell][0],
+            "gnbs": [name for name, _ in self.cells], "attaches": self.attaches,
+            "link": "up" if self.link_up else "down", "state": self.state,
             "registered": self.state == "registered", "registration_ms": self.registration_ms,
             "allowed_nssai": list(self.allowed), "reject": self.reject, "rejects": self.rejects[-100:],
             "sessions": sessions,

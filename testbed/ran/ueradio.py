@@ -53,6 +53,12 @@ class UeRadio:
         self.sock.setblocking(False)
         self.loop.add_reader(self.sock.fileno(), self.on_rls)
 
+    def retarget(self, gnb: tuple[str, int]) -> None:
+        """Talk to another gNB from now on (cell reselection): the socket is connected to it instead."""
+        self.gnb = gnb
+        if self.sock is not None:
+            self.sock.connect(gnb)
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close()

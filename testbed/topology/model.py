@@ -225,6 +225,10 @@ class PduSession(Strict):
 class UeBinding(Strict):
     ue: Name
     gnb: Name
+    gnbs: list[Name] | None = Field(
+        None, description="The other gNBs the UE may re-attach through when its gNB is lost, in the order it "
+                          "tries them (a second cell of its site, or a neighbour cell). Absent: every other gNB of "
+                          "its site; []: none.")
     supi: str | None = Field(None, pattern=r"^imsi-\d{15}$")
     sessions: list[PduSession] = Field(default_factory=list)
 

@@ -259,6 +259,13 @@ def _ran(topo: Topology, node_kind: dict[str, str], p) -> None:
                 p(("ran", "ues", i, key), f"unknown node {ref!r}")
             elif kinds.get(node_kind[ref]).ran_role != key:
                 p(("ran", "ues", i, key), f"{ref!r} is not a node of kind {key}")
+        for j, ref in enumerate(b.gnbs or []):
+            if ref not in node_kind:
+                p(("ran", "ues", i, "gnbs", j), f"unknown node {ref!r}")
+            elif kinds.get(node_kind[ref]).ran_role != "gnb":
+                p(("ran", "ues", i, "gnbs", j), f"{ref!r} is not a node of kind gnb")
+            elif ref == b.gnb or ref in (b.gnbs or [])[:j]:
+                p(("ran", "ues", i, "gnbs", j), f"{ref!r} is listed twice (with gnb, the UE's first gNB)")
         if b.ue in seen:
             p(("ran", "ues", i, "ue"), f"UE {b.ue!r} is bound twice")
         seen.add(b.ue)
