@@ -49,7 +49,9 @@ def status(run_id: str | None, as_json: bool) -> None:
     for ue in view["ues"]:
         first = True
         for sess in ue["sessions"] or [{}]:
-            t.add_row(*(ue["name"], ue["supi"], ue["gnb"], ue["state"], str(ue["registration_ms"] or "-"))
+            others = [g for g in ue.get("gnbs", []) if g != ue["gnb"]]  # where it would re-attach
+            gnb = ue["gnb"] + (f" (else {', '.join(others)})" if others else "")
+            t.add_row(*(ue["name"], ue["supi"], gnb, ue["state"], str(ue["registration_ms"] or "-"))
                       if first else ("",) * 5,
                       sess.get("tun", "-"), sess.get("slice", "-"), sess.get("address", "-"),
                       f"{sess['ul_teid']}/{sess['dl_teid']}" if sess else "-", str(sess.get("qfi", "-")),

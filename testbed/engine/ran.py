@@ -191,7 +191,8 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
     for sub in plan.subscribers:
         st = status(sub.name)
         live = {s.get("psi"): s for s in st.get("sessions", [])}
-        ues.append({"name": sub.name, "supi": sub.supi, "gnb": sub.gnb, "state": st.get("state", "not running"),
+        ues.append({"name": sub.name, "supi": sub.supi, "gnb": st.get("cell") or sub.gnb,  # where it is attached now
+                    "gnbs": list(sub.cells), "state": st.get("state", "not running"),
                     "registration_ms": st.get("registration_ms"),
                     "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
                                   "tun": s.tun, "address": str(s.address), "upf": s.upf,
