@@ -24,7 +24,9 @@ wherever the file is silent (so `ran:` may be short or absent):
   least /20 each), never overlapping the nodes' pool; its first address is the
   gateway (the UPF's N6 side), UEs get the next ones;
 - UPF selection per (slice, gNB site): the most specific UPF binding wins, then
-  the fewest hops from the gNB (testbed.ran.upfs);
+  the fewest hops from the gNB (testbed.ran.upfs); a session on a MEC UPF also
+  names the central UPF the same selection picks among the central ones
+  (`fallback_upf`): where its sessions go if the MEC UPF is lost;
 - one UL and one DL TEID per session, unique in the whole plan (so unique per
   endpoint, and a TEID alone names its session in a capture): UL TEIDs, which
   the UPF allocates, are 0x1000_0000 + n; DL TEIDs, the gNB's, 0x2000_0000 + n;
@@ -145,6 +147,7 @@ class Session:
     qfi: int
     fiveqi: int
     dscp: int  # outer IP DSCP of its GTP-U packets
+    fallback_upf: str | None = None  # a MEC UPF's session: the central UPF that takes it if the MEC UPF is lost
 
     @property
     def tun(self) -> str:
@@ -277,20 +280,32 @@ def ran_plan(topo: Topology, seed: str | None = None, ue_pool: IPv4Network | Non
     pool_of = {(p.slice, p.dnn): p for p in pools}
     next_host = {key: islice(p.network.hosts(), 1, None) for key, p in pool_of.items()}  # after the gateway
     selector = upf_selection.Selector(topo, upf_list)
+    central = upf_selection.Selector(topo, [u for u in upf_list if u.role == upf_selection.CENTRAL])
+    roles = {u.name: u.role for u in upf_list}
     subscribers, n = [], 0
     for (ue, gnb, _supi, sess, fallbacks), supi in zip(wanted, supis):
         out = []
         for index, (sl, dnn) in enumerate(sess):
             n += 1
             info = by_slice[sl]
+            upf = selector.select(sl, gnb.name, gnb.site)
             out.append(Session(
                 ue=ue, index=index, psi=index + 1, slice=sl, snssai=info.snssai, dnn=dnn,
                 address=next(next_host[(sl, dnn)]), pool=pool_of[(sl, dnn)].network, gnb=gnb.name,
-                upf=selector.select(sl, gnb.name, gnb.site), ul_teid=UL_TEID_BASE + n, dl_teid=DL_TEID_BASE + n,
-                qfi=DEFAULT_QFI, fiveqi=info.fiveqi, dscp=info.dscp))
+                upf=upf, ul_teid=UL_TEID_BASE + n, dl_teid=DL_TEID_BASE + n,
+                qfi=DEFAULT_QFI, fiveqi=info.fiveqi, dscp=info.dscp,
+                fallback_upf=_fallback(central, sl, gnb) if roles[upf] != upf_selection.CENTRAL else None))
         k, opc = subscriber_keys(supi, seed or topo.name)
         subscribers.append(Subscriber(ue, supi, gnb.name, k, opc, tuple(out), fallback_gnbs=fallbacks))
     return RanPlan(ran.plmn.mcc, ran.plmn.mnc, core, slices, gnbs, tuple(upf_list), tuple(pools), tuple(subscribers))
+
+
+def _fallback(central: upf_selection.Selector, slice_name: str, gnb: Gnb) -> str | None:
+    """The central UPF that would serve this slice at this gNB (None: no central UPF serves the slice)."""
+    try:
+        return central.select(slice_name, gnb.name, gnb.site)
+    except RanPlanError:
+        return None
 
 
 def _spare_addresses(topo: Topology, addresses: dict[str, IPv4Address]):

@@ -133,6 +133,20 @@ def test_default_mec_binding_breaks_out_the_mec_slices_at_its_site(mec):
                       ("ue-2", "clinical"): "upf-central", ("ue-2", "imaging"): "upf-central"}
 
 
+def test_a_mec_upfs_sessions_name_the_central_upf_that_would_take_them(mec):
+    plan = ran_plan(mec)
+    fallback = {(s.ue, s.slice): s.fallback_upf for s in plan.sessions}
+    assert fallback == {("ue-1", "clinical"): None, ("ue-1", "imaging"): "upf-central",
+                        ("ue-2", "clinical"): None, ("ue-2", "imaging"): None}  # central sessions have none
+    from testbed.ran.planfile import plan_from_dict, plan_to_dict
+
+    assert plan_from_dict(plan_to_dict(plan)) == plan  # the core sees it too
+    # the central UPF serves clinical only: the MEC's imaging sessions have nowhere to fall back to
+    narrow = ran_plan(mec, upfs=[UpfBinding("upf-edge", ("imaging",), ("clinic-1", "clinic-2")),
+                                 UpfBinding("upf-central", ("clinical",))])
+    assert {(s.upf, s.fallback_upf) for s in narrow.sessions if s.slice == "imaging"} == {("upf-edge", None)}
+
+
 def test_a_siteless_mec_upf_serves_the_sites_nearer_to_it():
     topo = mec_topology(extra_nodes="- {name: upf-agg, kind: upf}", extra_links="- {endpoints: [upf-agg, sw-2]}")
     plan = ran_plan(topo)
