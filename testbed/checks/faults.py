@@ -49,6 +49,7 @@ from testbed.topology.resolve import Routes
 
 LEAD_S = 2.0  # pinging starts this long before the first injection (fresh flows: ARP, first packets)
 CONTROL_MAX_LOSS = 0.05  # an untouched flow may lose this share of its echoes (a loaded 2-core host), no more
+FAIL_SECURE_MAX_GAP_S = 1.0  # with the controller down, a watched flow may not stop for longer than this
 MAX_WATCHED = 6  # affected pairs pinged per fault
 CONTROL_PAIRS = 3
 DEFAULT_DURATION_S = 5.0
@@ -330,8 +331,12 @@ def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: l
     metrics["outage_s_max"] = max(outage, default=None)
     metrics["lost"] = sum(r["lost"] for r in hit)
     if f.type == "controller-kill":
-        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}" for r in hit
-                if r["lost"] > CONTROL_MAX_LOSS * max(1, r["sent"])]
+        # fail secure = the watched flows kept forwarding: no gap longer than FAIL_SECURE_MAX_GAP_S, and no
+        # more loss than twice what an untouched flow may lose (the 5G path drops a few echoes under load,
+        # spread out, whether or not a controller runs)
+        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}, longest gap {r['outage_s']} s" for r in hit
+                if r["lost"] > 2 * CONTROL_MAX_LOSS * max(1, r["sent"])
+                or (r["outage_s"] or 0.0) > FAIL_SECURE_MAX_GAP_S]
         ok = not lost and not control_lost
         return CheckResult("fault", name, "pass" if ok else "fail",
                            (f"fail secure: {len(hit)} flows kept forwarding while the controller was down; "
