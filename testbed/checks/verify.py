@@ -11,7 +11,7 @@ that opens one (the proof says which).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from testbed.checks.result import CheckResult
 from testbed.engine.flowtables import read_tables, run_plan
@@ -37,7 +37,10 @@ class Verification:
     refuted: int = 0
     error: str = ""
     replay_s: float = 0.0
-    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.proof.comparison.findings if self.proof else []
 
     def summary(self) -> dict:
         out = self.proof.summary() if self.proof else {}
@@ -49,11 +52,9 @@ class Verification:
         return out
 
 
-def _nodes_at(tb, proof: Proof, port: Port) -> list[str]:
+def _nodes_at(proof: Proof, ifaces: dict[str, str], port: Port) -> list[str]:
     """Nodes (not PDU-session aliases) whose interface is that switch port."""
-    ifaces = host_interfaces(tb)
-    plan_hosts = proof.plan_hosts
-    return [n for n, rec in sorted(plan_hosts.items())
+    return [n for n, rec in sorted(proof.plan_hosts.items())
             if (str(rec["dpid"]), int(rec["port"])) == port and "/" not in n and n in ifaces]
 
 
@@ -63,7 +64,7 @@ def replay(tb, proof: Proof, findings: list[Finding], emit: Emitter) -> tuple[in
     ids = Ids("v")
     todo: list[tuple[Finding, str, list[str], str, tuple | None]] = []
     for f in findings:
-        src, dst = _nodes_at(tb, proof, f.src_port), _nodes_at(tb, proof, f.dst_port)
+        src, dst = _nodes_at(proof, ifaces, f.src_port), _nodes_at(proof, ifaces, f.dst_port)
         if not src or not dst:
             f.replay = "not replayed"
             f.replay_detail = "no node at " + ("the source port" if not src else "the destination port")
@@ -74,7 +75,7 @@ def replay(tb, proof: Proof, findings: list[Finding], emit: Emitter) -> tuple[in
             continue
         opener = None
         if f.opener is not None:
-            onodes = _nodes_at(tb, proof, f.opener["port"])
+            onodes = _nodes_at(proof, ifaces, f.opener["port"])
             if onodes:
                 opener = (onodes[0], frame(f.opener["header"], token(ids())))
         todo.append((f, src[0], dst, ids(), opener))
@@ -124,7 +125,7 @@ def verify(tb, on_event: EventSink | None = None, replay_findings: bool = True) 
     tables, frag_mode = read_tables(tb.manifest)
     emit.info(f"verify: {sum(len(r) for r in tables.values())} rules on {len(tables)} switches; solving every header")
     proof = prove(plan, tables, frag_mode)
-    v = Verification(proof, findings=list(proof.comparison.findings))
+    v = Verification(proof)
     c = proof.comparison
     emit.info(f"verify: {c.pairs} pairs in {proof.seconds:.1f}s: {len(c.leaks)} leak(s), "
               f"{len(c.false_blocks)} false block(s)")

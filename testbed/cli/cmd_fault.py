@@ -1,14 +1,13 @@
 """`testbed fault inject`: a fault on a running testbed, from any shell, restored after its duration."""
 from __future__ import annotations
 
-import subprocess
 import time
 from types import SimpleNamespace
 
 import click
 
 from testbed.cli import render
-from testbed.cli.runs import pick_run
+from testbed.cli.runs import node_handle, pick_run
 from testbed.errors import UsageError
 
 KINDS = ("link-down", "node-down", "impair", "congestion")
@@ -29,17 +28,6 @@ def _seconds(ctx, param, value: str) -> float:
 @click.group("fault")
 def fault_group() -> None:
     """Inject faults into a running testbed (the file's `faults:` run as drills in `testbed run`)."""
-
-
-def _node(m, name: str) -> SimpleNamespace:
-    """A running node as the drills use one (its address, popen inside it), from the manifest alone."""
-    from testbed.engine import runtimes
-
-    rec = m.nodes.get(name)
-    if rec is None:
-        raise UsageError(f"run {m.run_id} has no node {name!r}")
-    enter = runtimes.new(rec.runtime).enter_argv
-    return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw))
 
 
 def _rate(ctx, param, value: str | None) -> int | None:
@@ -93,7 +81,7 @@ def inject(kind: str, target: str | None, duration: float, settings: tuple[str, 
     topo, _ = prepare(load(m.topology), m.run_id)
     if kind == "node-down" and target not in {n.name for n in topo.nodes}:
         raise UsageError(f"no node {target!r} in {m.topology}")
-    tb = SimpleNamespace(topo=topo, manifest=m, controller=None, node=lambda name: _node(m, name),
+    tb = SimpleNamespace(topo=topo, manifest=m, controller=None, node=lambda name: node_handle(m, name),
                          set_link=lambda ref, items: links.set_link(m, ref, items))
     drill = Drill(Fault(name="cli", type=kind, target=target, set=list(settings), src=src, dst=dst, rate=rate,
                         duration=duration * 1000), [], [])

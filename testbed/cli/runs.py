@@ -43,26 +43,30 @@ def stop_run(m: Manifest, timeout: float = 90.0) -> str:
     return "removed from its manifest"
 
 
-def attach(m: Manifest):
-    """A running testbed as the checks use one (topology, layout, 5G plan, nodes), from its manifest alone:
-    what lets `testbed verify` or `testbed fault` work on a testbed another process owns."""
+def node_handle(m: Manifest, name: str):
+    """A running node as the checks use one (its address, popen inside it), from the manifest alone."""
     import subprocess
     from types import SimpleNamespace
 
     from testbed.engine import runtimes
     from testbed.errors import UsageError
+
+    rec = m.nodes.get(name)
+    if rec is None:
+        raise UsageError(f"run {m.run_id} has no node {name!r}")
+    enter = runtimes.new(rec.runtime).enter_argv
+    return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw))
+
+
+def attach(m: Manifest):
+    """A running testbed as the checks use one (topology, layout, 5G plan, nodes), from its manifest alone:
+    what lets `testbed verify` work on a testbed another process owns."""
+    from types import SimpleNamespace
+
     from testbed.openflow.layout import make_layout
     from testbed.ran.network import prepare
     from testbed.topology.loader import load
 
     topo, ran = prepare(load(m.topology), m.run_id)
-
-    def node(name: str) -> SimpleNamespace:
-        rec = m.nodes.get(name)
-        if rec is None:
-            raise UsageError(f"run {m.run_id} has no node {name!r}")
-        enter = runtimes.new(rec.runtime).enter_argv
-        return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw))
-
-    return SimpleNamespace(topo=topo, ran=ran, layout=make_layout(topo, m.run_id), manifest=m, node=node,
-                           controller=None)
+    return SimpleNamespace(topo=topo, ran=ran, layout=make_layout(topo, m.run_id), manifest=m,
+                           node=lambda name: node_handle(m, name), controller=None)

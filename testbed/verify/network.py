@@ -104,34 +104,31 @@ class Network:
 
     # -- tables ----------------------------------------------------------------------
     def _rules_at(self, dp: str, table: int, in_port: int, eth_dst: int | None,
-                  eth_type: int | None, exact: bool = False) -> list[tuple[dict, object]]:
+                  eth_type: int | None) -> list[tuple[dict, object]]:
         """The rules of a table that can see a packet from in_port to eth_dst, highest priority first.
 
-        Packets are solved one destination MAC at a time (see _inject), so a table of
+        Packets are solved one destination MAC at a time (see _split), so a table of
         thousands of per-MAC rules costs a dictionary lookup, not a scan."""
-        key = (dp, table, in_port, eth_dst, eth_type, exact)
+        key = (dp, table, in_port, eth_dst, eth_type)
         got = self._rules.get(key)
         if got is None:
-            got = []
-            for r in self._table_rules(dp, table):
-                m = r["match"]
-                if m.get("in_port", in_port) != in_port:
-                    continue
-                et = m.get("eth_type")
-                if et is not None and not isinstance(et, list) and (et != eth_type if eth_type is not None
-                                                                     else et in SPLIT_TYPES):
-                    continue
-                d = m.get("eth_dst")
-                named = d is not None and not isinstance(d, list)
-                if exact:  # only the rules that name one destination MAC (what _split divides by)
-                    if named:
-                        got.append((r, None))
-                    continue
-                if named and to_int("eth_dst", d) != eth_dst:
-                    continue
-                got.append((r, self._match(r)))
-            self._rules[key] = got
+            got = self._rules[key] = [(r, self._match(r)) for r in self._visible(dp, table, in_port, eth_type)
+                                      if _named_mac(r) in (None, eth_dst)]
         return got
+
+    def _visible(self, dp: str, table: int, in_port: int, eth_type: int | None) -> list[dict]:
+        """The rules of a table a packet of this ethertype class from in_port can meet at all."""
+        out = []
+        for r in self._table_rules(dp, table):
+            m = r["match"]
+            if m.get("in_port", in_port) != in_port:
+                continue
+            et = m.get("eth_type")
+            if et is not None and not isinstance(et, list) and (et != eth_type if eth_type is not None
+                                                                 else et in SPLIT_TYPES):
+                continue
+            out.append(r)
+        return out
 
     def _table_rules(self, dp: str, table: int) -> list[dict]:
         key = (dp, table)
@@ -291,8 +288,8 @@ class Network:
         key = (dp, table, in_port, eth_type)
         got = self._macs.get(key)
         if got is None:
-            got = self._macs[key] = sorted({to_int("eth_dst", r["match"]["eth_dst"])
-                                            for r, _ in self._rules_at(dp, table, in_port, None, eth_type, exact=True)})
+            got = self._macs[key] = sorted({mac for r in self._visible(dp, table, in_port, eth_type)
+                                            if (mac := _named_mac(r)) is not None})
         return got
 
     def _table(self, src: Port, w: _Where, pkt, hops: int, work: deque, out: dict) -> None:
@@ -389,3 +386,8 @@ class Network:
                 dst = (w.dp, p if p != OFPP_LOCAL else OFPP_LOCAL)
                 out[dst] = out.get(dst, self.s.false) | pkt
 
+
+def _named_mac(rule: dict) -> int | None:
+    """The one destination MAC a rule names (None: it matches any, or a masked set)."""
+    d = rule["match"].get("eth_dst")
+    return None if d is None or isinstance(d, list) else to_int("eth_dst", d)
