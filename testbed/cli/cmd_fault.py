@@ -9,39 +9,33 @@ import click
 from testbed.cli import render
 from testbed.cli.runs import node_handle, pick_run
 from testbed.errors import UsageError
+from testbed.units import parse_duration_ms, parse_rate
 
 KINDS = ("link-down", "node-down", "impair", "congestion")
 
 
-def _seconds(ctx, param, value: str) -> float:
-    from testbed.units import parse_duration_ms
+def _bounded(parse, low: float, high: float, why: str):
+    """A click callback: parse the value (None passes), refuse it outside (low, high] with `why`."""
+    def callback(ctx, param, value: str | None):
+        if value is None:
+            return None
+        try:
+            v = parse(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if not low < v <= high:
+            raise click.BadParameter(why)
+        return v
+    return callback
 
-    try:
-        s = parse_duration_ms(value) / 1000.0
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if not 0 < s <= 3600:
-        raise click.BadParameter("between 1ms and 1h")
-    return s
+
+_seconds = _bounded(lambda text: parse_duration_ms(text) / 1000.0, 0, 3600, "between 1ms and 1h")
+_rate = _bounded(parse_rate, 0, 1_000_000_000, "cross-traffic is bounded: at most 1Gbit")
 
 
 @click.group("fault")
 def fault_group() -> None:
     """Inject faults into a running testbed (the file's `faults:` run as drills in `testbed run`)."""
-
-
-def _rate(ctx, param, value: str | None) -> int | None:
-    from testbed.units import parse_rate
-
-    if value is None:
-        return None
-    try:
-        bps = parse_rate(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    if not 0 < bps <= 1_000_000_000:
-        raise click.BadParameter("cross-traffic is bounded: at most 1Gbit")
-    return bps
 
 
 @fault_group.command("inject")
