@@ -61,6 +61,7 @@ CATALOGUE: dict[str, ServiceSpec] = {s.name: s for s in (
     # The 5G control plane and radio of the built-in emulation (testbed.ran), served by its programs.
     ServiceSpec("ngap", 38412, "tcp", "N2: NGAP between gNB and AMF (TCP here: the kernel lacks SCTP)"),
     ServiceSpec("pfcp", 8805, "tcp", "N4: the SMF programming a UPF (the emulation's JSON over TCP, not PFCP)"),
+    ServiceSpec("pfcp-hb", 8805, "udp", "N4 path supervision: PFCP Heartbeat Request/Response (real PFCP)"),
     ServiceSpec("rls", 4997, "udp", "UERANSIM-style radio link simulation between UE and gNB"),
 )}
 

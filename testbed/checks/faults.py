@@ -20,7 +20,9 @@ Kinds:
 - node-down `NODE`: the node is lost to the network (a host's only link, or
   every link of a switch, down), then back; a lost gNB's UEs that have another
   gNB to go to must re-attach through it and have their flows back before the
-  restore (testbed.checks.reattach);
+  restore (testbed.checks.reattach); a lost MEC UPF's sessions must fall back
+  to the central UPF, the network following the core, with their flows back
+  before the restore (testbed.checks.upffallback);
 - impair `A:B` with `set: [delay=50ms, loss=2%]`: the link degraded (an
   impairment point is spliced in if the file gave it none), then restored to
   what it was;
@@ -35,7 +37,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.checks import congestion, desktops, reattach, table1
+from testbed.checks import congestion, desktops, reattach, table1, upffallback
 from testbed.checks.pings import (  # noqa: F401  (re-exported: the drills' ping reading)
     LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, measure, parse_ping, parse_rtts,
 )
@@ -68,6 +70,7 @@ class Drill:
     desktops: desktops.DesktopWatch | None = None  # the desktop sessions it must carry over to a spare
     cross: congestion.CrossTraffic | None = None  # congestion: the cross-traffic while it runs
     reattach: reattach.Watch | None = None  # node-down on a gNB: the UEs that must move to another gNB
+    fallback: dict[str, str] = field(default_factory=dict)  # node-down on a MEC UPF: session host -> central UPF
     topo: Any = None  # congestion: the run's topology (slice budgets) ...
     slice_of: dict[tuple[str, str], str] = field(default_factory=dict)  # ... and the slice of each granted pair
 
@@ -217,14 +220,18 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
             own = slice_of.get((f.src or "", congestion.cross_target(tb.topo, f) or ""))
             hit = sorted(hit, key=lambda p: slice_of.get(p) == own)
         movers = reattach.expected(tb, f)
-        if movers:  # watch first the flows of the UEs that must re-attach elsewhere
-            hit = sorted(hit, key=lambda p: (p[0] not in movers, f.target in p))
+        fallback = upffallback.expected(tb, f)
+        if movers or fallback:  # watch first the flows of the UEs that must re-attach or fall back elsewhere
+            ues = set(movers) | {h.split("/")[0] for h in fallback}
+            hit = sorted(hit, key=lambda p: (p[0] not in ues, f.target in p))
         drills.append(Drill(f, hit[:MAX_WATCHED], [p for p in spared if p not in others][:CONTROL_PAIRS],
-                            topo=tb.topo, slice_of=slice_of, reattach=reattach.Watch(movers) if movers else None))
+                            topo=tb.topo, slice_of=slice_of, reattach=reattach.Watch(movers) if movers else None,
+                            fallback=fallback))
     end = max(_at(f) + _duration(f) for f in faults) + RECOVERY_WINDOW_S + LEAD_S
     if emit:
         emit.stage("faults", f"{len(faults)} fault drills, {end:.0f} s", total=len(faults))
     reroutes_before = _reroutes(tb)
+    follower = upffallback.follower(tb) if any(d.fallback for d in drills) else None
     for d in drills:  # the desktop sessions on a host the drill loses: they run through it (first: TLS set-up)
         d.desktops = desktops.watch(tb, d.fault, end - LEAD_S + DESKTOP_LEAD_S)
     lead = LEAD_S + (DESKTOP_LEAD_S if any(d.desktops for d in drills) else 0.0)
@@ -251,7 +258,9 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
         except Exception as exc:  # noqa: BLE001 - a drill that cannot run fails, with the reason
             d.error = f"{'injecting' if kind == 0 else 'restoring'} {d.fault.type}: {exc}"
     time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
-    results = [_verdict(tb, d, [p.stop() for p in pingers[id(d)]], pingers[id(d)]) for d in drills]
+    if follower is not None:
+        follower.stop()
+    results = [_verdict(tb, d, [p.stop() for p in pingers[id(d)]], pingers[id(d)], follower) for d in drills]
     moved = _reroutes(tb) - reroutes_before
     for r in results:
         r.metrics["controller_reroutes"] = moved  # forwarding recomputed around failed trunks (both ends, down and up)
@@ -260,26 +269,38 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     return results + table1.compare(results)
 
 
-def _verdict(tb, d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
+def _verdict(tb, d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger],
+             follower: Any = None) -> CheckResult:
     r = _flows_verdict(d, records, pingers)
     f = d.fault
+    if d.fallback and not d.error:
+        rows = upffallback.result(tb, d.fallback, f.target or "", d.t_inject, follower.applied if follower else [])
+        bad, m = upffallback.judge(rows, r.metrics.get("affected", []), d.t_restore - d.t_inject,
+                                   follower.errors if follower else ["nothing followed the core"])
+        r.metrics["upf_fallback"] = m
+        _fold(r, bad, upffallback.line(m))
     if d.reattach is not None and not d.error:
         bad, m = reattach.judge(d.reattach.result(tb, d.t_inject, d.t_restore), r.metrics.get("affected", []),
                                 d.t_restore - d.t_inject, f.target or "")
         r.metrics["reattach"] = m
-        r.detail = f"{r.detail}; {reattach.line(m)}" if r.status == "pass" and not bad else (
-            "; ".join(bad) if r.status == "pass" else f"{r.detail}; {'; '.join(bad)}")
-        r.status = "pass" if r.status == "pass" and not bad else "fail"
+        _fold(r, bad, reattach.line(m))
     if f.desktop:  # an arm of the Table 1 comparison (testbed.checks.table1 reads these)
         r.metrics.update(desktop_arm=f.desktop, repair_s=f.repair / 1000 if f.repair else None,
                          visits_per_day=f.visits_per_day, clinic_day_s=f.clinic_day / 1000)
     if d.desktops is not None:
         ok, line, m = desktops.verdict(d.desktops.stop(d.t_inject), d.t_restore - d.t_inject)
         r.metrics["desktop"] = m
-        r.detail = f"{r.detail}; {line}" if r.status == "pass" and ok else (
-            line if r.status == "pass" else f"{r.detail}; {line}")
-        r.status = "pass" if r.status == "pass" and ok else "fail"
+        _fold(r, [] if ok else [line], line)
     return r
+
+
+def _fold(r: CheckResult, bad: list[str], line: str) -> None:
+    """Add a part's verdict to the drill's: its sentence when all passed, else its problems (failing it)."""
+    if r.status == "pass" and not bad:
+        r.detail = f"{r.detail}; {line}"
+        return
+    r.detail = "; ".join(bad) if r.status == "pass" else f"{r.detail}; {'; '.join(bad) or line}"
+    r.status = "fail"
 
 
 def _congestion_verdict(d: Drill, name: str, metrics: dict[str, Any], pingers: list[Pinger]) -> CheckResult:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import fcntl
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from testbed.engine.controller import wait_generation, write_plan
 from testbed.engine.ovs import dump_conntrack, flush_conntrack
 from testbed.openflow.layout import make_layout
 from testbed.engine.ran import run_controller_plan
-from testbed.ran.network import prepare, run_policy
+from testbed.ran.network import prepare, relocated, run_policy
 from testbed.engine.rundir import Manifest, is_alive
 from testbed.errors import TestbedError, UsageError
 from testbed.slicing.conntrack import opened_by, parse_conntrack
@@ -50,12 +52,57 @@ class SliceChange:
     connections_cut: int = 0
 
 
-def load_changes(run_dir: Path) -> dict[str, dict[str, list[str]]]:
+def load_changes(run_dir: Path) -> dict[str, dict]:
+    """The run's live changes: slice members granted ("extra") and revoked, and PDU sessions the core
+    anchored at another UPF than planned ("upf": session host -> UPF, testbed.engine.relocate)."""
     try:
         data = json.loads((run_dir / CHANGES_FILE).read_text())
     except (OSError, ValueError):
         data = {}
-    return {"extra": data.get("extra", {}), "revoked": data.get("revoked", {})}
+    return {"extra": data.get("extra", {}), "revoked": data.get("revoked", {}), "upf": data.get("upf", {})}
+
+
+@contextmanager
+def locked_changes(run_dir: Path) -> Iterator[dict[str, dict]]:
+    """The run's changes under its lock (two CLIs, or a drill and a CLI, at once: one after the other)."""
+    with open(run_dir / (CHANGES_FILE + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield load_changes(run_dir)
+
+
+def push_plan(m: Manifest, topo, ran, ch: dict[str, dict], timeout: float) -> tuple[dict, dict, float]:
+    """Write the controller plan of the run with changes `ch` as the next generation, save `ch`, and wait
+    until every switch applied it; (old plan, new plan, seconds waited). Call it holding `locked_changes`."""
+    run_dir = m.dir
+    try:
+        old_plan = json.loads((run_dir / "plan.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise TestbedError(f"run {m.run_id} has no readable controller plan ({exc})") from None
+    gen = int(old_plan.get("generation", 1)) + 1
+    plan = run_controller_plan(topo, make_layout(topo, m.run_id), relocated(ran, ch["upf"]) if ran else None,
+                               ch["extra"], ch["revoked"], generation=gen)
+    _check_same_network(old_plan, plan)
+    tmp = run_dir / (CHANGES_FILE + ".tmp")
+    tmp.write_text(json.dumps(ch, indent=1))
+    tmp.replace(run_dir / CHANGES_FILE)
+    write_plan(run_dir, plan)
+    t0 = time.monotonic()
+    try:
+        wait_generation(run_dir / "controller-status.json", set(plan["switches"]), gen, timeout)
+    except TimeoutError:
+        raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
+                           f"(does app {m.controller.get('app')} follow plan changes?); "
+                           f"see {m.controller.get('log')}") from None
+    return old_plan, plan, time.monotonic() - t0
+
+
+def check_controller(m: Manifest) -> None:
+    """A live change needs the run's own controller app, running."""
+    if m.controller.get("remote"):
+        raise UsageError("this run uses a remote controller; live changes go through the testbed's own app")
+    ctrl_pid = m.pids.get("controller")
+    if not ctrl_pid or not is_alive(int(ctrl_pid[0]), ctrl_pid[1]):
+        raise TestbedError(f"the controller of run {m.run_id} is not running; nothing would apply the change")
 
 
 def _rule_keys(plan: dict) -> set[str]:
@@ -67,11 +114,7 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
     """`action` is "grant" or "revoke"; returns what changed once every switch has applied it."""
     if action not in ("grant", "revoke"):
         raise UsageError(f"unknown action {action!r}")
-    if m.controller.get("remote"):
-        raise UsageError("this run uses a remote controller; slice changes go through the testbed's own app")
-    ctrl_pid = m.pids.get("controller")
-    if not ctrl_pid or not is_alive(int(ctrl_pid[0]), ctrl_pid[1]):
-        raise TestbedError(f"the controller of run {m.run_id} is not running; nothing would apply the change")
+    check_controller(m)
     topo, ran = prepare(load(m.topology), m.run_id)
     slices = {s.name for s in topo.slices}
     if slice_name not in slices:
@@ -80,10 +123,7 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
     hosts = {n.name for n in topo.hosts}
     if member not in hosts:
         raise UsageError(f"{member!r} is not a host of {m.topology}")
-    run_dir = m.dir
-    with open(run_dir / (CHANGES_FILE + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two CLIs at once: one after the other
-        ch = load_changes(run_dir)
+    with locked_changes(m.dir) as ch:
         before = run_policy(topo, ran, ch["extra"], ch["revoked"])
         in_file = run_policy(topo, ran).members.get(slice_name, [])
         extra, revoked = ch["extra"].setdefault(slice_name, []), ch["revoked"].setdefault(slice_name, [])
@@ -98,31 +138,15 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
             if member not in revoked:
                 revoked.append(member)
         after = run_policy(topo, ran, ch["extra"], ch["revoked"])
-        try:
-            old_plan = json.loads((run_dir / "plan.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise TestbedError(f"run {m.run_id} has no readable controller plan ({exc})") from None
-        gen = int(old_plan.get("generation", 1)) + 1
-        plan = run_controller_plan(topo, make_layout(topo, m.run_id), ran, ch["extra"], ch["revoked"], generation=gen)
-        _check_same_network(old_plan, plan)
-        tmp = run_dir / (CHANGES_FILE + ".tmp")
-        tmp.write_text(json.dumps(ch, indent=1))
-        tmp.replace(run_dir / CHANGES_FILE)
-        write_plan(run_dir, plan)
-        t0 = time.monotonic()
-        try:
-            wait_generation(run_dir / "controller-status.json", set(plan["switches"]), gen, timeout)
-        except TimeoutError:
-            raise TestbedError(f"the controller did not apply plan generation {gen} within {timeout:.0f}s "
-                               f"(does app {m.controller.get('app')} follow plan changes?); "
-                               f"see {m.controller.get('log')}") from None
+        old_plan, plan, apply_s = push_plan(m, topo, ran, ch, timeout)
+        gen = plan["generation"]
         cut = end_sessions(plan, slice_name, member) if action == "revoke" else 0
     b, a = set(before.grants), set(after.grants)
     ok, nk = _rule_keys(old_plan), _rule_keys(plan)
     return SliceChange(action, slice_name, member, gen,
                        grants_added=sorted(astuple(g) for g in a - b),
                        grants_removed=sorted(astuple(g) for g in b - a),
-                       rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=time.monotonic() - t0,
+                       rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=apply_s,
                        connections_cut=cut)
 
 
@@ -149,9 +173,9 @@ def end_sessions(plan: dict, slice_name: str, member: str) -> int:
 def _check_same_network(old: dict, new: dict) -> None:
     """The topology file may have been edited since the run started: refuse a plan for another network."""
     before, after = old.get("hosts") or {}, new["hosts"]
-    # a PDU session host ("ue/uesimtunN") comes and goes with the UE's grant in its slice; the nodes
-    # themselves, and every host both plans know, must be as they were
+    # a PDU session host ("ue/uesimtunN") comes and goes with the UE's grant in its slice, and moves with
+    # its session between UPFs; the nodes themselves must be as they were
     nodes = lambda hosts: {h for h in hosts if "/" not in h}  # noqa: E731
-    if before and (nodes(before) != nodes(after) or any(before[h] != after[h] for h in before.keys() & after.keys())):
+    if before and (nodes(before) != nodes(after) or any(before[h] != after[h] for h in nodes(before))):
         raise TestbedError("the topology file no longer matches the running network (hosts, addresses or "
                            "ports changed); restart the run to use the edited file")

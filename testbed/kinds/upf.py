@@ -2,4 +2,4 @@
 from testbed.kinds.base import Kind
 
 KIND = Kind("upf", "5G user plane function (GTP-U endpoint, N3/N6)", offers_services=True,
-            implicit_services=("gtpu", "pfcp"), ran_role="upf")
+            implicit_services=("gtpu", "pfcp", "pfcp-hb"), ran_role="upf")

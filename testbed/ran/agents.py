@@ -178,7 +178,7 @@ def amf_config(plan: RanPlan, n2_transport: str = "auto") -> dict:
 
 def upf_config(plan: RanPlan, name: str) -> dict:
     u = plan.upf(name)
-    mine = [s for s in plan.sessions if s.upf == name]
+    mine = [s for s in plan.sessions if name in (s.upf, s.fallback_upf)]  # the sessions it may take over too
     cells = {sub.name: sub.cells for sub in plan.subscribers}
     gnbs = sorted({str(plan.gnb(g).address) for s in mine for g in cells[s.ue]}, key=IPv4Address)
     pools = list(dict.fromkeys(str(s.pool) for s in mine))

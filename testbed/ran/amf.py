@@ -21,6 +21,16 @@
   not answer turns the session into a reject #26 (insufficient resources).
 - Every accept and reject is one log line (with the cause and its reason) and
   is kept in the status file (the last MAX_REJECTS rejects).
+- MEC fallback: when a UPF stops answering the SMF's PFCP heartbeats
+  (testbed.ran.smf), each session anchored there that the plan gives a
+  `fallback_upf` (the central UPF) is moved: the fallback UPF is told over N4
+  to take the session (same UL TEID, address and DL tunnel), then the gNB gets
+  a PDUSessionResourceModifyRequest with the new UL tunnel (UL NG-U UP TNL
+  Modify List) and answers with a PDUSessionResourceModifyResponse. The UE
+  keeps its address and notices nothing but the gap. When the MEC UPF answers
+  again the sessions move back the same way, and the central UPF lets go of
+  them only after (make before break). Each move is a log line and an entry of
+  the session's `moves` in the status file, which is written at once.
 
 This module holds the procedures and the UE contexts; the N2 transport (listeners,
 gNB connections, NGAP dispatch) is n2server.py and the N4 side smf.py.
@@ -34,10 +44,11 @@ from collections import Counter, deque
 from ipaddress import IPv4Address
 from typing import Any
 
-from testbed.ran import core, daemon, n2, n4, nas, ngap
+from testbed.ran import core, daemon, n2, n4, nas, ngap, pfcp
 from testbed.ran.daemon import Log, Loop, StatusFile, need
 from testbed.ran.n2server import GnbPeer, N2Server
 from testbed.ran.plan import RanPlan, Session
+from testbed.ran.ngap import Tunnel
 from testbed.ran.planfile import plan_from_dict
 from testbed.ran.smf import Smf
 
@@ -73,10 +84,12 @@ class AmfSession:
         self.gnb: str | None = None
         self.requested = requested
         self.setup_ms: float | None = None
+        self.moves: list[dict[str, Any]] = []  # MEC fallback and back: when, from, to, why, gNB confirmed
 
     def view(self) -> dict[str, Any]:
         s = self.session
-        return {"psi": s.psi, "slice": s.slice, "dnn": s.dnn, "address": str(s.address), "upf": self.upf,
+        return {"psi": s.psi, "tun": s.tun, "slice": s.slice, "dnn": s.dnn, "address": str(s.address),
+                "upf": self.upf, "planned_upf": s.upf, "fallback_upf": s.fallback_upf, "moves": self.moves,
                 "ul_teid": s.ul_teid, "dl_teid": self.dl_teid, "gnb": self.gnb, "qfi": s.qfi, "fiveqi": s.fiveqi,
                 "dscp": s.dscp, "state": self.state, "setup_ms": self.setup_ms}
 
@@ -107,7 +120,9 @@ class Amf:
         port, transport_pref = int(cfg.get("ngap_port", n2.PORT)), str(cfg.get("n2_transport", "auto"))
         self.plan: RanPlan = plan_from_dict(need(cfg, "plan", dict))
         self.max_ues = int(cfg.get("max_ues", 100_000))
-        self.smf = Smf(self.plan, self.name, self.address, int(cfg.get("n4_port", n4.PORT)), log, status, loop)
+        self.smf = Smf(self.plan, self.name, self.address, int(cfg.get("n4_port", n4.PORT)), log, status, loop,
+                       int(cfg.get("pfcp_port", pfcp.PORT)))
+        self.smf.on_upf_change = self.upf_changed
         self.ues: dict[int, AmfUe] = {}
         self.by_supi: dict[str, AmfUe] = {}
         self.next_amf_id = 1
@@ -120,7 +135,7 @@ class Amf:
     def start(self) -> None:
         transports = self.n2.start()
         self.loop.every(1.0, lambda: self.status_file.maybe_write(self.status))
-        self.loop.call_later(0.0, self.smf.associate)
+        self.smf.start()
         self.log("start", address=self.address, ngap=f"{'+'.join(transports)}/{self.n2.port}",
                  sctp="available" if n2.SCTP in transports else "unavailable (TCP fallback)",
                  plmn=self.plan.plmn, subscribers=len(self.plan.subscribers),
@@ -209,24 +224,27 @@ class Amf:
         for psi, other in list(ue.sessions.items()):
             if psi == request.psi or other.session.ul_teid == planned.ul_teid:
                 self.release_session(ue, other, "requested again")
-        upf = self.plan.upf(planned.upf)
-        answer = self.smf.request(planned.upf, {
+        anchor = planned.upf  # while a MEC UPF is lost its sessions are set up at the fallback
+        if self.smf.lost(anchor) and planned.fallback_upf:
+            anchor = planned.fallback_upf
+        upf = self.plan.upf(anchor)
+        answer = self.smf.request(anchor, {
             "op": "establish", "seid": planned.ul_teid, "ue": ue.name, "supi": ue.supi, "slice": planned.slice,
             "address": str(planned.address), "ul_teid": planned.ul_teid, "qfi": planned.qfi, "dscp": planned.dscp})
         if not answer.get("ok"):
             cause = nas.SmCause.INSUFFICIENT_RESOURCES
-            reason = f"{ue.name}: UPF {planned.upf} refused the session: {answer.get('error')}"
+            reason = f"{ue.name}: UPF {anchor} refused the session: {answer.get('error')}"
             self.counters["session_rejects"] += 1
             self.reject("session", ue.supi, cause, reason, peer, psi=request.psi, snssai=str(planned.snssai),
                         dnn=planned.dnn)
             reject = nas.dl_nas_transport(nas.session_reject(request.psi, request.pti, cause), request.psi)
             self.n2.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, reject))
             return
-        sess = AmfSession(planned, planned.upf, str(upf.address), t0)
+        sess = AmfSession(planned, anchor, str(upf.address), t0)
         ue.sessions[request.psi] = sess
         self.n2.send(peer, ngap.setup_request(ue.amf_ue_id, ue.ran_ue_id, [(planned, verdict.response, upf.address)]))
         self.log("session-request", ue=ue.name, psi=request.psi, slice=planned.slice, dnn=planned.dnn,
-                 address=str(planned.address), upf=planned.upf, ul_teid=f"{planned.ul_teid:#010x}")
+                 address=str(planned.address), upf=anchor, ul_teid=f"{planned.ul_teid:#010x}")
 
     def n2_PDUSessionResourceSetupResponse(self, peer: GnbPeer, msg: ngap.Ngap) -> None:
         ue = self.ues.get(msg.amf_ue_id)
@@ -248,6 +266,60 @@ class Amf:
                      upf=sess.upf, ul_teid=f"{s.ul_teid:#010x}", dl_teid=f"{item.dl.teid:#010x}",
                      gnb=sess.gnb, qfi=s.qfi, dscp=s.dscp, setup_ms=sess.setup_ms,
                      error=None if answer.get("ok") else answer.get("error"))
+
+    def n2_PDUSessionResourceModifyResponse(self, peer: GnbPeer, msg: ngap.Ngap) -> None:
+        ue = self.ues.get(msg.amf_ue_id)
+        if ue is None:
+            self.log("ngap-unknown-ue", procedure=msg.procedure, amf_ue_id=msg.amf_ue_id)
+            return
+        for item in msg.sessions:
+            sess = ue.sessions.get(item.psi)
+            if sess is not None and sess.moves and item.ul is not None and str(item.ul.address) == sess.upf_address:
+                sess.moves[-1]["gnb_confirmed_at"] = round(time.time(), 3)
+                self.log("session-moved", ue=ue.name, psi=item.psi, upf=sess.upf, gnb=peer.name)
+        self.status_file.maybe_write(self.status, force=True)
+
+    # ------------------------------------------------------------------ MEC fallback
+
+    def upf_changed(self, name: str, alive: bool) -> None:
+        """A UPF was lost (its sessions with a fallback move there) or is back (its own sessions come home)."""
+        moves = []
+        for ue in list(self.ues.values()):
+            for sess in list(ue.sessions.values()):
+                s = sess.session
+                if alive and s.upf == name and sess.upf != name:
+                    moves.append((ue, sess, name, f"UPF {name} answers again"))
+                elif not alive and sess.upf == name and s.fallback_upf and s.fallback_upf != name:
+                    moves.append((ue, sess, s.fallback_upf, f"UPF {name} lost"))
+        for ue, sess, to, why in moves:
+            self.move_session(ue, sess, to, why)
+        self.log("upf-" + ("back" if alive else "lost"), upf=name, sessions_moved=len(moves))
+        self.status_file.maybe_write(self.status, force=True)
+
+    def move_session(self, ue: AmfUe, sess: AmfSession, to: str, why: str) -> bool:
+        """Anchor a session at UPF `to`: N4 there first, then the gNB's UL tunnel, then the old UPF lets go."""
+        s, old = sess.session, sess.upf
+        if sess.dl_teid is None or sess.gnb is None:
+            return False  # not set up yet: its own set-up (which sees the lost UPF) decides
+        answer = self.smf.request(to, {
+            "op": "establish", "seid": s.ul_teid, "ue": ue.name, "supi": ue.supi, "slice": s.slice,
+            "address": str(s.address), "ul_teid": s.ul_teid, "qfi": s.qfi, "dscp": s.dscp,
+            "gnb": sess.gnb, "dl_teid": sess.dl_teid})
+        if not answer.get("ok"):
+            self.counters["session_move_failures"] += 1
+            self.log("session-move-failed", ue=ue.name, psi=s.psi, upf=to, reason=why, error=answer.get("error"))
+            return False
+        address = self.plan.upf(to).address
+        sess.upf, sess.upf_address = to, str(address)
+        sess.moves.append({"at": round(time.time(), 3), "from": old, "to": to, "reason": why})
+        self.n2.send(ue.peer, ngap.modify_request(ue.amf_ue_id, ue.ran_ue_id, [
+            (s.psi, Tunnel(address, s.ul_teid), Tunnel(IPv4Address(sess.gnb), sess.dl_teid))]))
+        if not self.smf.lost(old):
+            self.smf.request(old, {"op": "delete", "seid": s.ul_teid})
+        self.counters["sessions_moved"] += 1
+        self.log("session-move", ue=ue.name, psi=s.psi, address=str(s.address), upf=to, previous_upf=old,
+                 reason=why)
+        return True
 
     # ------------------------------------------------------------------ helpers
 

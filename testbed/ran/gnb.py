@@ -171,6 +171,25 @@ class Gnb:
         for nas in nas_out:
             self.up.send_rls(ue, rls.NAS, nas)
 
+    def n2_PDUSessionResourceModifyRequest(self, msg: ngap.Ngap) -> None:
+        """The core moved sessions to another UPF (its MEC UPF lost, or back): uplink goes to the new tunnel."""
+        ue = self._ue_of(msg)
+        if ue is None:
+            return
+        done = []
+        for item in msg.sessions:
+            s = ue.sessions.get(item.psi)
+            if s is None or item.ul is None:
+                self.log("session-modify-refused", ue=ue.name, psi=item.psi, reason="no such session or no UL tunnel")
+                continue
+            old = s.upf
+            s.retarget(item.ul, self.up.socket_for(s.dscp, str(item.ul.address)))
+            done.append((item.psi, item.ul))
+            self.counters["sessions_modified"] += 1
+            self.log("session-modify", ue=ue.name or ue.ue_id, psi=item.psi, upf=s.upf, previous_upf=old,
+                     ul_teid=f"{s.ul_teid:#010x}")
+        self.n2.send(ngap.modify_response(msg.amf_ue_id, msg.ran_ue_id, done))
+
     # ------------------------------------------------------------------ radio control (RLS)
 
     def on_rls_control(self, hdr: rls.Header, payload: bytes, addr: tuple[str, int]) -> None:

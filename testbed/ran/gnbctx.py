@@ -53,6 +53,13 @@ class GnbSession:
         self.rls_header = rls.encode(rls.DATA, ue.ue_id, psi=psi)
         self.ul_packets = self.ul_bytes = self.dl_packets = self.dl_bytes = 0
 
+    def retarget(self, ul: ngap.Tunnel, sock: socket.socket) -> None:
+        """Send uplink to another UPF (the core moved the session: a PDU Session Resource Modify)."""
+        self.ul_teid = ul.teid
+        self.upf = str(ul.address)
+        self.header = gtpu.template(ul.teid, self.qfi, uplink=True)
+        self.sock = sock
+
     def view(self) -> dict[str, Any]:
         return {"psi": self.psi, "ul_teid": self.ul_teid, "dl_teid": self.dl_teid, "upf": self.upf, "qfi": self.qfi,
                 "fiveqi": self.fiveqi, "dscp": self.dscp, "ul_packets": self.ul_packets, "ul_bytes": self.ul_bytes,

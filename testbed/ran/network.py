@@ -12,10 +12,12 @@ when it builds a run, the prober and `testbed flows` when they read one.
   change) derives it from the run's topology alone.
 - `run_policy(topo, plan)`: the node-level policy of the run: the file's slices
   plus the infrastructure flows of the 5G path (UE -> its gNB RLS, gNB -> core
-  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4; and for a UE's fallback gNBs,
-  the UE -> that gNB's RLS and that gNB <-> the UE's sessions' UPFs, granted from
-  the start so that a re-attach needs no rule change), and the UPFs as neighbours of
-  the servers their sessions reach (ARP: no grant, but the servers' next hop
+  NGAP, gNB <-> its UPFs GTP-U, core -> UPF N4 and its PFCP heartbeats; and for
+  a UE's fallback gNBs, the UE -> that gNB's RLS and that gNB <-> the UE's
+  sessions' UPFs, and for a session on a MEC UPF, its gNBs <-> the central UPF
+  it falls back to, all granted from the start so that a re-attach or a
+  fallback needs no grant), and the UPFs (the fallback ones too) as neighbours
+  of the servers their sessions reach (ARP: no grant, but the servers' next hop
   back to the sessions). The prober's matrix reads this.
 - `session_policy(policy, plan)`: what the switches enforce. A UE's node
   address carries only its radio link; what its slices grant it is granted to
@@ -26,6 +28,7 @@ when it builds a run, the prober and `testbed flows` when they read one.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from testbed import kinds, services
@@ -87,11 +90,16 @@ def infra_grants(plan: RanPlan) -> list[Grant]:
     """The flows the 5G path needs to exist, outside every slice."""
     out = [_grant(sub.name, gnb, "rls") for sub in plan.subscribers for gnb in sub.cells]
     out += [_grant(g.name, plan.core.name, "ngap") for g in plan.gnbs]
-    out += [_grant(plan.core.name, u.name, "pfcp") for u in plan.upfs]
+    out += [_grant(plan.core.name, u.name, svc) for u in plan.upfs for svc in ("pfcp", "pfcp-hb")]
     cells = {sub.name: sub.cells for sub in plan.subscribers}
-    for gnb, upf in dict.fromkeys((g, s.upf) for s in plan.sessions for g in cells[s.ue]):
+    for gnb, upf in dict.fromkeys((g, u) for s in plan.sessions for g in cells[s.ue] for u in session_upfs(s)):
         out += [_grant(gnb, upf, "gtpu"), _grant(upf, gnb, "gtpu")]
     return out
+
+
+def session_upfs(s: Session) -> tuple[str, ...]:
+    """The UPFs a session may be anchored at: its own, then the central one it falls back to."""
+    return (s.upf, s.fallback_upf) if s.fallback_upf else (s.upf,)
 
 
 def run_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, list[str]] | None = None,
@@ -103,8 +111,9 @@ def run_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, li
     session = first_sessions(plan)
     for g in pol.grants:
         s = session.get((g.src, g.slice))
-        if s is not None and (s.upf, g.dst) not in pol.neighbours:
-            pol.neighbours.append((s.upf, g.dst))
+        for upf in session_upfs(s) if s is not None else ():
+            if (upf, g.dst) not in pol.neighbours:
+                pol.neighbours.append((upf, g.dst))
     have = set(pol.grants)
     for g in infra_grants(plan):
         if g not in have:
@@ -149,6 +158,28 @@ def session_policy(policy: Policy, plan: RanPlan) -> tuple[Policy, dict[str, tup
     return out, aliases
 
 
+def relocated(plan: RanPlan, moves: Mapping[str, str]) -> RanPlan:
+    """The plan with each session named in `moves` (session host `UE/uesimtunN` -> UPF) anchored at that UPF.
+
+    Where the core moved it: a session on a lost MEC UPF goes to its central
+    fallback, and back when the MEC UPF answers again (testbed.ran.amf). Only a
+    move to the session's own UPF or its fallback is taken; anything else is a
+    KeyError (a moves file from another plan).
+    """
+    if not moves:
+        return plan
+    subs = []
+    for sub in plan.subscribers:
+        out = []
+        for s in sub.sessions:
+            to = moves.get(session_host(s), s.upf)
+            if to not in session_upfs(s):
+                raise KeyError(f"{session_host(s)} cannot be anchored at {to!r}: its UPFs are {session_upfs(s)}")
+            out.append(s if to == s.upf else replace(s, upf=to, fallback_upf=s.upf))  # same grants either way
+        subs.append(replace(sub, sessions=tuple(out)))
+    return replace(plan, subscribers=tuple(subs))
+
+
 def enforced_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[str, list[str]] | None = None,
                     revoked: dict[str, list[str]] | None = None) -> tuple[Policy, dict[str, tuple[str, str]]]:
     """What the switches hold for this run: `session_policy` of `run_policy` (no aliases without a RAN)."""
@@ -156,5 +187,5 @@ def enforced_policy(topo: Topology, plan: RanPlan | None, extra_members: dict[st
     return session_policy(pol, plan) if plan is not None else (pol, {})
 
 
-__all__ = ["anchor_switch", "enabled", "enforced_policy", "infra_grants", "prepare", "run_policy", "session_host",
-           "session_policy"]
+__all__ = ["anchor_switch", "enabled", "enforced_policy", "infra_grants", "prepare", "relocated", "run_policy",
+           "session_host", "session_policy", "session_upfs"]

@@ -33,6 +33,7 @@ from testbed.ran.plan import Session, Snssai
 
 PROC_INITIAL_UE_MESSAGE = 15
 PROC_PDU_SESSION_RESOURCE_SETUP = 29
+PROC_PDU_SESSION_RESOURCE_MODIFY = 26
 PROC_NG_SETUP = 21
 PROC_DOWNLINK_NAS_TRANSPORT = 4
 PROC_UPLINK_NAS_TRANSPORT = 46
@@ -57,6 +58,9 @@ ID_SERVED_GUAMIS = _C.id_ServedGUAMIList()
 ID_AMF_CAPACITY = _C.id_RelativeAMFCapacity()
 ID_PLMN_SUPPORT = _C.id_PLMNSupportList()
 ID_CAUSE = _C.id_Cause()
+ID_MODIFY_LIST_REQ = _C.id_PDUSessionResourceModifyListModReq()
+ID_MODIFY_LIST_RES = _C.id_PDUSessionResourceModifyListModRes()
+ID_UL_TNL_MODIFY = _C.id_UL_NGU_UP_TNLModifyList()
 _LOCK = threading.RLock()
 
 
@@ -204,6 +208,43 @@ def setup_response_tunnels(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int
     ])
 
 
+def _gtp_tunnel(t: Tunnel) -> tuple[str, dict]:
+    return ("gTPTunnel", {"transportLayerAddress": _ip_bits(t.address), "gTP-TEID": t.teid.to_bytes(4, "big")})
+
+
+@_locked
+def modify_request(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int, Tunnel, Tunnel]]) -> bytes:
+    """PDUSessionResourceModifyRequest moving sessions' uplink to another UPF: per (PDU session id, new UL
+    tunnel, the gNB's DL tunnel, unchanged) one UL NG-U UP TNL Modify List item (TS 38.413 9.3.4.3)."""
+    transfer = NGAP.NGAP_IEs.PDUSessionResourceModifyRequestTransfer
+    out = []
+    for psi, ul, dl in items:
+        transfer.set_val({"protocolIEs": [
+            {"id": ID_UL_TNL_MODIFY, "criticality": "reject", "value": ("UL-NGU-UP-TNLModifyList", [
+                {"uL-NGU-UP-TNLInformation": _gtp_tunnel(ul), "dL-NGU-UP-TNLInformation": _gtp_tunnel(dl)}])}]})
+        out.append({"pDUSessionID": psi, "pDUSessionResourceModifyRequestTransfer": transfer.to_aper()})
+    return _encode("initiatingMessage", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyRequest", [
+        (ID_AMF_UE, "reject", "AMF-UE-NGAP-ID", amf_ue_id),
+        (ID_RAN_UE, "reject", "RAN-UE-NGAP-ID", ran_ue_id),
+        (ID_MODIFY_LIST_REQ, "reject", "PDUSessionResourceModifyListModReq", out),
+    ])
+
+
+@_locked
+def modify_response(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int, Tunnel]]) -> bytes:
+    """The gNB's answer: per (PDU session id, the UL tunnel it now sends to) a modified item."""
+    transfer = NGAP.NGAP_IEs.PDUSessionResourceModifyResponseTransfer
+    out = []
+    for psi, ul in items:
+        transfer.set_val({"uL-NGU-UP-TNLInformation": _gtp_tunnel(ul)})
+        out.append({"pDUSessionID": psi, "pDUSessionResourceModifyResponseTransfer": transfer.to_aper()})
+    return _encode("successfulOutcome", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyResponse", [
+        (ID_AMF_UE, "ignore", "AMF-UE-NGAP-ID", amf_ue_id),
+        (ID_RAN_UE, "ignore", "RAN-UE-NGAP-ID", ran_ue_id),
+        (ID_MODIFY_LIST_RES, "ignore", "PDUSessionResourceModifyListModRes", out),
+    ])
+
+
 def _uli(plmn: str, nci: int, tac: int) -> tuple[str, dict]:
     ploc = _plmn_bytes(plmn)
     return ("userLocationInformationNR", {"nR-CGI": {"pLMNIdentity": ploc, "nRCellIdentity": (nci, 36)},
@@ -301,6 +342,24 @@ def _request_item(item: dict) -> SessionSetup:
                         ul=ul, qfi=qfi, fiveqi=fiveqi)
 
 
+def _modify_item(item: dict) -> SessionSetup:
+    transfer = _contained(item["pDUSessionResourceModifyRequestTransfer"],
+                          NGAP.NGAP_IEs.PDUSessionResourceModifyRequestTransfer)
+    ul = dl = None
+    for ie in transfer["protocolIEs"]:
+        if ie["id"] == ID_UL_TNL_MODIFY:
+            first = ie["value"][1][0]
+            ul, dl = _tunnel(first["uL-NGU-UP-TNLInformation"]), _tunnel(first["dL-NGU-UP-TNLInformation"])
+    return SessionSetup(item["pDUSessionID"], ul=ul, dl=dl)
+
+
+def _modified_item(item: dict) -> SessionSetup:
+    transfer = _contained(item["pDUSessionResourceModifyResponseTransfer"],
+                          NGAP.NGAP_IEs.PDUSessionResourceModifyResponseTransfer)
+    ul = transfer.get("uL-NGU-UP-TNLInformation")
+    return SessionSetup(item["pDUSessionID"], ul=_tunnel(ul) if ul else None)
+
+
 def _response_item(item: dict) -> SessionSetup:
     transfer = _contained(item["pDUSessionResourceSetupResponseTransfer"],
                           NGAP.NGAP_IEs.PDUSessionResourceSetupResponseTransfer)
@@ -330,6 +389,12 @@ def decode(buf: bytes) -> Ngap:
     if name == "PDUSessionResourceSetupResponse":
         return Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE],
                     sessions=tuple(_response_item(i) for i in ies.get(ID_SETUP_LIST_RES, [])))
+    if name == "PDUSessionResourceModifyRequest":
+        return Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE],
+                    sessions=tuple(_modify_item(i) for i in ies[ID_MODIFY_LIST_REQ]))
+    if name == "PDUSessionResourceModifyResponse":
+        return Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE],
+                    sessions=tuple(_modified_item(i) for i in ies.get(ID_MODIFY_LIST_RES, [])))
     if name in ("DownlinkNASTransport", "UplinkNASTransport"):
         out = Ngap(name, ies[ID_RAN_UE], ies[ID_AMF_UE], nas=ies[ID_NAS_PDU])
         if ID_ULI in ies:

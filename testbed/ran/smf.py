@@ -5,12 +5,19 @@ different: a UPF may be down or late. Association is retried every 2 s until
 every planned UPF answered; a request that cannot reach its UPF marks it
 unreachable and answers {"ok": False}, which the AMF turns into a reject #26
 (insufficient resources) rather than an error.
+
+Whether a UPF is alive is watched with real PFCP heartbeats (testbed.ran.pfcp,
+UDP 8805, non-blocking): a UPF silent for LOST_AFTER_S is "lost" (requests to
+it are refused at once instead of waiting out a TCP timeout) and
+`on_upf_change(name, alive)` tells the AMF, which moves sessions to their
+fallback UPF; when it answers again it is "associated" and the AMF is told too.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from testbed.ran import n4
+from testbed.ran import n4, pfcp
 from testbed.ran.daemon import Log, Loop, StatusFile
 from testbed.ran.plan import RanPlan
 
@@ -19,17 +26,35 @@ class Smf:
     """N4 clients of one core and what it knows of each UPF (unknown, associated, unreachable)."""
 
     def __init__(self, plan: RanPlan, name: str, address: str, n4_port: int, log: Log, status: StatusFile,
-                 loop: Loop) -> None:
+                 loop: Loop, pfcp_port: int = pfcp.PORT) -> None:
         self.name = name
         self.log = log
         self.status_file = status
         self.loop = loop
         self.upfs = {u.name: n4.Client(str(u.address), n4_port, source=address) for u in plan.upfs}
         self.upf_state = {u.name: "unknown" for u in plan.upfs}
+        self.on_upf_change: Callable[[str, bool], None] | None = None
+        self.heartbeats = pfcp.Supervisor(address, {u.name: str(u.address) for u in plan.upfs}, self._heard, log,
+                                          port=pfcp_port)
+
+    def start(self) -> None:
+        """Associate with every UPF and start the heartbeats."""
+        self.loop.add_reader(self.heartbeats.open().fileno(), self.heartbeats.on_read)
+        self.loop.every(self.heartbeats.interval, self.heartbeats.tick)
+        self.loop.call_later(0.0, self.associate)
+
+    def lost(self, upf: str) -> bool:
+        return self.upf_state.get(upf) == "lost"
+
+    def _heard(self, upf: str, alive: bool) -> None:
+        self.upf_state[upf] = "associated" if alive else "lost"
+        self.status_file.dirty = True
+        if self.on_upf_change is not None:
+            self.on_upf_change(upf, alive)
 
     def associate(self) -> None:
         """Associate with every UPF not yet associated; again in 2 s while one is missing."""
-        pending = [n for n, st in self.upf_state.items() if st != "associated"]
+        pending = [n for n, st in self.upf_state.items() if st in ("unknown", "unreachable")]  # lost: heartbeats
         for name in pending:
             client = self.upfs[name]
             client.timeout = 1.0
@@ -45,14 +70,17 @@ class Smf:
                 self.log("n4-association", upf=name, address=client.address, state=state, error=answer.get("error"))
                 self.status_file.dirty = True
             self.upf_state[name] = state
-        if any(st != "associated" for st in self.upf_state.values()):
+        if any(st in ("unknown", "unreachable") for st in self.upf_state.values()):
             self.loop.call_later(2.0, self.associate)
 
     def request(self, upf: str, request: dict[str, Any]) -> dict[str, Any]:
         """One N4 request to a UPF; its answer, or {"ok": False, "error": ...} when it cannot be reached."""
+        if self.lost(upf):
+            return {"ok": False, "error": f"N4 to {upf}: lost (its PFCP heartbeats go unanswered)"}
         try:
             answer = self.upfs[upf].request(request)
-            self.upf_state[upf] = "associated"
+            if not self.lost(upf):
+                self.upf_state[upf] = "associated"
             return answer
         except OSError as exc:
             self.upf_state[upf] = "unreachable"
@@ -62,7 +90,9 @@ class Smf:
     def close(self) -> None:
         for c in self.upfs.values():
             c.close()
+        self.heartbeats.close()
 
     def view(self) -> dict[str, Any]:
         """The status file's `n4` entry."""
-        return {"protocol": "json-lines over TCP (not PFCP)", "upfs": dict(self.upf_state)}
+        return {"protocol": "json-lines over TCP (not PFCP)", "upfs": dict(self.upf_state),
+                "heartbeats": self.heartbeats.view()}

@@ -3,7 +3,9 @@
     python -m testbed.ran.upf --config upf.json [--status upf-status.json]
 
 Sessions come from the core over the emulated N4 (testbed.ran.n4: JSON over
-TCP 8805, not PFCP), accepted only from the core addresses in the config.
+TCP 8805, not PFCP), accepted only from the core addresses in the config; the
+core's PFCP Heartbeat Requests (real PFCP, UDP 8805, testbed.ran.pfcp) are
+answered, so the core knows when this UPF is lost.
 
 Uplink, per G-PDU received on <address>:2152, in this order of checks (each
 failure is dropped and counted under its reason in the status file):
@@ -43,7 +45,7 @@ from collections import Counter, deque
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from testbed.ran import daemon, gso, gtpu, n4, tun
+from testbed.ran import daemon, gso, gtpu, n4, pfcp, tun
 from testbed.ran.daemon import Log, Loop, StatusFile, need
 from testbed.ran.upfn4 import N4Server, SessionTable
 
@@ -107,6 +109,7 @@ class Upf:
         self.by_teid, self.by_addr = self.table.by_teid, self.table.by_addr  # read by the packet loops
         self.dscp_socks: dict[tuple[int, str], socket.socket] = {}
         self.n4 = N4Server(self.address, n4_port, self.smfs, self.handle_n4, self.counters, log, loop)
+        self.heartbeat = pfcp.Responder(self.address, self.smfs, int(cfg.get("pfcp_port", pfcp.PORT)))
         self.saved_forwarding: str | None = None
         self.gtp: socket.socket | None = None
         self.tun_fd: int | None = None
@@ -132,6 +135,7 @@ class Upf:
         self.loop.add_reader(self.gtp.fileno(), self.on_gtp)
         self.loop.add_reader(self.tun_fd, self.on_tun)
         self.loop.add_reader(n4_listen.fileno(), self.n4.on_accept)
+        self.loop.add_reader(self.heartbeat.open().fileno(), self.heartbeat.on_read)
         self.loop.every(1.0, self._tick)
         self.log("start", address=self.address, gtpu=self.gtpu_port, n4=f"tcp/{self.n4.port} (JSON, not PFCP)",
                  n6=self.tun_name, pools=",".join(self.pools) or "none", gnbs=",".join(sorted(self.known_gnbs)))
@@ -139,6 +143,7 @@ class Upf:
 
     def close(self) -> None:
         self.n4.close_conns()
+        self.heartbeat.close()
         for s in [self.gtp, self.n4.listener, *self.dscp_socks.values()]:
             if s is not None:
                 s.close()
@@ -264,6 +269,7 @@ class Upf:
         return {
             "program": "upf", "name": self.name, "address": self.address, "pid": os.getpid(),
             "n4": self.n4.view(),
+            "heartbeats": {"answered": self.heartbeat.answered, "refused": self.heartbeat.refused},
             "n6": {"tun": self.tun_name, "pools": self.pools},
             "known_gnbs": sorted(self.known_gnbs),
             "counters": {"sessions": len(sessions), "ul_packets": sum(s["ul_packets"] for s in sessions),
