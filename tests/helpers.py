@@ -125,10 +125,11 @@ def cli(*args: str, check: bool = True, timeout: float = 180, **kw) -> subproces
     return r
 
 
-def built(topo: str, filename: str, tmp_path_factory) -> Iterator:
+def built(topo: str, filename: str, tmp_path_factory, on_disk: bool = False) -> Iterator:
     """Yield a running `Testbed` of YAML text `topo` (in its own state dir); afterwards, assert it left nothing.
 
-    The body of a module-scoped fixture: `yield from built(TOPO, "x.yaml", tmp_path_factory)`.
+    The body of a module-scoped fixture: `yield from built(TOPO, "x.yaml", tmp_path_factory)`; `on_disk`
+    builds it from a file of that name, for tests that drive it with the CLI too.
     It skips (with the reason) where root or Open vSwitch is missing: the autouse
     `network` fixture comes too late for a module-scoped one.
     """
@@ -142,7 +143,10 @@ def built(topo: str, filename: str, tmp_path_factory) -> Iterator:
     state = tmp_path_factory.mktemp("state")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TESTBED_STATE_DIR", str(state))
-        with Testbed(parse_text(topo, filename)) as t:
+        if on_disk:  # the CLI (`testbed fault inject --run ...`) reads the run's topology file again
+            path = tmp_path_factory.mktemp("topology") / filename
+            path.write_text(topo)
+        with (Testbed.from_file(path) if on_disk else Testbed(parse_text(topo, filename))) as t:
             rid = t.run_id
             yield t
         assert leftovers(rid, state) == []

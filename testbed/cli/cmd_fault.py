@@ -72,7 +72,7 @@ def inject(kind: str, target: str | None, duration: float, settings: tuple[str, 
     if kind == "congestion" and (src is None or dst is None or rate is None or duration > 60):
         raise UsageError("congestion needs --from NODE --to NODE|SERVICE --rate RATE, and --for at most 60s")
     m = pick_run(run_id)
-    topo, _ = prepare(load(m.topology), m.run_id)
+    topo, ran = prepare(load(m.topology), m.run_id)
     if kind == "node-down" and target not in {n.name for n in topo.nodes}:
         raise UsageError(f"no node {target!r} in {m.topology}")
     tb = SimpleNamespace(topo=topo, manifest=m, controller=None, node=lambda name: node_handle(m, name),
@@ -80,6 +80,7 @@ def inject(kind: str, target: str | None, duration: float, settings: tuple[str, 
     drill = Drill(Fault(name="cli", type=kind, target=target, set=list(settings), src=src, dst=dst, rate=rate,
                         duration=duration * 1000), [], [])
     target = target or f"{src} -> {dst} at {rate / 1e6:g} Mbit/s"
+    follower = _follower(m, topo, ran, drill.fault)
     t0 = time.monotonic()
     do_inject(tb, drill)
     render.console.print(f"{kind} {target}: injected; restoring in {duration:g} s (Ctrl-C restores now)")
@@ -90,10 +91,40 @@ def inject(kind: str, target: str | None, duration: float, settings: tuple[str, 
     finally:
         do_restore(tb, drill)
     render.console.print(f"{kind} {target}: restored after {time.monotonic() - t0:.1f} s")
+    if follower is not None:
+        _follow_home(follower)
     if (cross := drill.before.get("cross")) is not None:
         render.console.print(f"cross-traffic to {cross['dst']}: sent {cross.get('sent_bps', 0) / 1e6:.1f} Mbit/s, "
                              f"received {cross.get('received_bps', 0) / 1e6:.1f} Mbit/s"
                              + (f" [red]{cross['error']}[/]" if cross.get("error") else ""))
+
+
+def _follower(m, topo, ran, fault):
+    """node-down on a MEC UPF: the switches and servers follow the core's moves of its sessions (started)."""
+    from testbed.checks.upffallback import expected
+    from testbed.engine.relocate import Follower
+
+    if not expected(SimpleNamespace(ran=ran), fault):
+        return None
+    addresses = {n: rec.ip for n, rec in m.nodes.items() if rec.ip}
+    return Follower(m, topo, ran, lambda node, argv: node_handle(m, node).run(argv), addresses).start()
+
+
+def _follow_home(follower, wait_s: float = 10.0) -> None:
+    """After the restore: keep following until the sessions are home (at most `wait_s`), then say what moved."""
+    from testbed.engine.relocate import core_anchors
+
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and core_anchors(follower.plan, follower.manifest.dir):
+        time.sleep(0.2)
+    time.sleep(2 * follower.interval)
+    follower.stop()
+    for change in follower.applied:
+        what = (f"{len(change['moved'])} session(s) to the fallback UPF" if change["moved"] else "") + (
+            f"{', ' if change['moved'] else ''}{len(change['back'])} session(s) home" if change["back"] else "")
+        render.console.print(f"the network followed the core: {what} (rules and routes in {change['rules_s'] + change['routes_s']:.2f} s)")
+    for err in follower.errors:
+        render.console.print(f"[red]following the core: {err}[/]")
 
 
 def register(cli: click.Group) -> None:

@@ -55,7 +55,9 @@ def node_handle(m: Manifest, name: str):
     if rec is None:
         raise UsageError(f"run {m.run_id} has no node {name!r}")
     enter = runtimes.new(rec.runtime).enter_argv
-    return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw))
+    return SimpleNamespace(ip=rec.ip, popen=lambda argv, **kw: subprocess.Popen(enter(rec, list(argv)), **kw),
+                           run=lambda argv, timeout=20: subprocess.run(enter(rec, list(argv)), capture_output=True,
+                                                                       text=True, timeout=timeout))
 
 
 def attach(m: Manifest):

@@ -60,8 +60,8 @@ def route_changes(topo, plan: RanPlan, before: Mapping[str, str], after: Mapping
     for node in sorted(old.keys() | new.keys()):
         o, n = set(old.get(node, [])), set(new.get(node, []))
         keep = {d for d, _ in n}
-        cmds = [f"ip route del {d} via {v}" for d, v in sorted(o - n) if d not in keep]
-        cmds += [f"ip route replace {d} via {v}" for d, v in sorted(n - o)]
+        cmds = [f"ip route replace {d} via {v}" for d, v in sorted(n - o)]  # new ones in first, then
+        cmds += [f"ip route del {d} via {v}" for d, v in sorted(o - n) if d not in keep]  # the stale ones out
         if cmds:
             out[node] = cmds
     return out

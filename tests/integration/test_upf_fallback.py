@@ -3,9 +3,12 @@ to the central UPF, the switches and servers follow, the UEs' flows are back bef
 sessions go home when it answers again, and isolation holds afterwards."""
 from __future__ import annotations
 
+import re
+import subprocess
+
 import pytest
 
-from tests.helpers import MINIMAL, built
+from tests.helpers import MINIMAL, built, cli
 
 LOST_S = 8
 
@@ -30,7 +33,7 @@ def _topology() -> str:
 
 @pytest.fixture(scope="module")
 def tb(tmp_path_factory):
-    yield from built(_topology(), "mec-fallback.yaml", tmp_path_factory)
+    yield from built(_topology(), "mec-fallback.yaml", tmp_path_factory, on_disk=True)
 
 
 def test_a_lost_mec_upfs_sessions_fall_back_to_the_central_upf_and_come_home(tb):
@@ -66,3 +69,16 @@ def test_a_lost_mec_upfs_sessions_fall_back_to_the_central_upf_and_come_home(tb)
     results = run_probes(tb, scripts=False)
     failed = [(c.kind, c.name, c.detail) for c in results if c.failed]
     assert not failed, failed[:5]
+
+
+def test_testbed_fault_inject_on_a_mec_upf_falls_back_and_comes_home(tb):
+    """The CLI verb on the running testbed: the same fallback, followed by the switches and servers."""
+    emr = str(tb.layout.ips["emr"].ip)
+    ping = tb.node("dr-tablet-01").popen(["ping", "-n", "-q", "-c", "70", "-i", "0.1", "-W", "1", emr],
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    r = cli("fault", "inject", "node-down", "upf-mec", "--for", "5s", "--run", tb.run_id, timeout=120)
+    out = ping.communicate(timeout=60)[0]
+    assert "2 session(s) to the fallback UPF" in r.stdout and "2 session(s) home" in r.stdout, r.stdout
+    received = int(re.search(r"(\d+) received", out).group(1))
+    # 5 s of the 7 s of pings had no MEC UPF: without the fallback at most ~25 echoes could come back
+    assert received >= 40, out
