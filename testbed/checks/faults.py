@@ -11,7 +11,7 @@ are pinged alongside as the control. Measured per affected pair: the outage
 (first lost echo to the first answered one), the time from the restore to the
 first answer (recovery), and the echoes lost. A drill passes when every
 affected pair answers again within the window, and the control pairs lost
-no more than CONTROL_MAX_LOSS of their echoes (the network as a whole held).
+no more than UNTOUCHED_MAX_LOSS of their echoes (the network as a whole held).
 
 Kinds:
 - link-down `A:B`: the link's carrier goes down at both switch ports, then up (a
@@ -50,7 +50,11 @@ from testbed.topology.model import Fault
 from testbed.topology.resolve import Routes
 
 LEAD_S = 2.0  # pinging starts this long before the first injection (fresh flows: ARP, first packets)
-CONTROL_MAX_LOSS = 0.05  # an untouched flow may lose this share of its echoes (a loaded 2-core host), no more
+CONTROL_MAX_LOSS = 0.05  # congestion: another slice's flow may lose this share of its echoes, no more
+# An untouched flow beside a drill: the 5G path drops a few echoes, scattered, while drills load the 2-core
+# host (the switches' socket buffers overflow when a new plan generation goes in, issue 9's diagnosis); an
+# outage loses whole seconds of them, far above this.
+UNTOUCHED_MAX_LOSS = 0.10
 FAIL_SECURE_MAX_GAP_S = 1.0  # with the controller down, a watched flow may not stop for longer than this
 MAX_WATCHED = 6  # affected pairs pinged per fault
 CONTROL_PAIRS = 3
@@ -75,12 +79,15 @@ class Drill:
     slice_of: dict[tuple[str, str], str] = field(default_factory=dict)  # ... and the slice of each granted pair
 
 
-def wire_links(tb, routes: Routes, src: str, dst: str) -> set[tuple[str, str, int]] | None:
-    """The hops a packet from src to dst crosses on the wire (a 5G UE's: radio, N3, N6); None: no path."""
+def wire_links(tb, routes: Routes, src: str, dst: str, slice_name: str | None = None
+               ) -> set[tuple[str, str, int]] | None:
+    """The hops a packet from src to dst crosses on the wire (a 5G UE's: radio, N3 to the UPF of its session
+    in the pair's slice, N6); None: no path."""
     plan = getattr(tb, "ran", None)
     legs = [(src, dst)]
     if plan is not None:
-        sess = next((s for s in plan.sessions if s.ue == src), None)
+        mine = [s for s in plan.sessions if s.ue == src]
+        sess = next((s for s in mine if s.slice == slice_name), mine[0] if mine else None)
         if sess is not None and dst not in {g.name for g in plan.gnbs}:  # to a gNB: its radio link alone
             legs = [(src, sess.gnb), (sess.gnb, sess.upf), (sess.upf, dst)]
     out: set[tuple[str, str, int]] = set()
@@ -92,8 +99,10 @@ def wire_links(tb, routes: Routes, src: str, dst: str) -> set[tuple[str, str, in
     return out
 
 
-def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list, list]:
-    """(pairs the fault cuts, pairs it leaves alone) among `pairs`."""
+def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]],
+                   slice_of: dict[tuple[str, str], str] | None = None) -> tuple[list, list]:
+    """(pairs the fault cuts, pairs it leaves alone) among `pairs` (`slice_of`: the slice granting each)."""
+    slice_of = slice_of or {}
     routes = Routes(tb.topo)
     index = {link_key(*ln.endpoints): i for i, ln in enumerate(tb.topo.links)}
     index |= {link_key(ln.endpoints[1], ln.endpoints[0]): i for i, ln in enumerate(tb.topo.links)}
@@ -104,7 +113,7 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]]) -> tuple[list
         to = congestion.cross_target(tb.topo, fault)
         cross = {i for _, _, i in (wire_links(tb, routes, fault.src, to) or set())} if fault.src and to else set()
     for src, dst in pairs:
-        path = wire_links(tb, routes, src, dst)
+        path = wire_links(tb, routes, src, dst, slice_of.get((src, dst)))
         if path is None:
             continue
         nodes = {x for a, b, _ in path for x in (a, b)}
@@ -204,7 +213,7 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     policy = run_policy(tb.topo, getattr(tb, "ran", None))
     pairs = policy.pairs()
     slice_of = {(g.src, g.dst): g.slice for g in policy.grants}
-    cut = {f.name: affected_pairs(tb, f, pairs) for f in faults}
+    cut = {f.name: affected_pairs(tb, f, pairs, slice_of) for f in faults}
     # A pair another drill cuts while this one measures is neither a control here nor (for a controller
     # drill) watched: drills overlap.
     drills = []
@@ -345,7 +354,7 @@ def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: l
                            metrics)
     unrecovered = [f"{r['src']} -> {r['dst']}" for r in hit if not r["answered_after_restore"]]
     control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}" for r in ctl
-                    if r["lost"] > CONTROL_MAX_LOSS * max(1, r["sent"])]
+                    if r["lost"] > UNTOUCHED_MAX_LOSS * max(1, r["sent"])]
     recov = [r["recovery_s"] for r in hit if r["recovery_s"] is not None]
     outage = [r["outage_s"] for r in hit if r["outage_s"] is not None]
     metrics["recovery_s_max"] = max(recov, default=None)

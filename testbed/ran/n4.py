@@ -61,7 +61,8 @@ class LineReader:
 
 
 class Client:
-    """The SMF's side: one connection per UPF, blocking request/answer with a timeout, reconnecting once."""
+    """The SMF's side: one connection per UPF, blocking request/answer with a timeout, reconnecting once
+    when the connection broke (not when the UPF is silent: the core's loop must not wait twice)."""
 
     def __init__(self, address: str, port: int = PORT, source: str | None = None, timeout: float = 2.0) -> None:
         self.address = address
@@ -98,9 +99,9 @@ class Client:
                     answers = self._reader.feed(data)
                     if answers:
                         return answers[0]
-            except OSError:
+            except OSError as exc:
                 self.close()
-                if attempt == 2:
+                if attempt == 2 or isinstance(exc, TimeoutError):  # a UPF that does not answer: once is enough
                     raise
         raise N4Error("unreachable")
 

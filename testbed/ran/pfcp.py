@@ -26,7 +26,7 @@ from typing import Any
 
 PORT = 8805
 HEARTBEAT_INTERVAL_S = 0.5
-LOST_AFTER_S = 1.5  # three heartbeats unanswered (Open5GS's default is 10 s; a drill wants seconds)
+LOST_AFTER_MISSES = 3  # heartbeats in a row unanswered: 1.5 s (Open5GS's default is 10 s; a drill wants seconds)
 HEARTBEAT_REQUEST = 1
 HEARTBEAT_RESPONSE = 2
 IE_RECOVERY_TIME_STAMP = 96
@@ -128,14 +128,18 @@ class Responder:
 
 class Supervisor:
     """The SMF's side: a Heartbeat Request to every UPF each `interval`; a UPF that answered before and then
-    stays silent for `lost_after` is lost, one that answers again is back: `on_change(name, alive)` each time.
+    leaves `misses` requests in a row unanswered is lost, one that answers again is back:
+    `on_change(name, alive)` each time.
 
     Non-blocking (one UDP socket, the daemon's loop), so a dead UPF never stalls
-    the core's N2 work, as a blocking N4 request to it would.
+    the core's N2 work. Silence is counted in requests sent, not in seconds: a
+    core whose own loop stalled (a blocking N4 request) has sent nothing
+    meanwhile and so takes no UPF for lost; and answers already waiting in the
+    socket are read before anyone is judged.
     """
 
     def __init__(self, source: str, upfs: dict[str, str], on_change: Callable[[str, bool], None], log: Callable,
-                 port: int = PORT, interval: float = HEARTBEAT_INTERVAL_S, lost_after: float = LOST_AFTER_S) -> None:
+                 port: int = PORT, interval: float = HEARTBEAT_INTERVAL_S, misses: int = LOST_AFTER_MISSES) -> None:
         self.source = source
         self.upfs = upfs  # name -> address
         self.by_address = {a: n for n, a in upfs.items()}
@@ -143,12 +147,14 @@ class Supervisor:
         self.log = log
         self.port = port
         self.interval = interval
-        self.lost_after = lost_after
+        self.misses = misses
+        self.lost_after = interval * misses
         self.recovery = ntp_seconds(time.time())
         self.sock: socket.socket | None = None
         self.seq = 0
         self.alive: dict[str, bool | None] = {n: None for n in upfs}  # None: never answered yet
         self.last_seen: dict[str, float] = {}
+        self.unanswered: dict[str, int] = {n: 0 for n in upfs}
         self.peer_recovery: dict[str, int] = {}
         self.lost_at: dict[str, float] = {}  # wall clock of the last loss, for the status file
 
@@ -159,21 +165,33 @@ class Supervisor:
         return self.sock
 
     def tick(self) -> None:
-        """Declare silent UPFs lost, then send the next round of requests."""
+        """Read the answers waiting, declare silent UPFs lost, then send the next round of requests."""
+        self.on_read()
         now = time.monotonic()
         for name, alive in self.alive.items():
-            if alive and now - self.last_seen.get(name, now) > self.lost_after:
+            if alive and self.unanswered[name] >= self.misses:
                 self.alive[name] = False
                 self.lost_at[name] = time.time()
                 self.log("upf-lost", upf=name, address=self.upfs[name], silent_s=round(now - self.last_seen[name], 2))
                 self.on_change(name, False)
         self.seq = (self.seq + 1) & 0xFFFFFF
         msg = encode(True, self.seq, self.recovery)
-        for address in self.upfs.values():
+        for name, address in self.upfs.items():
+            self.unanswered[name] += 1
             try:
                 self.sock.sendto(msg, (address, self.port))
             except OSError:
-                pass  # no route or ARP yet: silence, as the timer will see
+                pass  # no route or ARP yet: silence, as the next rounds will see
+
+    def mark_lost(self, name: str, why: str) -> bool:
+        """Take a UPF as lost on other evidence (an N4 request it did not answer); False if it was not alive."""
+        if not self.alive.get(name):
+            return False
+        self.alive[name] = False
+        self.unanswered[name] = max(self.unanswered[name], self.misses)
+        self.lost_at[name] = time.time()
+        self.log("upf-lost", upf=name, address=self.upfs[name], reason=why)
+        return True
 
     def on_read(self) -> None:
         for _ in range(64):
@@ -189,6 +207,7 @@ class Supervisor:
             if name is None or hb.request:
                 continue
             self.last_seen[name] = time.monotonic()
+            self.unanswered[name] = 0
             before = self.peer_recovery.get(name)
             self.peer_recovery[name] = hb.recovery
             if before is not None and before != hb.recovery:

@@ -7,7 +7,8 @@ unreachable and answers {"ok": False}, which the AMF turns into a reject #26
 (insufficient resources) rather than an error.
 
 Whether a UPF is alive is watched with real PFCP heartbeats (testbed.ran.pfcp,
-UDP 8805, non-blocking): a UPF silent for LOST_AFTER_S is "lost" (requests to
+UDP 8805, non-blocking): a UPF that leaves three in a row unanswered, or an N4
+request unanswered (N4_TIMEOUT_S), is "lost" (requests to
 it are refused at once instead of waiting out a TCP timeout) and
 `on_upf_change(name, alive)` tells the AMF, which moves sessions to their
 fallback UPF; when it answers again it is "associated" and the AMF is told too.
@@ -21,6 +22,8 @@ from testbed.ran import n4, pfcp
 from testbed.ran.daemon import Log, Loop, StatusFile
 from testbed.ran.plan import RanPlan
 
+N4_TIMEOUT_S = 1.0  # a UPF answers N4 in milliseconds; the core's loop waits no longer than this for one
+
 
 class Smf:
     """N4 clients of one core and what it knows of each UPF (unknown, associated, unreachable)."""
@@ -31,7 +34,8 @@ class Smf:
         self.log = log
         self.status_file = status
         self.loop = loop
-        self.upfs = {u.name: n4.Client(str(u.address), n4_port, source=address) for u in plan.upfs}
+        self.upfs = {u.name: n4.Client(str(u.address), n4_port, source=address, timeout=N4_TIMEOUT_S)
+                     for u in plan.upfs}
         self.upf_state = {u.name: "unknown" for u in plan.upfs}
         self.on_upf_change: Callable[[str, bool], None] | None = None
         self.heartbeats = pfcp.Supervisor(address, {u.name: str(u.address) for u in plan.upfs}, self._heard, log,
@@ -64,7 +68,7 @@ class Smf:
             except OSError as exc:
                 ok, answer = False, {"error": exc.strerror or str(exc)}
             finally:
-                client.timeout = 2.0
+                client.timeout = N4_TIMEOUT_S
             state = "associated" if ok else "unreachable"
             if state != self.upf_state[name]:
                 self.log("n4-association", upf=name, address=client.address, state=state, error=answer.get("error"))
@@ -85,6 +89,9 @@ class Smf:
         except OSError as exc:
             self.upf_state[upf] = "unreachable"
             self.log("n4-error", upf=upf, op=request.get("op"), error=exc.strerror or str(exc))
+            if self.heartbeats.mark_lost(upf, f"N4 {request.get('op')}: {exc.strerror or exc}"):
+                # as if its heartbeats had stopped, once the procedure that found out is done
+                self.loop.call_later(0.0, lambda: self._heard(upf, False))
             return {"ok": False, "error": f"N4 to {upf}: {exc.strerror or exc}"}
 
     def close(self) -> None:

@@ -50,3 +50,26 @@ def test_a_lost_upf_cuts_every_session_flow_through_it(minimal):
     hit, _ = affected_pairs(tb, Fault(name="f", type="node-down", target="upf"), pairs)
     assert {("dr-tablet-01", "emr"), ("dr-tablet-01", "pacs"), ("kiosk-01", "emr")} <= set(hit)
     assert ("dr-tablet-01", "gnb-clinic") not in hit  # the radio link alone does not cross the UPF
+
+
+def test_upf_fallback_expects_the_mec_sessions_and_fails_late_flows_and_follower_errors():
+    from testbed.checks import upffallback
+    from tests.ran.conftest import mec_topology
+
+    tb = _tb(mec_topology())
+    lost = Fault(name="edge", type="node-down", target="upf-edge", duration=5000)
+    assert upffallback.expected(tb, lost) == {"ue-1/uesimtun1": "upf-central"}  # its imaging session
+    assert upffallback.expected(tb, Fault(name="c", type="node-down", target="upf-central", duration=5000)) == {}
+    row = {"session": "ue-1/uesimtun1", "fallback": "upf-central", "now_on": "upf-edge", "upf_lost_s": 1.3,
+           "moved_s": 1.3, "gnb_confirmed_s": 1.31, "network_followed_s": 1.5, "moved_home_s": 5.3,
+           "network_home_s": 5.5}
+    flows = [{"src": "ue-1", "dst": "cache-1", "back_s": 1.6}, {"src": "ue-2", "dst": "emr", "back_s": None}]
+    bad, m = upffallback.judge([row], flows, 5.0, [])
+    assert bad == [] and m["flows"] == 1 and m["flows_back_s_max"] == 1.6 and m["network_followed_s_max"] == 1.5
+    assert "fell back to upf-central" in upffallback.line(m)
+    late = [{"src": "ue-1", "dst": "cache-1", "back_s": 5.4}]
+    assert any("not back through the central UPF" in b for b in upffallback.judge([row], late, 5.0, [])[0])
+    unfollowed = dict(row, network_followed_s=None)
+    assert any("did not fall back" in b for b in upffallback.judge([unfollowed], flows, 5.0, [])[0])
+    assert any("following the core" in b for b in upffallback.judge([row], flows, 5.0, ["timeout"])[0])
+    assert any("nothing measured" in b for b in upffallback.judge([row], [], 5.0, [])[0])
