@@ -8,6 +8,9 @@ runs in a fresh process; the median of --repeat runs is reported.
 Then the reference topology's up and down times, the throughput cost of the
 stateful slice rules (iperf3 TCP through the same three switches with the
 slicing app vs allow-all, same run, target ratio >= 0.9: bench/stateful_bench.py),
+the switch path against a bare veth pair (iperf3 TCP across as many switches as
+the reference's longest clinic-terminal -> data-centre path, target >= 0.5:
+bench/switchpath_bench.py),
 then the 5G rows (bench/ran_bench.py: the 5G path's TCP throughput against the
 plain switch path, UEs registering per second, memory per UE, 500 UEs), then
 `testbed verify`'s proof at 100 and 1,000 nodes against the packet matrix on the
@@ -68,11 +71,10 @@ def reference_row() -> None:
     print(f"\n## reference topology (xiangtan-alliance): up {t['up_s']:.2f}s, down {t['down_s']:.2f}s", flush=True)
 
 
-def stateful_row() -> None:
-    print("\n## stateful slice rules (conntrack) vs allow-all: iperf3 TCP through the same 3 switches, same run",
-          flush=True)
-    r = subprocess.run([sys.executable, "-m", "bench.stateful_bench"], capture_output=True, text=True,
-                       timeout=900, cwd=REPO)
+def module_row(title: str, module: str) -> None:
+    """A benchmark module's first output line (its row) under `title`."""
+    print(f"\n## {title}", flush=True)
+    r = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, timeout=900, cwd=REPO)
     if r.returncode != 0:
         raise SystemExit(r.stdout + r.stderr)
     print(r.stdout.strip().splitlines()[0], flush=True)
@@ -91,7 +93,10 @@ def main() -> None:
     ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
     reference_row()
     if not a.skip_stateful:
-        stateful_row()
+        module_row("stateful slice rules (conntrack) vs allow-all: iperf3 TCP through the same 3 switches, same run",
+                   "bench.stateful_bench")
+    module_row("switch path vs a bare veth pair: iperf3 TCP across the reference's longest terminal -> server "
+               "switch count, same run", "bench.switchpath_bench")
     if not a.skip_ran:
         print()
         subprocess.run([sys.executable, "-m", "bench.ran_bench"], cwd=REPO, check=False)

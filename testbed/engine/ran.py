@@ -181,12 +181,15 @@ def run_controller_plan(topo, layout, plan, extra_members: dict[str, list[str]] 
 
 def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
     """The 5G part of a run as the report and `testbed ran status` show it: per UE its registration and
-    sessions (TUN, address, TEIDs, QFI, DSCP, UPF, state, set-up time), per UPF its drops by reason."""
+    sessions (TUN, address, TEIDs, QFI, DSCP, the UPF the core anchors it at now and the planned and
+    fallback ones, state, set-up time), per UPF its drops by reason."""
     from testbed.ran import n2
 
     def status(node: str) -> dict[str, Any]:
         return read_status(status_file(run_dir, node))
 
+    core = status(plan.core.name)
+    anchored = {(u.get("name"), s.get("psi")): s.get("upf") for u in core.get("ues", []) for s in u.get("sessions", [])}
     ues = []
     for sub in plan.subscribers:
         st = status(sub.name)
@@ -195,7 +198,9 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
                     "gnbs": list(sub.cells), "state": st.get("state", "not running"),
                     "registration_ms": st.get("registration_ms"),
                     "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
-                                  "tun": s.tun, "address": str(s.address), "upf": s.upf,
+                                  "tun": s.tun, "address": str(s.address),
+                                  "upf": anchored.get((sub.name, s.psi)) or s.upf,  # where the core anchors it now
+                                  "planned_upf": s.upf, "fallback_upf": s.fallback_upf,
                                   "ul_teid": f"{s.ul_teid:#010x}", "dl_teid": f"{s.dl_teid:#010x}", "qfi": s.qfi,
                                   "fiveqi": s.fiveqi, "dscp": s.dscp,
                                   "state": live.get(s.psi, {}).get("state", "none"),
@@ -204,7 +209,6 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
     upfs = [{"name": u.name, "address": str(u.address), "role": u.role, "sites": list(u.sites),
              "slices": list(u.slices), "sessions": sum(1 for s in plan.sessions if s.upf == u.name),
              "drops": status(u.name).get("drops", {})} for u in plan.upfs]
-    core = status(plan.core.name)
     gnb_n2 = next((status(g.name).get("n2", {}) for g in plan.gnbs), {})
     return {"backend": backend, "plmn": plan.plmn, "core": {"name": plan.core.name, "address": str(plan.core.address),
                                                             "rejects": core.get("rejects", [])[-20:]},
