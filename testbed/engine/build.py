@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from testbed import kinds, platform, services
 from testbed.engine import hostconfig, links, runtimes
 from testbed.engine.controller import resolve_app, start_controller
+from testbed.engine.sockbuf import port_socket_buffers
 from testbed.engine.ownership import owner_fields
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import NodeRecord, process_start_time
@@ -138,7 +139,8 @@ def start_switches(tb: "Testbed") -> None:
     dpids = set(tb.layout.dpids.values())
     tb.emit.stage("switches", "starting switches", total=len(dpids))
     t_sw = time.monotonic()
-    tb.net.start()
+    with port_socket_buffers():  # the ports' sockets open now: with room for a burst
+        tb.net.start()
     if tb.controller is not None:
         tb.timings["rules_wait_s"] = tb.controller.wait_ready(
             dpids, tb.ready_timeout, lambda d, t: tb.emit.progress("switches", d, t, "rules installed"))

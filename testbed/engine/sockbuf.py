@@ -1,0 +1,52 @@
+"""Bigger receive buffers for the switches' port sockets: the default raised while the run's ports open.
+
+Open vSwitch's userspace datapath reads every port through an AF_PACKET socket,
+which takes the kernel's default receive buffer (net.core.rmem_default, 208 KiB
+here) when it is opened. A burst of the 5G path or of the prober overflows it and
+the frames are dropped before OVS sees them: issue 9's diagnosis (every TCP
+retransmit on the 5G path was one), and the scattered echoes and probe frames a
+loaded run loses. ovs-vswitchd has no setting for it, so the default is raised
+while the run's ports are added and put back right after: only sockets opened
+in that window get the bigger buffer. A lock keeps two runs starting at once
+from restoring each other's raised value.
+"""
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+RMEM_DEFAULT = Path("/proc/sys/net/core/rmem_default")
+PORT_SOCKET_BUF = 4 << 20  # what the 5G programs give their own sockets (testbed.ran.daemon.set_buffers)
+LOCK = Path("/run/testbed-rmem.lock")
+
+
+@contextmanager
+def port_socket_buffers(size: int = PORT_SOCKET_BUF, sysctl: Path = RMEM_DEFAULT,
+                        lock: Path = LOCK) -> Iterator[int | None]:
+    """Raise the default receive buffer to `size` for the block (never lower it); yields the value it
+    restores afterwards, or None when it changed nothing (already as large, or not writable)."""
+    try:
+        lock_file = open(lock, "w")
+    except OSError:
+        yield None
+        return
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        try:
+            old = int(sysctl.read_text().strip())
+            if old >= size:
+                old = None
+            else:
+                sysctl.write_text(str(size))
+        except (OSError, ValueError):
+            old = None
+        try:
+            yield old
+        finally:
+            if old is not None:
+                try:
+                    sysctl.write_text(str(old))
+                except OSError:
+                    pass
