@@ -54,8 +54,10 @@ def test_slicing_has_no_leak_and_no_false_block(network, state_dir):
     bad = [f"{k}: {r.detail}" for k, r in res.items() if r.status == "fail"]
     assert bad == []
     # the matrix rows + the delivery control: 7 hosts (with the 5G core and the UPF the plan adds; the gNB
-    # offers rls and gtpu, the core ngap, the UPF gtpu and pfcp)
-    assert sum(k[0] == "isolation" for k in res) == 84 + 1
+    # offers rls and gtpu, the core ngap, the UPF gtpu, pfcp and pfcp-hb: one row more from each other host)
+    assert sum(k[0] == "isolation" for k in res) == 84 + 6 + 1
+    hb = [k[1] for k in res if k[0] == "isolation" and "pfcp-hb" in k[1]]
+    assert len(hb) == 6 and [n for n in hb if "(expect pass)" in n] == [n for n in hb if n.startswith("5gc ->")], hb
     assert res[("isolation", "delivery control")].metrics["ratio"] == 1.0
     assert res[("isolation", "kiosk-01 -> pacs pacs (tcp/104) (expect fail)")].status == "pass"
     assert res[("isolation", "dr-tablet-01 -> pacs pacs (tcp/104) (expect pass)")].metrics["captured_at"] == ["pacs"]
