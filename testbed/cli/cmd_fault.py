@@ -112,7 +112,7 @@ def _follower(m, topo, ran, fault):
 
 def _follow_home(follower, wait_s: float = 10.0) -> None:
     """After the restore: keep following until the sessions are home (at most `wait_s`), then say what moved."""
-    from testbed.engine.relocate import core_anchors
+    from testbed.engine.ran import core_anchors
 
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and core_anchors(follower.plan, follower.manifest.dir):

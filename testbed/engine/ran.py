@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from testbed.errors import BuildError, PlatformError
 from testbed.ran import agents as ran_agents
+from testbed.ran.network import session_host
 
 if TYPE_CHECKING:
     from testbed.engine.testbed import Testbed
@@ -179,6 +180,22 @@ def run_controller_plan(topo, layout, plan, extra_members: dict[str, list[str]] 
     return controller_plan(topo, layout, extra_members, revoked, generation, policy=policy, aliases=aliases)
 
 
+def core_anchors(plan, run_dir: Path) -> dict[str, str] | None:
+    """Session host -> the UPF the core anchors it at now, for every session not at its planned UPF
+    (None: the core's status file cannot be read). The MEC fallback moves them (testbed.ran.amf)."""
+    st = read_status(status_file(run_dir, plan.core.name))
+    if not st:
+        return None
+    planned = {(s.ue, s.psi): s for s in plan.sessions}
+    out = {}
+    for ue in st.get("ues", []):
+        for live in ue.get("sessions", []):
+            s = planned.get((ue.get("name"), live.get("psi")))
+            if s is not None and live.get("upf") and live["upf"] != s.upf:
+                out[session_host(s)] = live["upf"]
+    return out
+
+
 def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
     """The 5G part of a run as the report and `testbed ran status` show it: per UE its registration and
     sessions (TUN, address, TEIDs, QFI, DSCP, the UPF the core anchors it at now and the planned and
@@ -189,7 +206,7 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
         return read_status(status_file(run_dir, node))
 
     core = status(plan.core.name)
-    anchored = {(u.get("name"), s.get("psi")): s.get("upf") for u in core.get("ues", []) for s in u.get("sessions", [])}
+    anchored = core_anchors(plan, run_dir) or {}
     ues = []
     for sub in plan.subscribers:
         st = status(sub.name)
@@ -199,7 +216,7 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
                     "registration_ms": st.get("registration_ms"),
                     "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
                                   "tun": s.tun, "address": str(s.address),
-                                  "upf": anchored.get((sub.name, s.psi)) or s.upf,  # where the core anchors it now
+                                  "upf": anchored.get(session_host(s), s.upf),  # where the core anchors it now
                                   "planned_upf": s.upf, "fallback_upf": s.fallback_upf,
                                   "ul_teid": f"{s.ul_teid:#010x}", "dl_teid": f"{s.dl_teid:#010x}", "qfi": s.qfi,
                                   "fiveqi": s.fiveqi, "dscp": s.dscp,

@@ -23,32 +23,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.engine.ran import read_status, status_file
+from testbed.engine.ran import core_anchors
 from testbed.engine.rundir import Manifest
 from testbed.engine.slices import check_controller, locked_changes, push_plan
 from testbed.errors import TestbedError
 from testbed.ran.agents import server_routes
-from testbed.ran.network import relocated, session_host
+from testbed.ran.network import relocated
 from testbed.ran.plan import RanPlan
 
 POLL_S = 0.1
 APPLY_TIMEOUT_S = 15.0
-
-
-def core_anchors(plan: RanPlan, run_dir) -> dict[str, str] | None:
-    """Session host -> the UPF the core anchors it at now, for every session not at its planned UPF
-    (None: the core's status file cannot be read)."""
-    st = read_status(status_file(run_dir, plan.core.name))
-    if not st:
-        return None
-    planned = {(s.ue, s.psi): s for s in plan.sessions}
-    out = {}
-    for ue in st.get("ues", []):
-        for live in ue.get("sessions", []):
-            s = planned.get((ue.get("name"), live.get("psi")))
-            if s is not None and live.get("upf") and live["upf"] != s.upf:
-                out[session_host(s)] = live["upf"]
-    return out
 
 
 def route_changes(topo, plan: RanPlan, before: Mapping[str, str], after: Mapping[str, str],

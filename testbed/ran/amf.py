@@ -247,9 +247,8 @@ class Amf:
                  address=str(planned.address), upf=anchor, ul_teid=f"{planned.ul_teid:#010x}")
 
     def n2_PDUSessionResourceSetupResponse(self, peer: GnbPeer, msg: ngap.Ngap) -> None:
-        ue = self.ues.get(msg.amf_ue_id)
+        ue = self._ue_of(msg)
         if ue is None:
-            self.log("ngap-unknown-ue", procedure=msg.procedure, amf_ue_id=msg.amf_ue_id)
             return
         for item in msg.sessions:
             sess = ue.sessions.get(item.psi)
@@ -268,9 +267,8 @@ class Amf:
                      error=None if answer.get("ok") else answer.get("error"))
 
     def n2_PDUSessionResourceModifyResponse(self, peer: GnbPeer, msg: ngap.Ngap) -> None:
-        ue = self.ues.get(msg.amf_ue_id)
+        ue = self._ue_of(msg)
         if ue is None:
-            self.log("ngap-unknown-ue", procedure=msg.procedure, amf_ue_id=msg.amf_ue_id)
             return
         for item in msg.sessions:
             sess = ue.sessions.get(item.psi)
@@ -278,6 +276,13 @@ class Amf:
                 sess.moves[-1]["gnb_confirmed_at"] = round(time.time(), 3)
                 self.log("session-moved", ue=ue.name, psi=item.psi, upf=sess.upf, gnb=peer.name)
         self.status_file.maybe_write(self.status, force=True)
+
+    def _ue_of(self, msg: ngap.Ngap) -> AmfUe | None:
+        """The UE an answer from a gNB is about (None, logged, when the core does not know it)."""
+        ue = self.ues.get(msg.amf_ue_id)
+        if ue is None:
+            self.log("ngap-unknown-ue", procedure=msg.procedure, amf_ue_id=msg.amf_ue_id)
+        return ue
 
     # ------------------------------------------------------------------ MEC fallback
 

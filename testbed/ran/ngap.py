@@ -129,6 +129,10 @@ def _ip_bits(address: IPv4Address) -> tuple[int, int]:
     return int(address), 32  # a BIT STRING as pycrate holds it: (value, length in bits)
 
 
+def _gtp_tunnel(t: Tunnel) -> tuple[str, dict]:
+    return ("gTPTunnel", {"transportLayerAddress": _ip_bits(t.address), "gTP-TEID": t.teid.to_bytes(4, "big")})
+
+
 _IGNORED_PROCEDURES = (PROC_INITIAL_UE_MESSAGE, PROC_DOWNLINK_NAS_TRANSPORT, PROC_UPLINK_NAS_TRANSPORT)
 
 
@@ -138,6 +142,18 @@ def _encode(kind: str, proc: int, name: str, ies: list[tuple[int, str, str, obje
                         "value": (name, {"protocolIEs": [
                             {"id": i, "criticality": crit, "value": (typ, val)} for i, crit, typ, val in ies]})}))
     return pdu.to_aper()
+
+
+def _session_list(kind: str, proc: int, name: str, amf_ue_id: int, ran_ue_id: int, list_id: int, list_type: str,
+                  items: list[dict]) -> bytes:
+    """A UE-associated message carrying a list of PDU session items: its two NGAP ids, then the list
+    (criticality reject in a request, ignore in an answer, as TS 38.413 gives them)."""
+    crit = "reject" if kind == "initiatingMessage" else "ignore"
+    return _encode(kind, proc, name, [
+        (ID_AMF_UE, crit, "AMF-UE-NGAP-ID", amf_ue_id),
+        (ID_RAN_UE, crit, "RAN-UE-NGAP-ID", ran_ue_id),
+        (list_id, crit, list_type, items),
+    ])
 
 
 @_locked
@@ -164,8 +180,8 @@ def setup_request_transfer(session: Session, upf_address: IPv4Address, ambr_bps:
     transfer.set_val({"protocolIEs": [
         {"id": ID_AMBR, "criticality": "reject", "value": ("PDUSessionAggregateMaximumBitRate", {
             "pDUSessionAggregateMaximumBitRateDL": ambr_bps, "pDUSessionAggregateMaximumBitRateUL": ambr_bps})},
-        {"id": ID_UL_TNL, "criticality": "reject", "value": ("UPTransportLayerInformation", ("gTPTunnel", {
-            "transportLayerAddress": _ip_bits(upf_address), "gTP-TEID": session.ul_teid.to_bytes(4, "big")}))},
+        {"id": ID_UL_TNL, "criticality": "reject",
+         "value": ("UPTransportLayerInformation", _gtp_tunnel(Tunnel(upf_address, session.ul_teid)))},
         {"id": ID_SESSION_TYPE, "criticality": "reject", "value": ("PDUSessionType", "ipv4")},
         {"id": ID_QOS_FLOWS, "criticality": "reject", "value": ("QosFlowSetupRequestList", [flow])},
     ]})
@@ -177,11 +193,8 @@ def setup_request(amf_ue_id: int, ran_ue_id: int, items: list[tuple[Session, byt
     """One PDUSessionResourceSetupRequest for (session, its NAS accept, its UPF's N3 address) items."""
     setup = [{"pDUSessionID": s.psi, "pDUSessionNAS-PDU": nas_pdu, "s-NSSAI": _snssai(s.snssai),
               "pDUSessionResourceSetupRequestTransfer": setup_request_transfer(s, upf)} for s, nas_pdu, upf in items]
-    return _encode("initiatingMessage", PROC_PDU_SESSION_RESOURCE_SETUP, "PDUSessionResourceSetupRequest", [
-        (ID_AMF_UE, "reject", "AMF-UE-NGAP-ID", amf_ue_id),
-        (ID_RAN_UE, "reject", "RAN-UE-NGAP-ID", ran_ue_id),
-        (ID_SETUP_LIST_REQ, "reject", "PDUSessionResourceSetupListSUReq", setup),
-    ])
+    return _session_list("initiatingMessage", PROC_PDU_SESSION_RESOURCE_SETUP, "PDUSessionResourceSetupRequest",
+                         amf_ue_id, ran_ue_id, ID_SETUP_LIST_REQ, "PDUSessionResourceSetupListSUReq", setup)
 
 
 @_locked
@@ -196,20 +209,11 @@ def setup_response_tunnels(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int
     transfer = NGAP.NGAP_IEs.PDUSessionResourceSetupResponseTransfer
     done = []
     for psi, qfi, dl in items:
-        transfer.set_val({"dLQosFlowPerTNLInformation": {
-            "uPTransportLayerInformation": ("gTPTunnel", {"transportLayerAddress": _ip_bits(dl.address),
-                                                          "gTP-TEID": dl.teid.to_bytes(4, "big")}),
-            "associatedQosFlowList": [{"qosFlowIdentifier": qfi}]}})
+        transfer.set_val({"dLQosFlowPerTNLInformation": {"uPTransportLayerInformation": _gtp_tunnel(dl),
+                                                         "associatedQosFlowList": [{"qosFlowIdentifier": qfi}]}})
         done.append({"pDUSessionID": psi, "pDUSessionResourceSetupResponseTransfer": transfer.to_aper()})
-    return _encode("successfulOutcome", PROC_PDU_SESSION_RESOURCE_SETUP, "PDUSessionResourceSetupResponse", [
-        (ID_AMF_UE, "ignore", "AMF-UE-NGAP-ID", amf_ue_id),
-        (ID_RAN_UE, "ignore", "RAN-UE-NGAP-ID", ran_ue_id),
-        (ID_SETUP_LIST_RES, "ignore", "PDUSessionResourceSetupListSURes", done),
-    ])
-
-
-def _gtp_tunnel(t: Tunnel) -> tuple[str, dict]:
-    return ("gTPTunnel", {"transportLayerAddress": _ip_bits(t.address), "gTP-TEID": t.teid.to_bytes(4, "big")})
+    return _session_list("successfulOutcome", PROC_PDU_SESSION_RESOURCE_SETUP, "PDUSessionResourceSetupResponse",
+                         amf_ue_id, ran_ue_id, ID_SETUP_LIST_RES, "PDUSessionResourceSetupListSURes", done)
 
 
 @_locked
@@ -223,11 +227,8 @@ def modify_request(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int, Tunnel
             {"id": ID_UL_TNL_MODIFY, "criticality": "reject", "value": ("UL-NGU-UP-TNLModifyList", [
                 {"uL-NGU-UP-TNLInformation": _gtp_tunnel(ul), "dL-NGU-UP-TNLInformation": _gtp_tunnel(dl)}])}]})
         out.append({"pDUSessionID": psi, "pDUSessionResourceModifyRequestTransfer": transfer.to_aper()})
-    return _encode("initiatingMessage", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyRequest", [
-        (ID_AMF_UE, "reject", "AMF-UE-NGAP-ID", amf_ue_id),
-        (ID_RAN_UE, "reject", "RAN-UE-NGAP-ID", ran_ue_id),
-        (ID_MODIFY_LIST_REQ, "reject", "PDUSessionResourceModifyListModReq", out),
-    ])
+    return _session_list("initiatingMessage", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyRequest",
+                         amf_ue_id, ran_ue_id, ID_MODIFY_LIST_REQ, "PDUSessionResourceModifyListModReq", out)
 
 
 @_locked
@@ -238,11 +239,8 @@ def modify_response(amf_ue_id: int, ran_ue_id: int, items: list[tuple[int, Tunne
     for psi, ul in items:
         transfer.set_val({"uL-NGU-UP-TNLInformation": _gtp_tunnel(ul)})
         out.append({"pDUSessionID": psi, "pDUSessionResourceModifyResponseTransfer": transfer.to_aper()})
-    return _encode("successfulOutcome", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyResponse", [
-        (ID_AMF_UE, "ignore", "AMF-UE-NGAP-ID", amf_ue_id),
-        (ID_RAN_UE, "ignore", "RAN-UE-NGAP-ID", ran_ue_id),
-        (ID_MODIFY_LIST_RES, "ignore", "PDUSessionResourceModifyListModRes", out),
-    ])
+    return _session_list("successfulOutcome", PROC_PDU_SESSION_RESOURCE_MODIFY, "PDUSessionResourceModifyResponse",
+                         amf_ue_id, ran_ue_id, ID_MODIFY_LIST_RES, "PDUSessionResourceModifyListModRes", out)
 
 
 def _uli(plmn: str, nci: int, tac: int) -> tuple[str, dict]:
