@@ -23,7 +23,7 @@ test: setup
 
 # The long robustness tests (tests/robustness, marked `long`; `make test` runs only their short versions):
 # 20 SIGKILLs at random moments then clean, a 20-round soak, 1,000 slice grant/revoke operations under load.
-# About 25-40 minutes. NET_LOCK: a lock file shared with other users of this machine's network, taken per
+# About 11 minutes here. NET_LOCK: a lock file shared with other users of this machine's network, taken per
 # network built (empty: no locking).
 NET_LOCK ?=
 test-long: setup
