@@ -127,6 +127,33 @@ def meter_mod(dp, command: int, m: dict) -> None:
                                    bands=[band]))
 
 
+class _Collect:
+    """Stands in for a datapath to the message builders: keeps what they send (to bundle it)."""
+
+    def __init__(self, dp) -> None:
+        self.ofproto, self.ofproto_parser, self.id = dp.ofproto, dp.ofproto_parser, dp.id
+        self.dp = dp
+        self.msgs: list = []
+
+    def send_msg(self, msg) -> None:
+        msg.datapath = self.dp
+        self.dp.set_xid(msg)
+        self.msgs.append(msg)
+
+
+def send_bundle(dp, msgs: list) -> None:
+    """Open an atomic, ordered bundle, add `msgs` to it and commit it: the switch applies all or none."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
+    flags = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
+    bundle_id = dp.set_xid(parser.OFPBarrierRequest(dp)) & 0x7FFFFFFF  # unique per connection
+    dp.send_msg(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags, []))
+    for msg in msgs:
+        add = parser.ONFBundleAddMsg(dp, bundle_id, flags, msg, [])
+        add.xid = msg.xid  # the inner message's xid, as the extension requires
+        dp.send_msg(add)
+    dp.send_msg(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_COMMIT_REQUEST, flags, []))
+
+
 class PlanApp(AppBase):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     follow_plan = True  # apply plan changes live
@@ -144,6 +171,7 @@ class PlanApp(AppBase):
         self.connected: dict[str, float] = {}
         self.applied: dict[str, int] = {}
         self._pending: dict[tuple[str, int], int] = {}  # (dpid, barrier xid) -> generation
+        self._tentative: set[tuple[str, int]] = set()  # (dpid, xid): meter attempts one of which is refused
         self.packet_in = 0
         self.errors: list[str] = []
         self._lock = threading.RLock()  # plan + what was sent to the switches change together
@@ -244,23 +272,39 @@ class PlanApp(AppBase):
         self._pending[(key, req.xid)] = generation
 
     def install_all(self, dp) -> None:
-        """A switch (re)connected: replace whatever it holds with the current plan."""
+        """A switch (re)connected: replace whatever it holds with the current plan, atomically.
+
+        A restarted controller finds its switches still forwarding by the rules they kept (fail
+        secure); deleting those first and adding the plan after left a gap in which an admitted
+        packet met an empty table (measured: one echo in ~450 lost at the restart). So the
+        replacement is one atomic bundle (the ONF extension of OpenFlow 1.3, which Open vSwitch
+        implements): delete every rule, add the plan's, committed at once. Meters cannot be in a
+        bundle and deleting one deletes the rules that use it, so the plan's meters are set in
+        place before it (added, or modified where the switch has one of that id; the attempt that
+        does not apply is refused, and that refusal expected) and none is deleted.
+        """
         parser, ofp = dp.ofproto_parser, dp.ofproto
         key = f"{dp.id:016x}"
         with self._lock:
             rules, meters = self.rules(self.live, key)
-            dp.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
-                                          out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
-            dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_ALL))
             set_frag_mode(dp, self.frag_mode(self.plan))  # explicit: the bridge keeps a previous app's mode
             for m in meters:
-                self._meter(dp, ofp.OFPMC_ADD, m)
+                for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
+                    sent = _Collect(dp)
+                    self._meter(sent, command, m)
+                    for msg in sent.msgs:
+                        dp.send_msg(msg)
+                        self._tentative.add((key, msg.xid))
+            bundle = _Collect(dp)
+            bundle.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
+                                              out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
             # Default drop in every table: an explicit priority-0 rule with no instructions (no packet-in).
             for table in self.tables(self.plan):
-                self.add_flow(dp, {"table": table, "priority": 0, "match": {}, "actions": [],
-                                   "cookie": self.plan.get("drop_cookie", 0)})
+                self.add_flow(bundle, {"table": table, "priority": 0, "match": {}, "actions": [],
+                                       "cookie": self.plan.get("drop_cookie", 0)})
             for r in rules:
-                self.add_flow(dp, r)
+                self.add_flow(bundle, r)
+            send_bundle(dp, bundle.msgs)
             self.datapaths[key] = dp
             self._barrier(dp, key, self.plan.get("generation", 0))
             dp.send_msg(parser.OFPPortDescStatsRequest(dp, 0))  # trunks already down: see port_desc
@@ -316,6 +360,8 @@ class PlanApp(AppBase):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def error_msg(self, ev):
         msg = ev.msg
+        if (f"{msg.datapath.id:016x}", msg.xid) in self._tentative:
+            return  # the meter add or modify that did not apply (install_all): expected
         text = f"{msg.datapath.id:016x}: OpenFlow error type={msg.type} code={msg.code}"
         self.logger.error(text)
         self.errors.append(text)

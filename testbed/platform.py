@@ -85,6 +85,56 @@ def ovs_running() -> tuple[bool, str]:
     return True, v
 
 
+OVS_LOG = Path("/var/log/openvswitch/ovs-vswitchd.log")
+TSO_LINE = "userspace_tso|INFO|Userspace TCP Segmentation Offloading support enabled"
+START_LINE = "|bridge|INFO|ovs-vswitchd (Open vSwitch)"
+TSO_LOG_TAIL = 4 << 20  # the log's last 4 MiB hold the daemon's latest start on any machine we saw
+
+
+def userspace_tso() -> tuple[bool | None, str]:
+    """Whether the running ovs-vswitchd moves TCP super-frames between its ports (userspace TSO).
+
+    Why it matters: with it, a TCP sender's 64 KB segments cross every switch as
+    one frame, several times faster than MTU frames one by one; without it the
+    userspace datapath cannot take checksum-offloaded frames at all, so every
+    interface must run with offloads off. The daemon reads
+    `other_config:userspace-tso-enable` once, when it starts: set later, it
+    turns on for the ports added since and not the others, a mix where TCP
+    breaks. So the setting is trusted only if the daemon's log shows it in
+    force at its latest start. Returns (True, why) in force, (False, why) off,
+    (None, why) mixed: restart ovs-vswitchd. TESTBED_TSO=0 treats it as off.
+    """
+    if os.environ.get("TESTBED_TSO") == "0":
+        return False, "off (TESTBED_TSO=0): every interface runs with offloads off"
+    r = _run(["ovs-vsctl", "--timeout=3", "get", "Open_vSwitch", ".", "other_config:userspace-tso-enable"])
+    if r.returncode != 0 or r.stdout.strip().strip('"') != "true":
+        return False, "off (other_config:userspace-tso-enable is not true; scripts/setup.sh sets it)"
+    try:
+        with OVS_LOG.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - TSO_LOG_TAIL))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return True, "on (configured; the daemon's log is not readable to confirm it)"
+    return tso_state(lines)
+
+
+def tso_state(lines: list[str]) -> tuple[bool | None, str]:
+    """Userspace TSO from the daemon's log: logged just before its latest start line, or only after it."""
+    starts = [i for i, ln in enumerate(lines) if START_LINE in ln]
+    if not starts:
+        return True, "on (configured; no start of the daemon in its log to confirm it)"
+    start = starts[-1]
+    before = any(TSO_LINE in ln for ln in lines[max(0, start - 30):start])
+    after = any(TSO_LINE in ln for ln in lines[start:])
+    if before:
+        return True, ("on: TCP segments cross unshaped links as 64 KB frames (userspace TSO), "
+                      "except in runs with the 5G path")
+    if after:
+        return None, ("turned on after ovs-vswitchd started, so only for ports added since: restart it "
+                      "(/usr/share/openvswitch/scripts/ovs-ctl --no-ovsdb-server restart)")
+    return False, "off (configured, but not in force: restart ovs-vswitchd)"
+
+
 def docker_running() -> tuple[bool, str]:
     if not shutil.which("docker"):
         return False, "docker CLI not installed"
@@ -114,6 +164,9 @@ def detect(include_docker: bool = True) -> PlatformReport:
     add(Check("openvswitch", ok, detail, True))
     km = ovs_kernel_module()
     rep.datapath = choose_datapath()
+    if ok and rep.datapath == "netdev":
+        tso, why = userspace_tso()
+        add(Check("userspace-tso", tso is not None, why, True))
     add(Check("ovs-kernel-datapath", km, "openvswitch module present" if km else
               "no openvswitch kernel module: using the userspace datapath (netdev)"))
     nm = netem_available()

@@ -202,7 +202,7 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
         if tb.manifest is not None:
             rep.run_id = tb.manifest.run_id
             rep.platform = environment.collect(tb.manifest.datapath, tb.manifest.impairment_backend,
-                                               tb.manifest.controller.get("app", ""))
+                                               tb.manifest.controller.get("app", ""), tb.manifest.tso)
         rep.timings.update(tb.timings)
         rep.measurements = list(tb.measurements)
         rep.verify = dict(getattr(tb, "verification", {}) or {})

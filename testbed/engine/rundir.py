@@ -49,6 +49,7 @@ class Manifest:
     state: str = "building"  # building | up | stopping | failed | down
     created: float = field(default_factory=time.time)
     datapath: str = ""
+    tso: bool = False  # userspace TSO in force: unshaped links carry 64 KB TCP frames (testbed.netdev)
     impairment_backend: str = ""
     controller: dict[str, Any] = field(default_factory=dict)
     nodes: dict[str, NodeRecord] = field(default_factory=dict)

@@ -55,6 +55,7 @@ class Testbed:
         self.timings: dict[str, float] = {}
         self.verification: dict = {}  # testbed verify's summary when the run proved its tables (runner.run_verify)
         self.warnings: list[str] = []
+        self.tso = False  # userspace TSO in force in the daemon (build.preflight finds out)
         self.runtimes: dict[str, Runtime] = {}  # runtime name -> the object that started this run's nodes
         self.node_runtime: dict[str, str] = {}  # host -> runtime name
         self.mn_nodes: dict[str, Any] = {}  # topology name -> Mininet node
@@ -107,11 +108,13 @@ class Testbed:
         m = self.manifest = Manifest(run_id=rid, topology=os.path.abspath(self.source), name=self.topo.name,
                                      supervisor_pid=me, supervisor_start=process_start_time(me) or 0.0)
         m.datapath = platform.choose_datapath()
+        m.tso = self.tso
         m.impairment_backend = choose_backend()
         m.root_interfaces = self.layout.root_interfaces()
         m.wires = {links.link_key(ln.a, ln.b): self.layout.switch_ends(ln) for ln in self.layout.links}
         m.save()
-        self.emit.info(f"run {rid}: datapath {m.datapath}, impairments {m.impairment_backend}")
+        self.emit.info(f"run {rid}: datapath {m.datapath}{' with TSO' if m.tso else ''}, "
+                       f"impairments {m.impairment_backend}")
         try:
             build.build(self)
         except BaseException:

@@ -47,6 +47,18 @@ def control_request(path: Path, request: dict[str, Any], timeout: float = 2.0) -
     return json.loads(data)
 
 
+def far_segmentation_off(ln: LinkLayout, switch_end: str, ctx: StartContext) -> None:
+    """The far end of a link a relay was spliced into sends real packets from now on: with userspace
+    TSO it may have kept segmentation offload (testbed.netdev), and the relay's loss, duplication and
+    rate must act on packets, not on 64 KB frames. Best effort: a vanished node needs nothing."""
+    far, intf = (ln.a, ln.intf_a) if switch_end == ln.b else (ln.b, ln.intf_b)
+    pid = ctx.netns_pid.get(far)
+    cmd = ["sh", "-c", offloads_off_command(intf)]
+    if pid:
+        cmd = ["nsenter", "-t", str(pid), "-n", *cmd]
+    subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+
+
 class RelayHandle:
     """A running relay process; usable as a context manager (stops on exit)."""
 
@@ -225,6 +237,7 @@ class UserspaceBackend(ImpairBackend):
         r = subprocess.run(["sh", "-ec", script], capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise ImpairError(f"splicing a relay into {ln.a}:{ln.b}: {r.stderr.strip()}")
+        far_segmentation_off(ln, end, ctx)
         ab, ba = self.impairments(ln)
         if_a, if_b = (old, q) if end == ln.b else (q, old)
         ctx.workdir.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ def os_release() -> str:
     return pyplatform.system()
 
 
-def collect(datapath: str, impairments: str, controller: str) -> dict[str, Any]:
+def collect(datapath: str, impairments: str, controller: str, tso: bool = False) -> dict[str, Any]:
     """The report's `platform` section: the paths this run took, then the machine's versions and
     kernel features. About 0.1 s (one throwaway namespace for the netem probe)."""
     docker = platform.docker_running()[1] if shutil.which("docker") else "not installed"
@@ -45,5 +45,5 @@ def collect(datapath: str, impairments: str, controller: str) -> dict[str, Any]:
         "python": pyplatform.python_version(), "os_ken": _version("os-ken"), "testbed": _version("medalliance-testbed"),
         "docker": docker, "cpus": os.cpu_count() or 0,
         "features": {"openvswitch_module": platform.ovs_kernel_module(), "netem": netem_available(),
-                     "sctp": platform.sctp_available()},
+                     "sctp": platform.sctp_available(), "userspace_tso": tso},
     }
