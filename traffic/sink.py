@@ -52,6 +52,39 @@ def open_capture(iface: str) -> socket.socket:
     return s
 
 
+REFRESH_S = 0.5  # how often the extra interfaces (a UE's TUNs) are looked up again
+
+
+class Extra:
+    """Captures on the extra interfaces (a UE's session TUNs), by name: one that is missing now is
+    opened when it appears, and one deleted and created again (a UE re-attaching recreates its
+    TUNs) is opened again, since a capture bound to the old one sees nothing of the new."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.socks: dict[str, socket.socket] = {}
+        self.index: dict[str, int] = {}
+
+    def refresh(self) -> dict[str, str]:
+        """(Re)open what appeared or changed; returns the names still missing, with why."""
+        missing = {}
+        for name in self.names:
+            try:
+                idx = socket.if_nametoindex(name)
+                if self.index.get(name) == idx:
+                    continue
+                cap = open_capture(name)
+            except OSError as exc:
+                missing[name] = str(exc)
+                continue
+            cap.setblocking(False)
+            old = self.socks.pop(name, None)
+            if old is not None:
+                old.close()
+            self.socks[name], self.index[name] = cap, idx
+        return missing
+
+
 def _drain(cap: socket.socket, batch: int = 512):
     """Up to `batch` (frame, address) pairs waiting on a capture socket."""
     for _ in range(batch):
@@ -76,16 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-keys", type=int, default=50000)
     a = ap.parse_args(argv)
 
-    caps, missing = [], {}
-    for i, iface in enumerate(a.iface):
-        try:
-            caps.append(open_capture(iface))
-        except OSError as exc:
-            if i == 0:
-                raise
-            missing[iface] = str(exc)
-    for cap in caps:
-        cap.setblocking(False)
+    first = open_capture(a.iface[0])
+    first.setblocking(False)
+    extra = Extra(a.iface[1:])
+    missing = extra.refresh()
     ls = Listeners(a.listen).start() if a.listen else None
     stdin_open = threading.Event()
     stdin_open.set()
@@ -100,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     stats: dict[str, list] = {}  # key -> [summary, count, bytes, first, last]
     dropped = 0
     end = time.monotonic() + a.max_seconds
+    next_refresh = time.monotonic() + REFRESH_S
     while stdin_open.is_set() and time.monotonic() < end:
-        ready, _, _ = select.select(caps, [], [], 0.2)
+        if time.monotonic() >= next_refresh:
+            extra.refresh()
+            next_refresh = time.monotonic() + REFRESH_S
+        ready, _, _ = select.select([first, *extra.socks.values()], [], [], 0.2)
         for frame, addr in (x for cap in ready for x in _drain(cap)):
             if addr[2] == PACKET_OUTGOING:
                 continue

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from testbed.errors import TestbedError
-from testbed.probe.sessions import job_fields, tuns, ue_routes
+from testbed.probe.sessions import job_fields, ue_routes
 
 
 def host_interfaces(tb) -> dict[str, str]:
@@ -28,13 +28,24 @@ def host_interfaces(tb) -> dict[str, str]:
     return out
 
 
+def plan_tuns(tb) -> dict[str, list[str]]:
+    """UE -> the TUN of every session of its plan, active at this moment or not: a UE that re-attaches
+    (its radio link lost under load) has its sessions requested again for a moment, and a capture
+    that left their TUNs out then missed every reply it got through them (traffic.sink re-opens a
+    TUN that comes back)."""
+    plan = getattr(tb, "ran", None)
+    if plan is None:
+        return {}
+    return {sub.name: sorted({s.tun for s in sub.sessions}) for sub in plan.subscribers if sub.sessions}
+
+
 class Captures:
     """A traffic.sink in every host (or in `hosts`); frames arrive in `frames[host]` while they run."""
 
     def __init__(self, tb, listen: dict[str, list[int]], max_seconds: float, hosts: set[str] | None = None):
         self.tb = tb
         self.ifaces = {h: i for h, i in host_interfaces(tb).items() if hosts is None or h in hosts}
-        self.tuns = tuns(ue_routes(tb))  # a 5G UE's replies arrive on its sessions' TUNs
+        self.tuns = plan_tuns(tb)  # a 5G UE's replies arrive on its sessions' TUNs
         self.listen = listen
         self.max_seconds = max_seconds
         self.frames: dict[str, list[dict]] = {h: [] for h in self.ifaces}

@@ -34,11 +34,6 @@ def ue_routes(tb) -> Routes:
     return out
 
 
-def tuns(routes: Routes) -> dict[str, list[str]]:
-    """UE -> the TUNs its routes use (where its replies arrive)."""
-    return {ue: sorted({tun for tun, _ in r.values()}) for ue, r in routes.items()}
-
-
 def job_fields(routes: Routes, node: str, node_ip: str, node_mac: str) -> dict:
     """What traffic.send needs to send a UE's crafted frames through its sessions."""
     r = routes.get(node)
