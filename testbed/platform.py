@@ -88,6 +88,7 @@ def ovs_running() -> tuple[bool, str]:
 OVS_LOG = Path("/var/log/openvswitch/ovs-vswitchd.log")
 TSO_LINE = "userspace_tso|INFO|Userspace TCP Segmentation Offloading support enabled"
 START_LINE = "|bridge|INFO|ovs-vswitchd (Open vSwitch)"
+STARTUP_LINES = 300  # a start's block when the daemon's first line is not in the tail read
 TSO_LOG_TAIL = 4 << 20  # the log's last 4 MiB hold the daemon's latest start on any machine we saw
 
 
@@ -124,7 +125,9 @@ def tso_state(lines: list[str]) -> tuple[bool | None, str]:
     if not starts:
         return True, "on (configured; no start of the daemon in its log to confirm it)"
     start = starts[-1]
-    before = any(TSO_LINE in ln for ln in lines[max(0, start - 30):start])
+    # the daemon's first line (its log sequence restarts at 1) begins the block its start logged
+    first = next((i for i in range(start, -1, -1) if "|00001|" in lines[i]), max(0, start - STARTUP_LINES))
+    before = any(TSO_LINE in ln for ln in lines[first:start])
     after = any(TSO_LINE in ln for ln in lines[start:])
     if before:
         return True, ("on: TCP segments cross unshaped links as 64 KB frames (userspace TSO), "

@@ -60,15 +60,28 @@ def test_the_commands():
 
 
 def _log(*lines: str) -> list[str]:
-    return [f"2026-11-26T15:51:52.{i:03d}Z|{i:05d}|{ln}" for i, ln in enumerate(lines)]
+    """Log lines of one daemon process: its sequence numbers start at 1 (a '<new>' entry restarts them)."""
+    out, seq = [], 0
+    for ln in lines:
+        seq = 0 if ln == "<new>" else seq
+        if ln != "<new>":
+            seq += 1
+            out.append(f"2026-11-26T15:51:52.000Z|{seq:05d}|{ln}")
+    return out
+
+
+START = START_LINE[1:] + " 3.1.0"
 
 
 @pytest.mark.parametrize("lines, expected", [
-    (_log("x|INFO|old daemon", TSO_LINE, "dpif|INFO|x", START_LINE[1:] + " 3.1.0"), True),
-    (_log(START_LINE[1:] + " 3.1.0", "bridge|INFO|added", TSO_LINE), None),
-    (_log(START_LINE[1:] + " 3.1.0", "bridge|INFO|added"), False),
-    (_log(TSO_LINE, *["x|INFO|y"] * 40, START_LINE[1:] + " 3.1.0"), False),
-    (_log(TSO_LINE, START_LINE[1:] + " 3.1.0", "x|INFO|runtime", TSO_LINE), True),
+    # started with it: its block has the TSO line before the start line (bridges re-added in between)
+    (_log("x|INFO|old daemon", "<new>", "vlog|INFO|opened", TSO_LINE, *["bridge|INFO|added"] * 60, START), True),
+    # turned on at run time: only after the start
+    (_log("<new>", "vlog|INFO|opened", START, "bridge|INFO|added", TSO_LINE), None),
+    (_log("<new>", "vlog|INFO|opened", START, "bridge|INFO|added"), False),
+    # an older daemon had it, this one was started without it
+    (_log("vlog|INFO|opened", TSO_LINE, START, "x|INFO|stop", "<new>", "vlog|INFO|opened", START), False),
+    (_log("<new>", "vlog|INFO|opened", TSO_LINE, START, "x|INFO|runtime", TSO_LINE), True),
 ])
 def test_tso_in_force_only_from_the_daemons_start(lines, expected):
     assert tso_state(lines)[0] is expected
