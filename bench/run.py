@@ -82,7 +82,7 @@ def module_row(title: str, module: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sizes", default="10,50,100")
+    ap.add_argument("--sizes", default="10,50,100,500")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-impair", action="store_true")
     ap.add_argument("--skip-stateful", action="store_true")
