@@ -288,13 +288,13 @@ class PlanApp(AppBase):
         with self._lock:
             rules, meters = self.rules(self.live, key)
             set_frag_mode(dp, self.frag_mode(self.plan))  # explicit: the bridge keeps a previous app's mode
+            attempts = _Collect(dp)
             for m in meters:
-                for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY):
-                    sent = _Collect(dp)
-                    self._meter(sent, command, m)
-                    for msg in sent.msgs:
-                        dp.send_msg(msg)
-                        self._tentative.add((key, msg.xid))
+                self._meter(attempts, ofp.OFPMC_ADD, m)
+                self._meter(attempts, ofp.OFPMC_MODIFY, m)
+            for msg in attempts.msgs:
+                dp.send_msg(msg)
+                self._tentative.add((key, msg.xid))
             bundle = _Collect(dp)
             bundle.send_msg(parser.OFPFlowMod(datapath=dp, command=ofp.OFPFC_DELETE, table_id=ofp.OFPTT_ALL,
                                               out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))

@@ -31,25 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Userspace TSO (testbed/netdev.py: TCP crosses the userspace switches as 64 KB frames, ~10x faster):
-# ovs-vswitchd reads it once, when it starts, so it is set between the database and the daemon.
-# A daemon already running without it is restarted (its bridges stay in the database, ovs-ctl
-# restores their flows). TESTBED_OVS_TSO=0 leaves it alone (every interface then runs offloads off).
-OVS_CTL=/usr/share/openvswitch/scripts/ovs-ctl
-tso_wanted() { [ "${TESTBED_OVS_TSO:-1}" != 0 ] && [ "$(ovs-vsctl --timeout=3 get Open_vSwitch . \
-  other_config:userspace-tso-enable 2>/dev/null)" != '"true"' ]; }
 if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
   say "starting Open vSwitch (userspace/kernel datapath chosen at run time)"
-  $OVS_CTL --no-ovs-vswitchd start --system-id=random >/dev/null 2>&1 || $OVS_CTL --no-ovs-vswitchd start >/dev/null
-  if tso_wanted; then ovs-vsctl --no-wait --timeout=10 set Open_vSwitch . other_config:userspace-tso-enable=true; fi
-  $OVS_CTL --no-ovsdb-server start --system-id=random >/dev/null 2>&1 || $OVS_CTL --no-ovsdb-server start >/dev/null
-  ovs-vsctl --timeout=10 show >/dev/null
-elif tso_wanted; then
-  say "enabling userspace TSO in Open vSwitch: restarting ovs-vswitchd (bridges kept, flows restored)"
-  ovs-vsctl --timeout=10 set Open_vSwitch . other_config:userspace-tso-enable=true
-  $OVS_CTL --no-ovsdb-server restart >/dev/null
-  ovs-vsctl --timeout=10 show >/dev/null
 fi
+sh scripts/ovs-start.sh
 
 VENV="$VENV" PYTHON="$PYTHON" bash scripts/venv.sh
 # Docker engine, for `runtime: docker` nodes and tests/docker (CI runs them, not skips them).

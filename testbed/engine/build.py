@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 REQUIRED_TOOLS = ("mnexec", "ethtool", "tc")
 
 
-def preflight(tb: "Testbed") -> None:
-    """Everything that can be checked before anything is created: root, OVS, tools, each runtime's needs."""
+def preflight(tb: "Testbed") -> bool:
+    """Everything that can be checked before anything is created: root, OVS, tools, each runtime's needs.
+    Returns whether the run moves TCP as 64 KB frames (userspace TSO in force, no 5G path)."""
     if os.geteuid() != 0:
         raise PlatformError("building a network needs root (network namespaces, Open vSwitch)")
     ok, detail = platform.ovs_running()
@@ -46,14 +47,15 @@ def preflight(tb: "Testbed") -> None:
     for tool in REQUIRED_TOOLS:
         if shutil.which(tool) is None:
             raise PlatformError(f"{tool} not found; run `make setup`")
+    tso = False
     if platform.choose_datapath() == "netdev":
-        tso, why = platform.userspace_tso()
-        if tso is None:
+        in_force, why = platform.userspace_tso()
+        if in_force is None:
             raise PlatformError(f"Open vSwitch userspace TSO: {why}")
         # This OVS (3.1) re-cuts a TCP super-frame to its output port's MTU, not to the sender's segment
         # size: a UPF would get 1,500-octet packets for its 1,400-octet N6 TUN and drop them (measured:
         # a desktop session through a PDU session stalled). So a run with the 5G path moves MTU frames.
-        tb.tso = bool(tso) and tb.ran is None
+        tso = bool(in_force) and tb.ran is None
     ran_preflight(tb)
     by_runtime: dict[str, list] = defaultdict(list)
     for n in tb.topo.hosts:
@@ -63,6 +65,7 @@ def preflight(tb: "Testbed") -> None:
         tb.timings.update(rt.prepare(tb.topo, nodes, tb.emit))
         tb.runtimes[name] = rt
     tb.node_runtime = {n.name: name for name, nodes in by_runtime.items() for n in nodes}
+    return tso
 
 
 def build(tb: "Testbed") -> None:
@@ -77,8 +80,9 @@ def build(tb: "Testbed") -> None:
     impaired = links.add_links(tb)
     tb.emit.stage("configure", "addresses, offloads, name resolution")
     tb.net.build()
-    hostconfig.configure_hosts(tb, hosts_file)
-    hostconfig.configure_switch_ports(tb)
+    segmenting = hostconfig.segmenting_ends(tb)
+    hostconfig.configure_hosts(tb, hosts_file, segmenting)
+    hostconfig.configure_switch_ports(tb, segmenting)
     tb.emit.done("configure")
     if impaired:
         links.start_impairments(tb, impaired)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from testbed.errors import BuildError
-from testbed.impair.base import needs_impairment
+from testbed.impair.base import shaped
 from testbed.netdev import offloads_command
 
 if TYPE_CHECKING:
@@ -38,20 +38,20 @@ def segmenting_ends(tb: "Testbed") -> set[str]:
     runs userspace TSO (testbed.netdev says why shaped links need real packets)."""
     if not tb.manifest.tso:
         return set()
-    return {intf for ln in tb.layout.links
-            if not (needs_impairment(ln) or ln.params.bw or ln.params.mtu) for intf in (ln.intf_a, ln.intf_b)}
+    return {intf for ln in tb.layout.links if not shaped(ln) for intf in (ln.intf_a, ln.intf_b)}
 
 
-def configure_hosts(tb: "Testbed", hosts_file: Path) -> None:
-    """Per host, one shell round trip: offloads, MTU, and what its runtime still needs."""
+def configure_hosts(tb: "Testbed", hosts_file: Path, segmenting: set[str]) -> None:
+    """Per host, one shell round trip: offloads (`segmenting`: the ends that keep TCP segmentation),
+    MTU, and what its runtime still needs."""
     mtus = _mtus(tb)
     names = tb.host_names()
     neigh = neighbour_table_command(len(names))
-    tso = segmenting_ends(tb)
     for name in names:
         h = tb.mn_node(name)
         intf = h.defaultIntf().name
-        script = [offloads_command(intf, intf in tso), *tb.runtime_of(name).setup_commands(intf, hosts_file), *neigh]
+        script = [offloads_command(intf, intf in segmenting),
+                  *tb.runtime_of(name).setup_commands(intf, hosts_file), *neigh]
         if intf in mtus:
             script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
         h.cmd("; ".join(script))
@@ -69,14 +69,13 @@ def neighbour_table_command(hosts: int) -> list[str]:
             f"net.ipv4.neigh.default.gc_thresh3={4 * hosts} 2>/dev/null || true"]
 
 
-def configure_switch_ports(tb: "Testbed") -> None:
+def configure_switch_ports(tb: "Testbed", segmenting: set[str]) -> None:
     """Switch-side veth ends: offloads as the userspace datapath needs them, and MTU, in one shell."""
     cmds = []
-    tso = segmenting_ends(tb)
     for ln in tb.layout.links:
         for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
             if end in tb.layout.dpids:
-                cmds.append(offloads_command(intf, intf in tso))
+                cmds.append(offloads_command(intf, intf in segmenting))
                 if ln.params.mtu:
                     cmds.append(f"ip link set dev {intf} mtu {ln.params.mtu}")
     if cmds:

@@ -55,7 +55,6 @@ class Testbed:
         self.timings: dict[str, float] = {}
         self.verification: dict = {}  # testbed verify's summary when the run proved its tables (runner.run_verify)
         self.warnings: list[str] = []
-        self.tso = False  # userspace TSO in force in the daemon (build.preflight finds out)
         self.runtimes: dict[str, Runtime] = {}  # runtime name -> the object that started this run's nodes
         self.node_runtime: dict[str, str] = {}  # host -> runtime name
         self.mn_nodes: dict[str, Any] = {}  # topology name -> Mininet node
@@ -102,13 +101,13 @@ class Testbed:
         rid = naming.new_run_id({m.run_id for m in all_runs()})
         # the 5G path's own nodes (the core, an implicit UPF) join the topology before anything is planned
         self.topo, self.ran = prepare_ran(self.topo, rid)
-        build.preflight(self)
+        tso = build.preflight(self)
         self.layout = make_layout(self.topo, rid)
         me = os.getpid()
         m = self.manifest = Manifest(run_id=rid, topology=os.path.abspath(self.source), name=self.topo.name,
                                      supervisor_pid=me, supervisor_start=process_start_time(me) or 0.0)
         m.datapath = platform.choose_datapath()
-        m.tso = self.tso
+        m.tso = tso
         m.impairment_backend = choose_backend()
         m.root_interfaces = self.layout.root_interfaces()
         m.wires = {links.link_key(ln.a, ln.b): self.layout.switch_ends(ln) for ln in self.layout.links}

@@ -92,6 +92,12 @@ def needs_impairment(ln: LinkLayout) -> bool:
     return any(x is not None and x.is_set() for x in (ln.params, ln.a_to_b, ln.b_to_a))
 
 
+def shaped(ln: LinkLayout) -> bool:
+    """The testbed acts on this link's packets (an impairment, a rate or an MTU): it must carry real
+    packets, not 64 KB TCP frames (testbed.netdev)."""
+    return needs_impairment(ln) or bool(ln.params.bw or ln.params.mtu)
+
+
 def impairment_of(p: LinkParams, override: Impair | None = None, rate: bool = False) -> Impairment:
     """One direction's settings: the link's (layered) values, then that direction's overrides.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from testbed import naming
 from testbed.netdev import offloads_off_command
-from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, StartContext, htb_wiring,
+from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, Port, StartContext, htb_wiring,
                                  needs_impairment)
 from testbed.impair.spec import Impairment
 
@@ -52,11 +52,9 @@ def far_segmentation_off(ln: LinkLayout, switch_end: str, ctx: StartContext) -> 
     TSO it may have kept segmentation offload (testbed.netdev), and the relay's loss, duplication and
     rate must act on packets, not on 64 KB frames. Best effort: a vanished node needs nothing."""
     far, intf = (ln.a, ln.intf_a) if switch_end == ln.b else (ln.b, ln.intf_b)
-    pid = ctx.netns_pid.get(far)
-    cmd = ["sh", "-c", offloads_off_command(intf)]
-    if pid:
-        cmd = ["nsenter", "-t", str(pid), "-n", *cmd]
-    subprocess.run(cmd, capture_output=True, timeout=30, check=False)
+    port = Port(intf, pid=ctx.netns_pid.get(far))
+    subprocess.run([*port.ns_prefix(), "sh", "-c", offloads_off_command(intf)], capture_output=True, timeout=30,
+                   check=False)
 
 
 class RelayHandle:
