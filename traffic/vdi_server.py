@@ -47,6 +47,8 @@ MODES = {
     "video": Mode(avg_bps=2e6, peak_bps=6e6, tick_s=1 / 30, idle_bytes=0, burst_p=0.0, gop=30),
 }
 MIN_BURST = 3000  # office: owed bytes worth a repaint burst
+ECHO_BYTES = 400  # an input answer always gets at least this (the caret moves) even when the tick is full
+MAX_OWED_S = 0.5  # office: never more than this much of the average behind (a short session still averages it)
 
 
 class ScreenModel:
@@ -64,6 +66,7 @@ class ScreenModel:
         self.sent = 0
         self.ticks = 0
         self.burst_left = 0.0
+        self.since_push = 0  # bytes of this tick so far (its push, then the input answers until the next)
 
     def owed(self, elapsed_s: float) -> float:
         return self.mode.avg_bps / 8 * elapsed_s - self.sent
@@ -77,8 +80,10 @@ class ScreenModel:
             size = r.lognormvariate(4.8, 0.6)  # median ~120 B: a cursor move or hover
             if r.random() < 0.02:
                 size += r.uniform(4000, 12000)  # a click opened something
-        size = int(min(size, self.mode.peak_bps / 8 * self.mode.tick_s))
+        room = self.mode.peak_bps / 8 * self.mode.tick_s - self.since_push  # the tick's peak budget left
+        size = int(min(size, max(room, ECHO_BYTES)))
         self.sent += size
+        self.since_push += size
         return size
 
     def push(self, elapsed_s: float) -> int:
@@ -94,7 +99,7 @@ class ScreenModel:
         elif self.burst_left > 0:
             size = min(self.burst_left, cap * r.uniform(0.6, 1.0))
             self.burst_left -= size
-        elif owed > MIN_BURST and r.random() < m.burst_p:
+        elif owed > MIN_BURST and (r.random() < m.burst_p or owed > m.avg_bps / 8 * MAX_OWED_S):
             self.burst_left = owed * r.uniform(1.0, 1.4)
             size = min(self.burst_left, cap * r.uniform(0.6, 1.0))
             self.burst_left -= size
@@ -102,6 +107,7 @@ class ScreenModel:
             size = m.idle_bytes * r.uniform(0.5, 1.5) if r.random() < 0.5 else 0
         size = int(max(0.0, min(size, cap)))
         self.sent += size
+        self.since_push = size
         return size
 
 

@@ -53,6 +53,10 @@ from testbed.ran.planfile import plan_from_dict
 from testbed.ran.smf import Smf
 
 MAX_REJECTS = 1000
+# T3396 sent with a reject for a UPF that cannot take the session now (lost, or N4 failed): the UE asks again
+# after it, by when the UPF is back or its sessions' fallback is chosen
+BACKOFF_S = 2
+RECONCILE_S = 2.0  # how often sessions stranded away from where they belong are moved again
 
 
 def cause_name(kind: str, cause: int | None) -> str | None:
@@ -135,6 +139,7 @@ class Amf:
     def start(self) -> None:
         transports = self.n2.start()
         self.loop.every(1.0, lambda: self.status_file.maybe_write(self.status))
+        self.loop.every(RECONCILE_S, lambda: self.reconcile("periodic check: not at its UPF"))
         self.smf.start()
         self.log("start", address=self.address, ngap=f"{'+'.join(transports)}/{self.n2.port}",
                  sctp="available" if n2.SCTP in transports else "unavailable (TCP fallback)",
@@ -224,23 +229,33 @@ class Amf:
         for psi, other in list(ue.sessions.items()):
             if psi == request.psi or other.session.ul_teid == planned.ul_teid:
                 self.release_session(ue, other, "requested again")
-        anchor = planned.upf  # while a MEC UPF is lost its sessions are set up at the fallback
-        if self.smf.lost(anchor) and planned.fallback_upf:
-            anchor = planned.fallback_upf
-        upf = self.plan.upf(anchor)
-        answer = self.smf.request(anchor, {
-            "op": "establish", "seid": planned.ul_teid, "ue": ue.name, "supi": ue.supi, "slice": planned.slice,
-            "address": str(planned.address), "ul_teid": planned.ul_teid, "qfi": planned.qfi, "dscp": planned.dscp})
+        # its planned UPF, else (lost, or its N4 just failed) its fallback: a MEC session is set up centrally
+        # rather than refused while its MEC UPF is gone, and comes home by `reconcile` once that one answers
+        tried: list[str] = []
+        answer: dict[str, Any] = {}
+        for anchor in sorted(filter(None, (planned.upf, planned.fallback_upf)), key=self.smf.available,
+                             reverse=True):
+            answer = self.smf.request(anchor, {
+                "op": "establish", "seid": planned.ul_teid, "ue": ue.name, "supi": ue.supi, "slice": planned.slice,
+                "address": str(planned.address), "ul_teid": planned.ul_teid, "qfi": planned.qfi,
+                "dscp": planned.dscp})
+            tried.append(f"UPF {anchor}: {answer.get('error')}")
+            if answer.get("ok"):
+                break
         if not answer.get("ok"):
             cause = nas.SmCause.INSUFFICIENT_RESOURCES
-            reason = f"{ue.name}: UPF {anchor} refused the session: {answer.get('error')}"
+            reason = f"{ue.name}: no UPF took the session: {'; '.join(tried)}"
             self.counters["session_rejects"] += 1
             self.reject("session", ue.supi, cause, reason, peer, psi=request.psi, snssai=str(planned.snssai),
                         dnn=planned.dnn)
-            reject = nas.dl_nas_transport(nas.session_reject(request.psi, request.pti, cause), request.psi)
+            reject = nas.dl_nas_transport(nas.session_reject(request.psi, request.pti, cause, BACKOFF_S), request.psi)
             self.n2.send(peer, ngap.downlink_nas_transport(ue.amf_ue_id, ue.ran_ue_id, reject))
             return
+        upf = self.plan.upf(anchor)
         sess = AmfSession(planned, anchor, str(upf.address), t0)
+        if anchor != planned.upf:  # a move at set-up, for whoever follows the core's moves
+            sess.moves.append({"at": round(time.time(), 3), "from": planned.upf, "to": anchor,
+                               "reason": f"set up at the fallback: {tried[0]}"})
         ue.sessions[request.psi] = sess
         self.n2.send(peer, ngap.setup_request(ue.amf_ue_id, ue.ran_ue_id, [(planned, verdict.response, upf.address)]))
         self.log("session-request", ue=ue.name, psi=request.psi, slice=planned.slice, dnn=planned.dnn,
@@ -287,19 +302,29 @@ class Amf:
     # ------------------------------------------------------------------ MEC fallback
 
     def upf_changed(self, name: str, alive: bool) -> None:
-        """A UPF was lost (its sessions with a fallback move there) or is back (its own sessions come home)."""
-        moves = []
-        for ue in list(self.ues.values()):
-            for sess in list(ue.sessions.values()):
-                s = sess.session
-                if alive and s.upf == name and sess.upf != name:
-                    moves.append((ue, sess, name, f"UPF {name} answers again"))
-                elif not alive and sess.upf == name and s.fallback_upf and s.fallback_upf != name:
-                    moves.append((ue, sess, s.fallback_upf, f"UPF {name} lost"))
-        for ue, sess, to, why in moves:
-            self.move_session(ue, sess, to, why)
-        self.log("upf-" + ("back" if alive else "lost"), upf=name, sessions_moved=len(moves))
+        """A UPF was lost or is back: every session goes where it belongs now (`anchor_for`)."""
+        moved = self.reconcile(f"UPF {name} " + ("answers again" if alive else "lost"))
+        self.log("upf-" + ("back" if alive else "lost"), upf=name, sessions_moved=moved)
         self.status_file.maybe_write(self.status, force=True)
+
+    def anchor_for(self, sess: AmfSession) -> str:
+        """Where a session belongs: its planned UPF if available (not lost, N4 not failing), else its fallback
+        if available, else where it is (nowhere better to go)."""
+        s = sess.session
+        if self.smf.available(s.upf):
+            return s.upf
+        if s.fallback_upf and self.smf.available(s.fallback_upf):
+            return s.fallback_upf
+        return sess.upf
+
+    def reconcile(self, why: str) -> int:
+        """Move every set-up session not at `anchor_for` there; the number moved.
+
+        Run at each UPF change and every RECONCILE_S, so a session stranded by an earlier failure (its
+        fallback lost at the same time, or a move refused) goes where it belongs once it can."""
+        moves = [(ue, sess, to) for ue in list(self.ues.values()) for sess in list(ue.sessions.values())
+                 if sess.dl_teid is not None and (to := self.anchor_for(sess)) != sess.upf]
+        return sum(self.move_session(ue, sess, to, why) for ue, sess, to in moves)
 
     def move_session(self, ue: AmfUe, sess: AmfSession, to: str, why: str) -> bool:
         """Anchor a session at UPF `to`: N4 there first, then the gNB's UL tunnel, then the old UPF lets go."""

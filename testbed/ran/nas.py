@@ -17,6 +17,7 @@ and QoS flow description with the 5QI, session AMBR, S-NSSAI, DNN) / Reject.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -24,6 +25,7 @@ from ipaddress import IPv4Address
 from typing import Any, Union
 
 from testbed.ran.plan import Snssai
+from testbed.ran.uenas import TIMER3_UNITS, timer3_seconds
 
 # pycrate warns at import that CryptoMobile (NAS security) is missing; plain NAS needs none of it.
 logging.getLogger("pycrate_mobile.TS24501_FGMM").setLevel(logging.ERROR)
@@ -115,6 +117,7 @@ class SessionReject:
     pti: int
     cause: int
     mm_cause: int | None = None  # 5GMM cause of the DL NAS Transport that carried it, if any
+    backoff_s: int | None = None  # its Back-off timer value (T3396), if any
 
 
 @dataclass(frozen=True)
@@ -240,9 +243,14 @@ def session_accept(psi: int, pti: int, address: IPv4Address, qfi: int, fiveqi: i
     }).to_bytes()
 
 
-def session_reject(psi: int, pti: int, cause: int) -> bytes:
-    return FGSM.FGSMPDUSessionEstabReject(val={
-        "5GSMHeader": {"PDUSessID": psi, "PTI": pti}, "5GSMCause": int(cause)}).to_bytes()
+def session_reject(psi: int, pti: int, cause: int, backoff_s: int | None = None) -> bytes:
+    """A PDU Session Establishment Reject; with `backoff_s`, its Back-off timer value IE (T3396: the UE may
+    ask again after it, as for a core short of resources for a moment)."""
+    val: dict[str, Any] = {"5GSMHeader": {"PDUSessID": psi, "PTI": pti}, "5GSMCause": int(cause)}
+    if backoff_s is not None:
+        unit, step = next((u, st) for u, st in TIMER3_UNITS.items() if -(-backoff_s // st) <= 31)
+        val["BackOffTimer"] = {"Unit": unit, "Value": -(-backoff_s // step)}
+    return FGSM.FGSMPDUSessionEstabReject(val=val).to_bytes()
 
 
 # ---------------------------------------------------------------- decoder
@@ -303,7 +311,9 @@ def _from_pycrate(msg) -> Message:
         return _accept(msg)
     if name == "5GSMPDUSessionEstabReject":
         hdr = msg["5GSMHeader"]
-        return SessionReject(hdr["PDUSessID"].get_val(), hdr["PTI"].get_val(), msg["5GSMCause"][-1].get_val())
+        backoff = _present(msg, "BackOffTimer")
+        return SessionReject(hdr["PDUSessID"].get_val(), hdr["PTI"].get_val(), msg["5GSMCause"][-1].get_val(),
+                             backoff_s=None if backoff is None else timer3_seconds(_value(backoff).to_bytes()[0]))
     return Unparsed(name, msg.get_val())
 
 
@@ -333,7 +343,7 @@ def _transport(msg) -> Message:
                               _value(dnn).decode() if dnn is not None else None)
     cause = _present(msg, "5GMMCause") if msg._name == "5GMMDLNASTransport" else None
     if isinstance(decoded, SessionReject) and cause is not None:
-        return SessionReject(decoded.psi, decoded.pti, decoded.cause, cause[-1].get_val())
+        return dataclasses.replace(decoded, mm_cause=cause[-1].get_val())
     return decoded
 
 

@@ -183,16 +183,6 @@ class Supervisor:
             except OSError:
                 pass  # no route or ARP yet: silence, as the next rounds will see
 
-    def mark_lost(self, name: str, why: str) -> bool:
-        """Take a UPF as lost on other evidence (an N4 request it did not answer); False if it was not alive."""
-        if not self.alive.get(name):
-            return False
-        self.alive[name] = False
-        self.unanswered[name] = max(self.unanswered[name], self.misses)
-        self.lost_at[name] = time.time()
-        self.log("upf-lost", upf=name, address=self.upfs[name], reason=why)
-        return True
-
     def on_read(self) -> None:
         for _ in range(64):
             try:

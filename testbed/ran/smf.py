@@ -7,14 +7,17 @@ unreachable and answers {"ok": False}, which the AMF turns into a reject #26
 (insufficient resources) rather than an error.
 
 Whether a UPF is alive is watched with real PFCP heartbeats (testbed.ran.pfcp,
-UDP 8805, non-blocking): a UPF that leaves three in a row unanswered, or an N4
-request unanswered (N4_TIMEOUT_S), is "lost" (requests to
-it are refused at once instead of waiting out a TCP timeout) and
+UDP 8805, non-blocking): a UPF that leaves three in a row unanswered is "lost"
+(requests to it are refused at once instead of waiting out a TCP timeout) and
 `on_upf_change(name, alive)` tells the AMF, which moves sessions to their
 fallback UPF; when it answers again it is "associated" and the AMF is told too.
+An N4 request left unanswered (N4_TIMEOUT_S) only holds further requests to
+that UPF until its next heartbeat answer: the AMF rejects them with a back-off
+timer, and the UE asks again.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +41,10 @@ class Smf:
                      for u in plan.upfs}
         self.upf_state = {u.name: "unknown" for u in plan.upfs}
         self.on_upf_change: Callable[[str, bool], None] | None = None
+        # an N4 request that failed (monotonic time, error): requests to that UPF are refused at once until its
+        # next PFCP heartbeat answer, so a dead UPF costs one N4 timeout, not one per request; whether it is lost
+        # (sessions move) is the heartbeats' call alone, since a switch that stalls for a second is no dead UPF
+        self.n4_failed: dict[str, tuple[float, str]] = {}
         self.heartbeats = pfcp.Supervisor(address, {u.name: str(u.address) for u in plan.upfs}, self._heard, log,
                                           port=pfcp_port)
 
@@ -77,22 +84,32 @@ class Smf:
         if any(st in ("unknown", "unreachable") for st in self.upf_state.values()):
             self.loop.call_later(2.0, self.associate)
 
+    def available(self, upf: str) -> bool:
+        """Whether requests to this UPF are worth sending: not lost, and no N4 failure since its last heartbeat
+        answer."""
+        failed = self.n4_failed.get(upf)
+        return not self.lost(upf) and (failed is None or self.heartbeats.last_seen.get(upf, 0.0) > failed[0])
+
     def request(self, upf: str, request: dict[str, Any]) -> dict[str, Any]:
         """One N4 request to a UPF; its answer, or {"ok": False, "error": ...} when it cannot be reached."""
         if self.lost(upf):
             return {"ok": False, "error": f"N4 to {upf}: lost (its PFCP heartbeats go unanswered)"}
+        failed = self.n4_failed.get(upf)
+        if failed is not None:
+            if self.heartbeats.last_seen.get(upf, 0.0) <= failed[0]:
+                return {"ok": False, "error": f"N4 to {upf}: {failed[1]}; no PFCP heartbeat answer since"}
+            del self.n4_failed[upf]
         try:
             answer = self.upfs[upf].request(request)
             if not self.lost(upf):
                 self.upf_state[upf] = "associated"
             return answer
         except OSError as exc:
+            error = exc.strerror or str(exc)
             self.upf_state[upf] = "unreachable"
-            self.log("n4-error", upf=upf, op=request.get("op"), error=exc.strerror or str(exc))
-            if self.heartbeats.mark_lost(upf, f"N4 {request.get('op')}: {exc.strerror or exc}"):
-                # as if its heartbeats had stopped, once the procedure that found out is done
-                self.loop.call_later(0.0, lambda: self._heard(upf, False))
-            return {"ok": False, "error": f"N4 to {upf}: {exc.strerror or exc}"}
+            self.n4_failed[upf] = (time.monotonic(), error)
+            self.log("n4-error", upf=upf, op=request.get("op"), error=error)
+            return {"ok": False, "error": f"N4 to {upf}: {error}"}
 
     def close(self) -> None:
         for c in self.upfs.values():

@@ -19,7 +19,10 @@ REGISTRATION_ACCEPT, REGISTRATION_REJECT, DL_NAS_TRANSPORT = 0x42, 0x44, 0x68
 SESSION_ACCEPT, SESSION_REJECT = 0xC2, 0xC3
 IEI_GUTI, IEI_ALLOWED_NSSAI, IEI_REJECTED_NSSAI = 0x77, 0x15, 0x11
 IEI_PDU_ADDRESS, IEI_SNSSAI, IEI_DNN, IEI_QOS_FLOWS = 0x29, 0x22, 0x25, 0x79
-IEI_PSI, IEI_MM_CAUSE = 0x12, 0x58
+IEI_PSI, IEI_MM_CAUSE, IEI_BACKOFF = 0x12, 0x58, 0x37
+# GPRS timer 3 (TS 24.008 10.5.7.4a), the Back-off timer value's format: unit (top 3 bits) -> seconds per step;
+# unit 7 is "deactivated"
+TIMER3_UNITS = {3: 2, 4: 30, 5: 60, 0: 600, 1: 3600, 2: 36000, 6: 1152000}
 _TV2 = {0x12, 0x56, 0x58, 0x59}  # PDU session id, RQ timer, 5GMM cause, 5GSM cause / old PDU session id
 
 # Cause names as the core logs them (testbed.ran.nas.MmCause / SmCause, lower case with dashes).
@@ -58,6 +61,7 @@ class SessionReject(NamedTuple):
     pti: int
     cause: int
     mm_cause: int | None = None
+    backoff_s: int | None = None  # T3396 from the Back-off timer value IE: retry after it (None: absent/off)
 
 
 class Other(NamedTuple):
@@ -152,7 +156,8 @@ def _decode(buf: bytes):
     if buf[0] == EPD_5GSM:
         psi, pti, kind = buf[1], buf[2], buf[3]
         if kind == SESSION_REJECT:
-            return SessionReject(psi, pti, buf[4])
+            backoff = _ies(buf, 5).get(IEI_BACKOFF)
+            return SessionReject(psi, pti, buf[4], backoff_s=timer3_seconds(backoff[0]) if backoff else None)
         if kind == SESSION_ACCEPT:
             pos = 5  # after the SSC mode / PDU session type octet
             pos += 2 + int.from_bytes(buf[pos:pos + 2], "big")  # authorized QoS rules (LV-E)
@@ -168,6 +173,12 @@ def _decode(buf: bytes):
                                  snssai_str(snssai) if snssai else None, _dnn(dnn) if dnn else None)
         return Other(EPD_5GSM, kind)
     raise NasError(f"extended protocol discriminator {buf[0]:#04x} is neither 5GMM nor 5GSM")
+
+
+def timer3_seconds(octet: int) -> int | None:
+    """A GPRS timer 3 octet in seconds; None when deactivated."""
+    unit = octet >> 5
+    return None if unit == 7 else (octet & 0x1F) * TIMER3_UNITS[unit]
 
 
 def _dnn(value: bytes) -> str:

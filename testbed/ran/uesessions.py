@@ -19,10 +19,12 @@ from testbed.ran import rls, tun, uenas
 from testbed.ran.daemon import ConfigError, Log, Loop, StatusFile
 from testbed.ran.ueradio import UeRadio
 
+MAX_BACKOFFS = 30  # asks again after at most this many back-off rejects in a row (a minute at the core's 2 s)
+
 
 class UeSession:
     __slots__ = ("psi", "slice", "snssai", "dnn", "request", "tun", "routes", "state", "cause", "cause_name",
-                 "address", "fd", "rls_header", "sent_at", "setup_ms", "attempts", "timer", "qfi",
+                 "address", "fd", "rls_header", "sent_at", "setup_ms", "attempts", "backoffs", "timer", "qfi",
                  "ul_packets", "ul_bytes", "dl_packets", "dl_bytes")
 
     def __init__(self, cfg: dict[str, Any]) -> None:
@@ -48,6 +50,7 @@ class UeSession:
         self.sent_at = 0.0
         self.setup_ms: float | None = None
         self.attempts = 0
+        self.backoffs = 0  # requests again after a reject's back-off timer
         self.ul_packets = self.ul_bytes = self.dl_packets = self.dl_bytes = 0
 
     def view_dict(self) -> dict[str, Any]:
@@ -83,7 +86,7 @@ class PduSessions:
             return
         s.state = "requested"
         s.attempts += 1
-        if s.attempts == 1:
+        if s.attempts == 1 and not s.backoffs:  # set-up time counts from the first request, back-offs included
             s.sent_at = time.monotonic()
         self.radio.send(rls.NAS, s.request)
         self.counters["nas_up"] += 1
@@ -124,7 +127,7 @@ class PduSessions:
         s.rls_header = rls.encode(rls.DATA, self.ue_id, psi=s.psi)
         radio = self.radio
         self.loop.add_reader(fd, lambda: radio.on_tun(s))
-        s.state = "active"
+        s.state, s.backoffs = "active", 0
         s.setup_ms = round((time.monotonic() - s.sent_at) * 1000, 2)
         self.log("session", psi=s.psi, slice=s.slice, dnn=msg.dnn or s.dnn, address=s.address, tun=name,
                  qfi=msg.qfi, routes=len(s.routes), ms=s.setup_ms)
@@ -138,8 +141,17 @@ class PduSessions:
         self.rejects.append({"time": round(time.time(), 3), "kind": "session", "psi": s.psi, "slice": s.slice,
                              "cause": msg.cause, "cause_name": s.cause_name})
         del self.rejects[:-100]
+        retry = msg.backoff_s is not None and s.backoffs < MAX_BACKOFFS
         self.log("reject", kind="session", psi=s.psi, slice=s.slice, snssai=s.snssai, dnn=s.dnn,
-                 cause=msg.cause, cause_name=s.cause_name)
+                 cause=msg.cause, cause_name=s.cause_name, backoff_s=msg.backoff_s if retry else None)
+        if retry:  # T3396: the core asks for patience, not for giving up
+            s.backoffs += 1
+            s.attempts = 0
+            s.timer = self.loop.call_later(msg.backoff_s, lambda: self._after_backoff(s))
+
+    def _after_backoff(self, s: UeSession) -> None:
+        if s.state == "rejected":
+            self.request(s)
 
     def _free_tun(self) -> str:
         taken = {s.tun for s in self.by_psi.values() if s.tun}

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from testbed.ran import ngap
+from testbed.ran import ngap, uenas
 from testbed.ran.agents import session_entry
 from testbed.ran.amf import Amf, AmfSession, AmfUe
 from testbed.ran.daemon import Loop, StatusFile
@@ -72,11 +72,63 @@ def test_a_lost_mec_upfs_session_moves_to_the_central_upf_and_comes_home(core):
 def test_a_refused_move_leaves_the_session_where_it_was_and_counts(core):
     c = core
     c.answers["upf-central"] = {"ok": False, "error": "session table full"}
+    c.amf.smf.upf_state["upf-edge"] = "lost"
     c.amf.upf_changed("upf-edge", False)
     edge = _edge(c)
     assert edge.upf == "upf-edge" and not edge.moves
     assert not [x for x in c.calls if x[0] == "ngap"]  # the gNB is not told of a move that did not happen
     assert c.amf.counters["session_move_failures"] == 1
+    # the periodic check tries again: once the fallback takes it, the session moves
+    del c.answers["upf-central"]
+    assert c.amf.reconcile("periodic") == 1
+    assert edge.upf == "upf-central" and c.amf.counters["session_move_failures"] == 1
+
+
+def test_a_session_stranded_by_both_upfs_lost_moves_when_its_fallback_answers_again(core):
+    c = core
+    edge = _edge(c)
+    c.amf.smf.upf_state["upf-central"] = "lost"
+    c.amf.upf_changed("upf-central", False)
+    c.amf.smf.upf_state["upf-edge"] = "lost"
+    c.amf.upf_changed("upf-edge", False)
+    assert edge.upf == "upf-edge" and not [x for x in c.calls if x[0] == "n4"]  # nowhere to go
+    c.amf.smf.upf_state["upf-central"] = "associated"
+    c.amf.upf_changed("upf-central", True)
+    assert [x[:3] for x in c.calls][:2] == [("n4", "upf-central", "establish"), ("ngap", "gnb-1", c.calls[1][2])]
+    assert edge.upf == "upf-central" and edge.moves[-1]["reason"] == "UPF upf-central answers again"
+    assert c.amf.reconcile("periodic") == 0  # where it belongs: nothing more to do
+
+
+def _request_edge_session(c):
+    edge = _edge(c)
+    c.ue.sessions.pop(edge.session.psi)
+    gnb = c.plan.gnb("gnb-1")
+    nas_pdu = bytes.fromhex(session_entry(edge.session, [])["request"])
+    c.amf.n2_UplinkNASTransport(c.ue.peer, ngap.decode(ngap.uplink_nas_transport(1, 7, nas_pdu, c.plan.plmn,
+                                                                                 gnb.nci, gnb.tac)))
+    return edge
+
+
+def test_a_session_its_mec_upf_cannot_take_is_set_up_at_the_fallback_and_comes_home(core):
+    c = core
+    c.answers["upf-edge"] = {"ok": False, "error": "N4 to upf-edge: timed out"}
+    edge = _request_edge_session(c)
+    assert [x[1:3] for x in c.calls if x[0] == "n4"] == [("upf-edge", "establish"), ("upf-central", "establish")]
+    sess = c.ue.sessions[edge.session.psi]
+    assert sess.upf == "upf-central"
+    [move] = sess.moves  # recorded as a move at set-up, so the network follows it like any other
+    assert (move["from"], move["to"]) == ("upf-edge", "upf-central") and "timed out" in move["reason"]
+
+
+def test_a_session_no_upf_can_take_is_rejected_with_a_back_off_timer(core):
+    c = core
+    c.answers["upf-edge"] = {"ok": False, "error": "N4 to upf-edge: timed out"}
+    c.answers["upf-central"] = {"ok": False, "error": "N4 to upf-central: timed out"}
+    edge = _request_edge_session(c)
+    [(_, _, msg)] = [x for x in c.calls if x[0] == "ngap"]
+    reject = uenas.decode(msg.nas)
+    assert (reject.psi, reject.cause, reject.backoff_s) == (edge.session.psi, 26, 2)
+    assert edge.session.psi not in c.ue.sessions
 
 
 def test_a_session_set_up_while_its_mec_upf_is_lost_goes_to_the_fallback(core):
