@@ -14,8 +14,10 @@ bench/switchpath_bench.py),
 then the 5G rows (bench/ran_bench.py: the 5G path's TCP throughput against the
 plain switch path, UEs registering per second, memory per UE, 500 UEs), then
 `testbed verify`'s proof at 100 and 1,000 nodes against the packet matrix on the
-same tables (bench/verify_bench.py), then the link-impairment benchmark
-(bench/impair_bench.py).
+same tables (bench/verify_bench.py), then a generated 1,000-node alliance run
+whole beside the same at 100 nodes (bench/scale_bench.py: up, reachability,
+the proof, down, memory per node, checks per second, leftovers), then the
+link-impairment benchmark (bench/impair_bench.py).
 """
 from __future__ import annotations
 
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--skip-stateful", action="store_true")
     ap.add_argument("--skip-ran", action="store_true")
     ap.add_argument("--skip-verify", action="store_true")
+    ap.add_argument("--skip-scale", action="store_true")
     a = ap.parse_args()
     t0 = time.monotonic()
     ok = linear_rows([int(x) for x in a.sizes.split(",")], a.repeat)
@@ -103,6 +106,9 @@ def main() -> None:
     if not a.skip_verify:
         print()
         subprocess.run([sys.executable, "-m", "bench.verify_bench"], cwd=REPO, check=False)
+    if not a.skip_scale:
+        module_row("a generated 1,000-node alliance run whole (up, reachability, isolation proof, down) beside "
+                   "the same at 100 nodes", "bench.scale_bench")
     if not a.skip_impair and (HERE / "impair_bench.py").exists():
         print()
         # as a module from the repository root: it imports its measurement tools from tests.tools

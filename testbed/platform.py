@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from testbed.errors import PlatformError
 from testbed.impair.backends import choose_backend
 from testbed.impair.netem import netem_available
 
@@ -147,6 +148,45 @@ def docker_running() -> tuple[bool, str]:
     return True, f"engine {r.stdout.strip()}"
 
 
+NEIGH_SYSCTL = "net.ipv4.neigh.default.gc_thresh{}"
+
+
+def neighbour_limits() -> tuple[int, int, int] | None:
+    """The machine's ARP table limits (gc_thresh1..3). There is one table for every namespace on the
+    machine, so one alliance's hosts and servers share it; readable from any namespace, settable only
+    from the machine's own (sysctl there; the per-namespace sysctl does not exist)."""
+    r = _run(["ip", "ntable", "show", "name", "arp_cache"], timeout=5)
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[0] == "thresh1" and f[2] == "thresh2" and f[4] == "thresh3":
+            return int(f[1]), int(f[3]), int(f[5])
+    return None
+
+
+def raise_neighbour_limits(entries: int) -> tuple[str, str] | None:
+    """Make room for `entries` ARP entries without eviction (gc_thresh2 at least `entries`, gc_thresh3 twice
+    that); never lowers a limit. None when there was room already, else ("info" | "warning", what happened).
+
+    Where this process cannot change them (a container with its own network namespace): a warning if the
+    entries still fit under gc_thresh3 (they are evicted and resolved again, slower), PlatformError if they
+    do not (new entries would fail: hosts unreachable); both give the command to run on the machine."""
+    now = neighbour_limits()
+    if now is None or now[1] >= entries:
+        return None
+    want = (max(now[1], entries), max(now[2], 2 * entries))
+    cmd = ["sysctl", "-qw", f"{NEIGH_SYSCTL.format(2)}={want[0]}", f"{NEIGH_SYSCTL.format(3)}={want[1]}"]
+    r = _run(cmd, timeout=5)
+    if r.returncode == 0 and neighbour_limits() == (now[0], *want):
+        return "info", (f"the machine's ARP table (shared by every namespace) raised from {now[1]}/{now[2]} to "
+                        f"{want[0]}/{want[1]} entries (gc_thresh2/3) for about {entries} entries; it stays raised")
+    why = (f"the machine's ARP table evicts above {now[1]} entries (gc_thresh2) and takes at most {now[2]} "
+           f"(gc_thresh3); this alliance needs about {entries}, and this process cannot raise them (not in the "
+           f"machine's own network namespace). Run on the machine: {' '.join(cmd)}")
+    if entries > now[2]:
+        raise PlatformError(why)
+    return "warning", why
+
+
 def choose_datapath() -> str:
     """'system' (kernel) where the openvswitch module exists, else 'netdev'. TESTBED_DATAPATH overrides."""
     forced = os.environ.get("TESTBED_DATAPATH")
@@ -180,6 +220,10 @@ def detect(include_docker: bool = True) -> PlatformReport:
     add(Check("sctp", sc, "SCTP sockets work: the built-in 5G path runs NGAP (N2) over SCTP" if sc else
               "no SCTP: the built-in 5G path runs NGAP (N2) over TCP with a 4-octet length prefix per PDU; "
               "ran.backend ueransim (UERANSIM <-> Open5GS AMF) cannot run"))
+    limits = neighbour_limits()
+    add(Check("arp-table", limits is not None, "the ARP table's size is unknown (ip ntable shows none)" if limits is None
+              else f"one ARP table for every namespace: evicts above {limits[1]} entries, holds at most {limits[2]} "
+                   "(a run that needs more raises them where it can)"))
     if include_docker:
         ok, detail = docker_running()
         add(Check("docker", ok, detail))

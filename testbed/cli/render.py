@@ -141,12 +141,14 @@ def verify_line(rep: RunReport) -> str | None:
     if not v or "leaks" not in v:
         return None
     colour = "green" if not v["leaks"] and not v["false_blocks"] else "red"
-    probe = [c for c in rep.checks if c.metrics.get("verdict") in ("LEAK", "FALSE BLOCK") and not c.kind.startswith("verify")]
+    probed = [c for c in rep.checks if "verdict" in c.metrics and not c.kind.startswith("verify")]
+    probe = [c for c in probed if c.metrics["verdict"] in ("LEAK", "FALSE BLOCK")]
     return (f"[{colour}]verified: {v['leaks']} leaks, {v['false_blocks']} false blocks[/] over {v['pairs']} pairs "
             f"and every header ({v['rules']} rules read back, {v['seconds']:.1f}s"
             + (f"; {v['replayed']} replayed: {v['confirmed']} confirmed, {v['refuted']} refuted" if v.get("replayed") else "")
-            + f"); the packet probe: {sum(c.metrics.get('verdict') == 'LEAK' for c in probe)} leaks, "
-            f"{sum(c.metrics.get('verdict') == 'FALSE BLOCK' for c in probe)} false blocks")
+            + ("); the packet probe: " + (f"{sum(c.metrics['verdict'] == 'LEAK' for c in probe)} leaks, "
+                                           f"{sum(c.metrics['verdict'] == 'FALSE BLOCK' for c in probe)} false blocks"
+                                           if probed else "not run")))
 
 
 def report(rep: RunReport, verbose: bool = False) -> None:

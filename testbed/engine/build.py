@@ -57,6 +57,7 @@ def preflight(tb: "Testbed") -> bool:
         # a desktop session through a PDU session stalled). So a run with the 5G path moves MTU frames.
         tso = bool(in_force) and tb.ran is None
     ran_preflight(tb)
+    hostconfig.neighbour_room(tb)  # the machine's ARP table: raised, or refused here before anything exists
     by_runtime: dict[str, list] = defaultdict(list)
     for n in tb.topo.hosts:
         by_runtime[node_settings(tb.topo, n).runtime].append(n)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from testbed.errors import BuildError
 from testbed.impair.base import shaped
 from testbed.netdev import offloads_command
+from testbed.platform import raise_neighbour_limits
+from testbed.ran.network import run_policy
 
 if TYPE_CHECKING:
     from testbed.engine.testbed import Testbed
@@ -46,27 +48,38 @@ def configure_hosts(tb: "Testbed", hosts_file: Path, segmenting: set[str]) -> No
     MTU, and what its runtime still needs."""
     mtus = _mtus(tb)
     names = tb.host_names()
-    neigh = neighbour_table_command(len(names))
     for name in names:
         h = tb.mn_node(name)
         intf = h.defaultIntf().name
         script = [offloads_command(intf, intf in segmenting),
-                  *tb.runtime_of(name).setup_commands(intf, hosts_file), *neigh]
+                  *tb.runtime_of(name).setup_commands(intf, hosts_file)]
         if intf in mtus:
             script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
         h.cmd("; ".join(script))
 
 
-NEIGH_DEFAULT_GC_THRESH2 = 512  # the kernel's: above it a namespace's ARP entries are evicted within 5 s
+def neighbour_entries(tb: "Testbed") -> int:
+    """About how many ARP entries the alliance's hosts hold at once: both ends of every granted pair and
+    every pair that resolves each other for the 5G path, a gateway's worth per host, and slack for probes."""
+    policy = run_policy(tb.topo, tb.ran)
+    return 2 * (len(policy.pairs()) + len(policy.neighbours)) + 2 * len(tb.host_names()) + NEIGH_SLACK
 
 
-def neighbour_table_command(hosts: int) -> list[str]:
-    """Room in each node's own ARP table for every host of a large alliance (per namespace, never the
-    machine's): a server that a thousand terminals reach would otherwise evict and re-resolve them."""
-    if 2 * hosts <= NEIGH_DEFAULT_GC_THRESH2:
-        return []
-    return [f"sysctl -qw net.ipv4.neigh.default.gc_thresh1={hosts} net.ipv4.neigh.default.gc_thresh2={2 * hosts} "
-            f"net.ipv4.neigh.default.gc_thresh3={4 * hosts} 2>/dev/null || true"]
+NEIGH_SLACK = 256
+
+
+def neighbour_room(tb: "Testbed") -> None:
+    """Room in the machine's one ARP table for this alliance (testbed.platform.raise_neighbour_limits): a
+    server that a thousand terminals reach would otherwise see them evicted, or refused, mid-check."""
+    said = raise_neighbour_limits(neighbour_entries(tb))
+    if said is None:
+        return
+    level, message = said
+    if level == "warning":
+        tb.warnings.append(message)
+        tb.emit.warning(message)
+    else:
+        tb.emit.info(message)
 
 
 def configure_switch_ports(tb: "Testbed", segmenting: set[str]) -> None:

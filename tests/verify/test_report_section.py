@@ -45,6 +45,9 @@ def test_cli_line_puts_the_proof_next_to_the_probe():
     assert "verified: 1 leaks, 0 false blocks" in line and "1 replayed: 1 confirmed" in line
     assert "the packet probe: 0 leaks, 0 false blocks" in line
     assert verify_line(RunReport(topology="t.yaml", name="t", run_id="abcd")) is None
+    proof_only = _report()
+    proof_only.checks = proof_only.checks[:1]  # --isolation verify: no packet was sent
+    assert verify_line(proof_only).endswith("the packet probe: not run")
 
 
 def test_stage_times_follow_the_run_order_and_skip_what_did_not_run():
