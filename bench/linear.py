@@ -50,7 +50,7 @@ def run_mininet(n: int) -> dict:
     from testbed.engine.controller import free_port
 
     setLogLevel("critical")
-    Mininet.inited = True  # neither side changes host-wide sysctls (the testbed never does)
+    Mininet.inited = True  # neither side changes host-wide sysctls (the testbed only grows the ARP table, for large alliances)
     with tempfile.TemporaryDirectory() as d:
         plan = Path(d) / "plan.json"
         plan.write_text('{"switches": {}}')
