@@ -7,8 +7,10 @@ Every step tolerates things that are already gone, so it can run twice.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import re
 import subprocess
 
 from testbed.engine import runtimes
@@ -32,16 +34,40 @@ def bridges_of_run(run_id: str) -> list[str]:
 
 
 def delete_bridges(bridges: list[str]) -> None:
-    """Delete OVS bridges and, for the userspace datapath, their tap devices."""
+    """Delete OVS bridges (--no-wait: the ovsdb rows go at once; ovs-vswitchd releases the ports on its own
+    time; the userspace datapath's tap devices go with the run's other interfaces, `delete_interfaces`)."""
     if not bridges:
         return
-    # --no-wait: the ovsdb rows go at once; ovs-vswitchd releases the ports on its own time
-    # (waiting costs ~0.1 s per userspace bridge and buys nothing).
     args = ["ovs-vsctl", "--timeout=20", "--no-wait"]
     for b in bridges:
         args += ["--", "--if-exists", "del-br", b]
     _run(args)
-    _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {b}\n" for b in bridges))
+
+
+GROUP_BASE = 0x54420000  # "TB": a run's interfaces are put in group GROUP_BASE + its 16-bit run id to go
+
+
+def delete_interfaces(names: list[str], run_id: str) -> None:
+    """Delete root-namespace interfaces of this run, given by exact name, in one kernel batch.
+
+    `ip link del dev X` pays a network-wide grace period per device (about 19 ms each here: 3.8 s for
+    200 veth pairs); deleting a link group unregisters all its devices at once (0.07 s for the same).
+    So the named interfaces still present are put in the run's own group (GROUP_BASE + run id), and
+    the group is deleted only if it holds nothing else (then one by one, as before)."""
+    present = [i for i in dict.fromkeys(names) if os.path.exists(f"/sys/class/net/{i}")]
+    if not present:
+        return
+    group = str(GROUP_BASE + int(run_id, 16)) if re.fullmatch(r"[0-9a-f]{1,4}", run_id) else None
+    if group is not None:
+        _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link set dev {i} group {group}\n" for i in present))
+        listed = subprocess.run(["ip", "-o", "link", "show", "group", group], capture_output=True, text=True,
+                                timeout=30).stdout
+        members = {line.split(":")[1].strip().split("@")[0] for line in listed.splitlines() if ":" in line}
+        if members and members <= set(present):
+            _run(["ip", "link", "del", "group", group])
+    left = [i for i in present if os.path.exists(f"/sys/class/net/{i}")]
+    if left:
+        _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {i}\n" for i in left))
 
 
 def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:
@@ -60,17 +86,18 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     # 3. What the node runtimes made for this run (containers: by recorded name and by run label).
     for rt in runtimes.all_runtimes():
         rt.teardown(m)
-    # 4. Bridges: from the manifest and from OVS itself (tagged with our run id).
+    # 4. The run's connection-tracker entries (its zone): the tracker belongs to the datapath, which
+    # outlives the run while any other bridge of its type exists. Before the bridges go, while
+    # ovs-vswitchd has nothing else to do (after, the request waits behind their removal).
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
-    delete_bridges(bridges)
-    # 4b. The run's connection-tracker entries (its zone): the tracker belongs to the datapath, which
-    # outlives the run while any other bridge of its type exists.
     if bridges and shutil.which("ovs-appctl"):
         flush_conntrack(ct_zone(m.run_id))
-    # 5. Root-namespace interfaces (switch ports, relay ends): one `ip -batch` call.
-    if m.root_interfaces:
-        _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {i}\n" for i in m.root_interfaces))
-    # 6. Node shells last: their namespaces (and host-side veths) vanish with them.
+    # 5. Bridges: from the manifest and from OVS itself (tagged with our run id).
+    delete_bridges(bridges)
+    # 6. Root-namespace interfaces (switch ports, relay ends, the userspace bridges' taps, which
+    # ovs-vswitchd would otherwise close one by one at about 60 ms each): one kernel batch.
+    delete_interfaces([*m.root_interfaces, *bridges], m.run_id)
+    # 7. Node shells last: their namespaces (and any veth still inside) vanish with them.
     # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
     kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
     m.state = "down"
