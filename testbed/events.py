@@ -14,6 +14,7 @@ class Event:
     message: str = ""
     done: int = 0
     total: int = 0
+    failed: int = 0  # a 'done' stage with this many failed checks (rendered as a failure, not a tick)
 
 
 EventSink = Callable[[Event], None]
@@ -40,8 +41,8 @@ class Emitter:
     def progress(self, stage: str, done: int, total: int, message: str = "") -> None:
         self._sink(Event("progress", stage, message, done, total))
 
-    def done(self, stage: str, message: str = "") -> None:
-        self._sink(Event("done", stage, message))
+    def done(self, stage: str, message: str = "", failed: int = 0) -> None:
+        self._sink(Event("done", stage, message, failed=failed))
 
     def info(self, message: str, stage: str = "") -> None:
         self._sink(Event("info", stage, message))

@@ -75,7 +75,8 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "
     emit.stage("reachability", f"pinging {len(pairs)} intended pairs")
     with timed(tb, "reachability_s"):
         results += check_reachability(tb, pairs)
-    emit.done("reachability", f"{sum(r.status == 'pass' for r in results)}/{len(pairs)} reachable")
+    emit.done("reachability", f"{sum(r.status == 'pass' for r in results)}/{len(pairs)} reachable",
+              failed=sum(r.status != "pass" for r in results))
     probes = probe_pairs(tb.topo)
     if probes:
         emit.stage("probes", f"{len(probes)} reachability probes")
@@ -165,7 +166,8 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
             emit.progress("workloads", i + 1, len(runnable))
     results += slo.slice_verdicts(tb.topo, every)
     tb.timings["workloads_s"] = time.monotonic() - t0  # where the run's time goes, per stage
-    emit.done("workloads", f"{sum(c.status == 'pass' for c in results)}/{len(results)} workload checks passed")
+    emit.done("workloads", f"{sum(c.status == 'pass' for c in results)}/{len(results)} workload checks passed",
+              failed=sum(c.status != "pass" for c in results))
     return results
 
 

@@ -274,7 +274,8 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     for r in results:
         r.metrics["controller_reroutes"] = moved  # forwarding recomputed around failed trunks (both ends, down and up)
     if emit:
-        emit.done("faults", f"{sum(r.status == 'pass' for r in results)}/{len(results)} drills recovered")
+        emit.done("faults", f"{sum(r.status == 'pass' for r in results)}/{len(results)} drills recovered",
+                  failed=sum(r.status != "pass" for r in results))
     return results + table1.compare(results)
 
 

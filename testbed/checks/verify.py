@@ -133,7 +133,8 @@ def verify(tb, on_event: EventSink | None = None, replay_findings: bool = True) 
         t0 = time.monotonic()
         v.replayed, v.confirmed, v.refuted = replay(tb, proof, v.findings, emit)
         v.replay_s = time.monotonic() - t0
-    emit.done("verify", f"verified: {len(c.leaks)} leaks, {len(c.false_blocks)} false blocks")
+    emit.done("verify", f"verified: {len(c.leaks)} leaks, {len(c.false_blocks)} false blocks",
+              failed=len(c.leaks) + len(c.false_blocks))
     return v
 
 

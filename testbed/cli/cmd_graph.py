@@ -5,6 +5,8 @@ from pathlib import Path
 
 import click
 
+from testbed.cli.options import writable
+
 
 def register(cli: click.Group) -> None:
     @cli.command()
@@ -19,7 +21,7 @@ def register(cli: click.Group) -> None:
         from testbed.runner import load
 
         topo = load(topology)  # a bad file is reported (exit 2) like `validate` does
-        out = output or Path(f"{topo.name}.svg")
+        out = writable(output or Path(f"{topo.name}.svg"))
         d = describe(topo)
         drawing.write(d["network"], d["slices"], out, title=f"{topo.name}: {topo.description}" if topo.description else topo.name)
         render.console.print(f"[green]✓[/] {out}: {len(topo.sites)} sites, {len(topo.nodes)} nodes, "

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from testbed.cli import render
-from testbed.cli.options import app_path
+from testbed.cli.options import app_path, writable
 from testbed.cli.runs import pick_run, stop_run
 from testbed.cli.signals import Interrupted, signals_ignored, signals_raise
 from testbed.errors import TestbedError, TopologyError, UsageError
@@ -84,6 +84,8 @@ def schema(output: Path | None) -> None:
     from testbed.topology.schema import schema_json
     from testbed.workloads import extend_schema
 
+    if output:
+        writable(output)
     text = schema_json(extend_schema)
     if output:
         output.write_text(text)

@@ -23,3 +23,19 @@ def app_path(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     if value and value.endswith(".py") and not Path(value).is_absolute() and Path(value).is_file():
         return str(Path(value).resolve())
     return value
+
+
+def writable(path: "Path") -> "Path":
+    """`path` for a file the user named (-o and the like): a clear usage error now, not a traceback after the
+    work, when its directory is missing or it cannot be written."""
+    import os
+    from pathlib import Path
+
+    from testbed.errors import UsageError
+
+    parent = Path(path).parent if str(Path(path).parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {path}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"cannot write {path}: permission denied")
+    return Path(path)

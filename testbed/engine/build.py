@@ -79,6 +79,7 @@ def build(tb: "Testbed") -> None:
     attach_controller(tb)
     add_nodes(tb, hosts_file)
     impaired = links.add_links(tb)
+    record_switch_shells(tb)
     tb.emit.stage("configure", "addresses, offloads, name resolution")
     tb.net.build()
     segmenting = hostconfig.segmenting_ends(tb)
@@ -142,9 +143,20 @@ def add_nodes(tb: "Testbed", hosts_file: Path) -> None:
         tb.mn_nodes[n.name] = sw
         m.bridges.append(sw.name)
         m.nodes[n.name] = NodeRecord(name=n.name, internal=sw.name, kind=n.kind, site=n.site,
-                                     dpid=lay.dpids[n.name], pid=sw.pid, pid_start=process_start_time(sw.pid))
+                                     dpid=lay.dpids[n.name])  # its shell, if one is started: record_shells
     m.save()
     tb.emit.done("nodes", f"{len(hosts)} hosts, {len(topo.switches)} switches")
+
+
+def record_switch_shells(tb: "Testbed") -> None:
+    """The switches whose shell something started (TbSwitch starts none of its own): their PIDs, for
+    teardown. Called after the links, which start one for a switch end of a link Mininet itself wires."""
+    m = tb.manifest
+    for n in tb.topo.switches:
+        pid = tb.mn_nodes[n.name].shell_pid
+        if pid and m.nodes[n.name].pid != pid:
+            m.nodes[n.name].pid, m.nodes[n.name].pid_start = pid, process_start_time(pid)
+    m.save()
 
 
 def start_switches(tb: "Testbed") -> None:

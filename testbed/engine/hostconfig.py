@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from testbed.errors import BuildError
 from testbed.impair.base import shaped
@@ -43,19 +43,39 @@ def segmenting_ends(tb: "Testbed") -> set[str]:
     return {intf for ln in tb.layout.links if not shaped(ln) for intf in (ln.intf_a, ln.intf_b)}
 
 
+CONFIGURE_WINDOW = 64  # host shells configuring at once
+
+
 def configure_hosts(tb: "Testbed", hosts_file: Path, segmenting: set[str]) -> None:
-    """Per host, one shell round trip: offloads (`segmenting`: the ends that keep TCP segmentation),
-    MTU, and what its runtime still needs."""
+    """Per host, one shell round trip, CONFIGURE_WINDOW hosts at a time: its address and MAC (which TbHost
+    leaves to here), offloads (`segmenting`: the ends that keep TCP segmentation), MTU, what its runtime
+    still needs, and then its interfaces up."""
     mtus = _mtus(tb)
     names = tb.host_names()
-    for name in names:
-        h = tb.mn_node(name)
-        intf = h.defaultIntf().name
-        script = [offloads_command(intf, intf in segmenting),
-                  *tb.runtime_of(name).setup_commands(intf, hosts_file)]
-        if intf in mtus:
-            script.append(f"ip link set dev {intf} mtu {mtus[intf]}")
-        h.cmd("; ".join(script))
+    for start in range(0, len(names), CONFIGURE_WINDOW):
+        shells = []
+        for name in names[start:start + CONFIGURE_WINDOW]:
+            h = tb.mn_node(name)
+            h.sendCmd("; ".join(host_script(h, tb.runtime_of(name).setup_commands, hosts_file, segmenting, mtus)))
+            shells.append(h)
+        for h in shells:
+            h.waitOutput()
+
+
+def host_script(h: Any, setup_commands: Any, hosts_file: Path, segmenting: set[str],
+                mtus: dict[str, int]) -> list[str]:
+    """The shell commands that configure one host (a Mininet node whose interfaces exist, still down)."""
+    script = ["ip link set dev lo up"]
+    d = h.defaultIntf()
+    if d is not None:
+        if d.mac:
+            script.append(f"ip link set dev {d.name} address {d.mac}")
+        if d.ip:
+            script.append(f"ip addr replace {d.ip}/{d.prefixLen or 8} dev {d.name}")
+        script += [offloads_command(d.name, d.name in segmenting), *setup_commands(d.name, hosts_file)]
+        if d.name in mtus:
+            script.append(f"ip link set dev {d.name} mtu {mtus[d.name]}")
+    return script + [f"ip link set dev {i.name} up" for i in h.intfList() if i.name != "lo"]
 
 
 def neighbour_entries(tb: "Testbed") -> int:

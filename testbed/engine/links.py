@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import TYPE_CHECKING, Any
 
 from testbed.engine.procs import record
-from testbed.errors import UsageError
+from testbed.errors import BuildError, UsageError
 from testbed.impair import (DIRECTIONS, Impairment, ImpairError, StartContext, apply_assignments, get_backend,
                             needs_impairment)
 from testbed.openflow.layout import LinkLayout
@@ -130,12 +130,48 @@ def add_links(tb: "Testbed") -> list[LinkLayout]:
     for ln in impaired:
         m.root_interfaces += backend.root_interfaces(ln, m.run_id)
     m.save()
+    from testbed.engine.mn import PairedLink  # Mininet: only in the building process
+
+    wirings = {ln.index: backend.wiring(ln, m.run_id) for ln in lay.links}
+    paired = pair_plain_links(tb, [ln for ln in lay.links if is_plain(wirings[ln.index])])
     for ln in lay.links:
+        kw = wirings[ln.index]
+        if ln.index in paired:
+            kw = {"cls": PairedLink, "up": None}  # made and (root ends) up already; host ends: configure
         tb.net.addLink(tb.mn_node(ln.a), tb.mn_node(ln.b), port1=ln.port_a, port2=ln.port_b,
-                       intfName1=ln.intf_a, intfName2=ln.intf_b, **backend.wiring(ln, m.run_id))
+                       intfName1=ln.intf_a, intfName2=ln.intf_b, **kw)
         tb.emit.progress("links", ln.index + 1, len(lay.links))
     tb.emit.done("links", f"{len(lay.links)} links")
     return impaired
+
+
+def is_plain(wiring: dict[str, Any]) -> bool:
+    """A link the backend wires as a bare veth pair (no relay, no HTB interface classes)."""
+    from mininet.link import Link
+
+    return wiring == {"cls": Link}
+
+
+def pair_plain_links(tb: "Testbed", plain: list[LinkLayout]) -> set[int]:
+    """Create the veth pairs of plain links in one `ip -batch` (each end in its node's namespace, a host's
+    with its MAC) and bring their root-namespace ends up; the indexes of the links made."""
+    lines, up = [], []
+    for ln in plain:
+        ends = []
+        for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
+            node = tb.mn_node(end)
+            mac = tb.layout.macs.get(end) if end not in tb.layout.dpids else None
+            ends.append(f"name {intf}" + (f" address {mac}" if mac else "")
+                        + (f" netns {node.pid}" if node.inNamespace else ""))
+            if not node.inNamespace:
+                up.append(f"link set dev {intf} up\n")
+        lines.append(f"link add {ends[0]} type veth peer {ends[1]}\n")
+    if not lines:
+        return set()
+    r = subprocess.run(["ip", "-batch", "-"], input="".join(lines + up), capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise BuildError(f"creating {len(lines)} veth pairs: {r.stderr.strip()[:500]}")
+    return {ln.index for ln in plain}
 
 
 def start_impairments(tb: "Testbed", impaired: list[LinkLayout]) -> None:

@@ -7,6 +7,7 @@ skipped so a run leaves the host as it found it.
 """
 from __future__ import annotations
 
+from mininet.link import Link
 from mininet.log import setLogLevel
 from mininet.net import Mininet
 from mininet.node import Host, OVSSwitch
@@ -28,13 +29,71 @@ class TbSwitch(OVSSwitch):
         self.owner = owner or {}
         super().__init__(name, **params)
 
+    # No shell until something needs one: the bridge is driven by ovs-vsctl from the building process
+    # (batch start-up), and a shell costs ~7 ms per switch at start-up. Mininet asks for one by running a
+    # command in it or by reading its PID (a link's `netns PID`): either starts it then.
+
+    @property
+    def pid(self) -> int | None:
+        if self.__dict__.get("_pid") is None and self.__dict__.get("_lazy") and self.shell is None:
+            self._lazy = False
+            super().startShell()
+        return self.__dict__.get("_pid")
+
+    @pid.setter
+    def pid(self, value: int | None) -> None:
+        self.__dict__["_pid"] = value
+
+    def startShell(self, mnopts=None) -> None:
+        if "_lazy" in self.__dict__:  # after __init__: a real request
+            self._lazy = False
+            super().startShell(mnopts)
+        else:
+            self._lazy = True
+
+    def cmd(self, *args, **kwargs):
+        if self.shell is None:  # Mininet's cmd ignores a node without a shell (it takes it for exited)
+            self.startShell()
+        return super().cmd(*args, **kwargs)
+
+    def sendCmd(self, *args, **kwargs):
+        if self.shell is None:
+            self.startShell()
+        return super().sendCmd(*args, **kwargs)
+
+    @property
+    def shell_pid(self) -> int | None:
+        """The shell's PID if one was started (reading `pid` would start one)."""
+        return self.__dict__.get("_pid")
+
     def bridgeOpts(self) -> str:
         ids = {"testbed-run": self.run_id, "testbed-node": self.node_name, **self.owner}
         return super().bridgeOpts() + "".join(f' external-ids:{k}="{v}"' for k, v in ids.items())
 
 
 class TbHost(Host):
-    """A namespace host; nothing special yet, but the place for per-node set-up."""
+    """A namespace host whose address, MAC and loopback are set by hostconfig.configure_hosts, in the
+    one shell round trip per host that also sets its offloads (Mininet's configDefault takes three)."""
+
+    def configDefault(self, **more) -> None:
+        self.params.update(more)
+        intf = self.defaultIntf()
+        if intf is None:
+            return
+        ip, mac = self.params.get("ip"), self.params.get("mac")
+        if ip:  # what Mininet's setIP/setMAC would have recorded on the interface object
+            intf.ip, _, intf.prefixLen = str(ip).partition("/")
+        if mac:
+            intf.mac = mac
+
+
+class PairedLink(Link):
+    """A veth link whose pair `add_links` already created, with every other plain link, in one `ip -batch`
+    (Mininet runs one `ip link add` per link); its ends come up with their node's other settings."""
+
+    @classmethod
+    def makeIntfPair(cls, *args, **kwargs) -> None:
+        return None
 
 
 def new_net() -> Mininet:

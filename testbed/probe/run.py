@@ -290,7 +290,7 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
         if control.failed:
             emit.warning(control.detail)
         bad = sum(c.failed for c in results)
-        emit.done("probe-matrix", f"{len(rows)} probes in {m_s:.1f}s, {bad} failed")
+        emit.done("probe-matrix", f"{len(rows)} probes in {m_s:.1f}s, {bad} failed", failed=bad)
 
         if plan:
             emit.stage("probe-attacks", f"{len(plan)} attack probes")
@@ -344,6 +344,7 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
         if ran is None:
             results.append(CheckResult("attack:gtpu-teid", "gtpu-teid", "skip", NO_RAN))
         attack_rows = [c for c in results if c.kind.startswith("attack:")]
-        emit.done("probe-attacks", f"{len(attack_rows)} attack probes, {sum(c.failed for c in attack_rows)} failed")
+        failed = sum(c.failed for c in attack_rows)
+        emit.done("probe-attacks", f"{len(attack_rows)} attack probes, {failed} failed", failed=failed)
     emit.info(f"isolation probe: {len(results)} results in {time.monotonic() - t0:.1f}s")
     return results

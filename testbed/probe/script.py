@@ -186,7 +186,8 @@ def run_scripts(tb, runs: list[ScriptRun], caps: Captures, on_event: EventSink |
     _, tokens = arrival_index(caps.snapshot())
     seconds = time.monotonic() - t0
     results = [_result(r, reports[r.id], tokens.get(r.id, set()), seconds) for r in runs]
-    emit.done("probe-scripts", f"{len(runs)} script probes, {sum(c.failed for c in results)} failed")
+    failed = sum(c.failed for c in results)
+    emit.done("probe-scripts", f"{len(runs)} script probes, {failed} failed", failed=failed)
     return results
 
 

@@ -6,7 +6,8 @@ they are derived from the graph:
 
 - a node of a kind whose `ran_role` is "upf" is a UPF;
 - UPFs in a datacentre site are central: every slice, every site (if none is in
-  a datacentre, the first UPF of the file is);
+  the file's datacentre, the plan adds one there, as below; with no datacentre
+  site at all, the first UPF of the file is central);
 - any other UPF is a MEC UPF doing local breakout: for its own site, or, when it
   has none (an aggregation point), for the sites whose gNBs are nearer to it
   than to every central UPF; and for the slices that grant a service on a host
@@ -72,14 +73,20 @@ def plan_upfs(topo: Topology, addresses: dict[str, IPv4Address], bindings: Itera
         name, address = make_implicit()
         return [Upf(name, address, CENTRAL, (), (), implicit=True)]
     dc_sites = {s.name for s in topo.sites if s.type == "datacentre"}
-    central = [n for n in nodes if n.site in dc_sites] or nodes[:1]
-    routes = Routes(topo)
+    central = [n for n in nodes if n.site in dc_sites]
     out = []
+    if not central and dc_sites:  # UPFs only at the edge: the data centre still gets its central one
+        name, address = make_implicit()
+        out.append(Upf(name, address, CENTRAL, (), (), implicit=True))
+    elif not central:  # no data centre to put one in: the file's first UPF serves everything else
+        central = nodes[:1]
+    routes = Routes(topo)
     for n in nodes:
         if n in central:
             out.append(Upf(n.name, addresses[n.name], CENTRAL, (), ()))
             continue
-        sites = (n.site,) if n.site else _nearer_sites(topo, routes, n.name, [c.name for c in central])
+        sites = (n.site,) if n.site else _nearer_sites(topo, routes, n.name, [c.name for c in central] or
+                                                       _dc_hosts(topo, dc_sites)[:1])
         out.append(Upf(n.name, addresses[n.name], MEC, sites, _local_slices(topo, n.name)))
     return out
 
@@ -106,6 +113,12 @@ def _explicit(topo: Topology, addresses: dict[str, IPv4Address], bindings: list[
     if not out and not problems:
         problems.append(topo.problem(("ran", "upfs"), "no UPF is bound: every PDU session needs one"))
     return out
+
+
+def _dc_hosts(topo: Topology, dc_sites: set[str]) -> list[str]:
+    """The data centre's hosts: distances to an added central UPF (not a node yet; it joins the data
+    centre's first switch, ran.network) are taken to the first of them."""
+    return [n.name for n in topo.nodes if not kinds.is_switch(n.kind) and n.site in dc_sites]
 
 
 def _hops(routes: Routes, a: str, b: str) -> int:

@@ -70,6 +70,36 @@ def validate(topo: Topology) -> list[Problem]:
                 else:
                     msg = err["msg"].removeprefix("Value error, ")
                 out.append(topo.problem(("workloads", i, *err["loc"]), msg))
+    return out + granted(topo)
+
+
+def granted(topo: Topology) -> list[Problem]:
+    """With slices, a workload's traffic must be what its slice grants: every source a member of the
+    workload's `slice` (its flows are judged against that slice's budget), and every source -> target
+    pair granted by some slice of the source (else the slicing drops it and the run reports 100% loss).
+    Names the file's own mistakes have already been reported for (unknown hosts, slices) are skipped."""
+    if not topo.slices or topo.controller.app not in ("auto", "slicing"):
+        return []
+    from testbed.slicing.policy import compile_policy
+    from testbed.topology.resolve import expand_members
+    from testbed.workloads.targets import resolve
+
+    hosts = {n.name for n in topo.hosts}
+    members = {sl.name: {n.name for n in expand_members(topo, sl.members)} for sl in topo.slices}
+    pairs = set(compile_policy(topo).pairs())
+    out: list[Problem] = []
+    for i, w in enumerate(topo.workloads):
+        for j, src in enumerate(w.src):
+            if src not in hosts:
+                continue
+            if w.slice in members and src not in members[w.slice]:
+                out.append(topo.problem(("workloads", i, "from", j), f"{src!r} is not a member of slice {w.slice!r}"))
+                continue
+            missing = [d for d in resolve(topo, w.dst) if d != src and (src, d) not in pairs]
+            if missing and len(missing) == len([d for d in resolve(topo, w.dst) if d != src]):
+                out.append(topo.problem(("workloads", i, "to"), f"no slice of {src!r} grants it {w.dst!r}"
+                                        + (f" (on {', '.join(missing[:3])})" if missing != [w.dst] else "")
+                                        + ": the slicing would drop this workload's traffic"))
     return out
 
 

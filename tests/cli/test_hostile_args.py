@@ -101,3 +101,11 @@ def test_slice_change_without_a_plan_is_an_error_not_a_traceback(tmp_path, minim
         change_membership(m, "grant", "clinical", "kiosk-01", timeout=1)
     assert not (m.dir / "plan.json").exists()
     assert json.loads((m.dir / "manifest.json").read_text())["run_id"] == "beef"
+
+
+@pytest.mark.parametrize("argv", [["schema", "-o", "/nonexistent/dir/s.json"],
+                                  ["graph", "topologies/minimal.yaml", "-o", "/nonexistent/dir/x.svg"]])
+def test_an_output_file_in_a_missing_directory(argv):
+    """`-o` into a directory that is not there: a FileNotFoundError traceback after the work, exit 1."""
+    r = run(*argv)
+    assert r.exit_code == 2 and "/nonexistent/dir does not" in " ".join(r.output.split()), r.output
