@@ -44,6 +44,22 @@ def delete_bridges(bridges: list[str]) -> None:
     _run(args)
 
 
+def vswitchd_barrier(m: Manifest, timeout: int = 300) -> None:
+    """Return once ovs-vswitchd has let go of the run's bridges and ports: it adds a bridge only after
+    its earlier work is done (its cur_cfg is bumped before the ports are released, so a plain transaction
+    would return too soon). The probe bridge carries the run's tag, so a crash here leaves it to `clean`."""
+    probe = f"tb{m.run_id}bar"
+    dp = "netdev" if m.datapath == "netdev" else "system"
+    try:
+        subprocess.run(["ovs-vsctl", f"--timeout={timeout}", "--", "--may-exist", "add-br", probe, "--", "set",
+                        "bridge", probe, f"datapath_type={dp}", f"external_ids:testbed-run={m.run_id}"],
+                       capture_output=True, timeout=timeout + 10)
+    except subprocess.TimeoutExpired:
+        pass  # a daemon that stays busy that long is not this run's to wait for
+    delete_bridges([probe])
+    delete_interfaces([probe], m.run_id)
+
+
 GROUP_BASE = 0x54420000  # "TB": a run's interfaces are put in group GROUP_BASE + its 16-bit run id to go
 
 
@@ -92,14 +108,19 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
     if bridges and shutil.which("ovs-appctl"):
         flush_conntrack(ct_zone(m.run_id))
-    # 5. Bridges: from the manifest and from OVS itself (tagged with our run id).
-    delete_bridges(bridges)
-    # 6. Root-namespace interfaces (switch ports, relay ends, the userspace bridges' taps, which
-    # ovs-vswitchd would otherwise close one by one at about 60 ms each): one kernel batch.
+    # 5. Root-namespace interfaces (switch ports, relay ends, the userspace bridges' taps): one kernel
+    # batch, before the bridges go: ovs-vswitchd then releases ports whose devices are already gone,
+    # which costs it less than closing them itself (100 bridges of 3 ports: 2.6 s against 4.5 s).
     delete_interfaces([*m.root_interfaces, *bridges], m.run_id)
+    # 6. Bridges: from the manifest and from OVS itself (tagged with our run id).
+    delete_bridges(bridges)
     # 7. Node shells last: their namespaces (and any veth still inside) vanish with them.
     # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
     kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
+    # 8. Wait until ovs-vswitchd has let go of the bridges' ports (about 11 ms per port here, in its one
+    # main thread): the run is gone when this returns, and the next one does not stall behind it.
+    if bridges and shutil.which("ovs-vsctl"):
+        vswitchd_barrier(m)
     m.state = "down"
     if remove_dir:
         shutil.rmtree(m.dir, ignore_errors=True)

@@ -117,11 +117,12 @@ class Space:
             later=f("ip_frag", ct.FRAG_LATER, ct.FRAG_LATER), frag=f("ip_frag", ct.FRAG_ANY, ct.FRAG_ANY))
 
     # -- building sets ---------------------------------------------------------------
-    def field(self, name: str, value: object, mask: int | None = None):
-        """The set of headers whose field equals value on the mask's bits."""
+    def field(self, name: str, value: object, mask: object = None):
+        """The set of headers whose field equals value on the mask's bits (a MAC mask may be written as
+        a MAC, as an aggregated forwarding rule's is)."""
         name = ALIASES.get(name, name)
         v, w = to_int(name, value), WIDTH[name]
-        m = (1 << w) - 1 if mask is None else mask & ((1 << w) - 1)
+        m = (1 << w) - 1 if mask is None else to_int(name, mask) & ((1 << w) - 1)
         return self.bdd.cube({b: bool(v >> (w - 1 - i) & 1) for i, b in enumerate(bits(name)) if m >> (w - 1 - i) & 1})
 
     def match(self, match: dict):

@@ -12,7 +12,8 @@ import pytest
 
 from testbed import naming
 from testbed.openflow.layout import Layout, make_layout
-from testbed.openflow.forwarding import BROADCAST, PRIO_BROADCAST, PRIO_UNICAST, forwarding_plan
+from testbed.openflow.forwarding import (BROADCAST, MIN_PREFIX, PRIO_BROADCAST, PRIO_UNICAST, forwarding_plan,
+                                         mac_int)
 from testbed.openflow.wiring import Wiring
 from testbed.topology.loader import load
 from testbed.topology.model import Topology
@@ -95,8 +96,9 @@ def _components(w: Wiring) -> list[set[str]]:
 Index = dict[str, dict[tuple, list[int]]]  # dpid -> {("unicast", mac) | ("broadcast", in_port): outputs}
 
 
-def _index(plan: dict[str, list[dict]]) -> Index:
-    """Look-up table of a plan; fails on two rules for the same match (ambiguous)."""
+def _index(plan: dict[str, list[dict]], macs: list[str] | None = None) -> Index:
+    """Look-up table of a plan; fails on two rules for the same match (ambiguous). A masked unicast rule
+    (aggregated) is entered for each of `macs` (the wiring's hosts) it matches."""
     out: Index = {}
     for dp, flows in plan.items():
         table = out.setdefault(dp, {})
@@ -104,14 +106,22 @@ def _index(plan: dict[str, list[dict]]) -> Index:
             m = f["match"]
             if set(m) == {"eth_dst"}:
                 assert m["eth_dst"] != BROADCAST and f["priority"] == PRIO_UNICAST
-                key: tuple = ("unicast", m["eth_dst"])
+                value, mask = (m["eth_dst"], "ff:ff:ff:ff:ff:ff") if isinstance(m["eth_dst"], str) else m["eth_dst"]
+                assert mac_int(mask) >> (48 - MIN_PREFIX) == (1 << MIN_PREFIX) - 1  # never wider than an OUI
+                keys = [("unicast", mac) for mac in (macs or [value])
+                        if mac_int(mac) & mac_int(mask) == mac_int(value)]
             else:
                 assert set(m) == {"in_port", "eth_dst"} and m["eth_dst"] == BROADCAST
                 assert f["priority"] == PRIO_BROADCAST
-                key = ("broadcast", m["in_port"])
-            assert key not in table, f"two rules for {key} on {dp}"
-            table[key] = [a["output"] for a in f["actions"]]
+                keys = [("broadcast", m["in_port"])]
+            for key in keys:
+                assert key not in table, f"two rules for {key} on {dp}"
+                table[key] = [a["output"] for a in f["actions"]]
     return out
+
+
+def _macs(w: Wiring) -> list[str]:
+    return [mac for _h, (_s, _p, mac) in w.hosts.items()]
 
 
 def _deliver_unicast(w: Wiring, idx: Index, start: str, host: str) -> list[str]:
@@ -161,7 +171,7 @@ def _flood(w: Wiring, idx: Index, host: str) -> tuple[Counter, Counter]:
 def _check_plan(w: Wiring) -> None:
     plan = forwarding_plan(w)
     assert set(plan) == set(w.dpids.values())
-    idx = _index(plan)
+    idx = _index(plan, _macs(w))
     comp_of = {sw: i for i, comp in enumerate(_components(w)) for sw in comp}
     for host, (home, _port, mac) in w.hosts.items():
         for sw in w.dpids:
@@ -239,7 +249,7 @@ def test_ring_has_loops_and_parallel_links(ring: Topology) -> None:
 
 def test_every_host_mac_has_a_unicast_rule_on_every_switch(layout: Layout) -> None:
     w = layout.wiring()
-    idx = _index(forwarding_plan(w))
+    idx = _index(forwarding_plan(w), _macs(w))
     for host, (_home, _port, mac) in w.hosts.items():
         for sw, dp in w.dpids.items():
             assert len(idx[dp].get(("unicast", mac), [])) == 1, f"{sw} cannot reach {host}"
@@ -302,3 +312,26 @@ def test_one_host_more_than_a_run_can_name_is_rejected_by_validation() -> None:
     # reported at the first host that does not fit: nodes[16 switches + 1296 hosts]
     assert problems[0].field == "nodes[1312].name"
     assert "1297 hosts" in problems[0].message and "1296" in problems[0].message
+
+
+def test_a_long_chain_needs_few_rules_per_switch_and_still_delivers_everywhere() -> None:
+    """Aggregated unicast: 60 switches in a line, MACs numbered along it: a handful of masked rules per
+    switch (not 60), and every frame still reaches its host with no loop and no stray copy."""
+    from bench.linear import linear_yaml
+    from testbed.topology.loader import parse_text
+
+    w = make_layout(parse_text(linear_yaml(60), "chain.yaml"), "0001").wiring()
+    plan = forwarding_plan(w)
+    unicast = [len([f for f in rules if f["priority"] == PRIO_UNICAST]) for rules in plan.values()]
+    assert max(unicast) <= 12 < 60
+    _check_plan(w)
+
+
+def test_aggregation_never_covers_a_mac_that_goes_elsewhere_or_nowhere() -> None:
+    from testbed.openflow.forwarding import aggregate
+
+    table = {0x027B00000000 + i: (1 if i < 5 else 2) for i in range(8)} | {0x027B00000005: None}
+    rules = aggregate(table)
+    for mac, port in table.items():
+        hits = [p for v, n, p in rules if mac >> (48 - n) == v >> (48 - n)]
+        assert hits == ([] if port is None else [port]), (hex(mac), hits)
