@@ -120,3 +120,14 @@ def format_ms(ms: float) -> str:
     if ms < 1 and ms > 0:
         return f"{ms * 1000:g}us"
     return f"{ms:g}ms"
+
+
+def mac_to_int(mac: str) -> int:
+    """'02:7b:00:00:00:01' -> its 48-bit integer (masks and aggregates are arithmetic on these)."""
+    return int(mac.replace(":", ""), 16)
+
+
+def int_to_mac(value: int) -> str:
+    """A 48-bit integer as a MAC, lower-case with colons."""
+    h = f"{value:012x}"
+    return ":".join(h[i:i + 2] for i in range(0, 12, 2))

@@ -1,7 +1,12 @@
 """Options and argument parsing shared by several verbs (declared once, as pip-tools does)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
+
+from testbed.errors import UsageError
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -25,17 +30,12 @@ def app_path(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
-def writable(path: "Path") -> "Path":
+def writable(path: Path) -> Path:
     """`path` for a file the user named (-o and the like): a clear usage error now, not a traceback after the
     work, when its directory is missing or it cannot be written."""
-    import os
-    from pathlib import Path
-
-    from testbed.errors import UsageError
-
-    parent = Path(path).parent if str(Path(path).parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (Path(path).exists() and not os.access(path, os.W_OK)):
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"cannot write {path}: permission denied")
-    return Path(path)
+    return path

@@ -42,7 +42,7 @@ class EventRenderer:
         elif ev.kind == "done":
             if ev.stage in self.tasks:
                 self.progress.remove_task(self.tasks.pop(ev.stage))
-            mark = f"[red]✗[/]" if ev.failed else "[green]✓[/]"
+            mark = "[red]✗[/]" if ev.failed else "[green]✓[/]"
             self.progress.console.print(f"{mark} {ev.stage}" + (f": {ev.message}" if ev.message else ""))
         elif ev.kind == "info":
             self.progress.console.print(f"[dim]{ev.message}[/]")

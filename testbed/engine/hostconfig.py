@@ -78,14 +78,14 @@ def host_script(h: Any, setup_commands: Any, hosts_file: Path, segmenting: set[s
     return script + [f"ip link set dev {i.name} up" for i in h.intfList() if i.name != "lo"]
 
 
+NEIGH_SLACK = 256  # ARP entries beyond the plan's pairs: probes, drills, the odd gateway
+
+
 def neighbour_entries(tb: "Testbed") -> int:
     """About how many ARP entries the alliance's hosts hold at once: both ends of every granted pair and
     every pair that resolves each other for the 5G path, a gateway's worth per host, and slack for probes."""
     policy = run_policy(tb.topo, tb.ran)
     return 2 * (len(policy.pairs()) + len(policy.neighbours)) + 2 * len(tb.host_names()) + NEIGH_SLACK
-
-
-NEIGH_SLACK = 256
 
 
 def neighbour_room(tb: "Testbed") -> None:

@@ -28,16 +28,20 @@ class TbSwitch(OVSSwitch):
         self.node_name = node_name
         self.owner = owner or {}
         super().__init__(name, **params)
+        self._constructed = True
 
     # No shell until something needs one: the bridge is driven by ovs-vsctl from the building process
     # (batch start-up), and a shell costs ~7 ms per switch at start-up. Mininet asks for one by running a
     # command in it or by reading its PID (a link's `netns PID`): either starts it then.
+    _constructed = False  # Node.__init__ done: from then on a shell is started when asked for
+
+    def _ensure_shell(self) -> None:
+        if self.shell is None and self._constructed:
+            super().startShell()
 
     @property
     def pid(self) -> int | None:
-        if self.__dict__.get("_pid") is None and self.__dict__.get("_lazy") and self.shell is None:
-            self._lazy = False
-            super().startShell()
+        self._ensure_shell()
         return self.__dict__.get("_pid")
 
     @pid.setter
@@ -45,20 +49,15 @@ class TbSwitch(OVSSwitch):
         self.__dict__["_pid"] = value
 
     def startShell(self, mnopts=None) -> None:
-        if "_lazy" in self.__dict__:  # after __init__: a real request
-            self._lazy = False
+        if self._constructed:
             super().startShell(mnopts)
-        else:
-            self._lazy = True
 
     def cmd(self, *args, **kwargs):
-        if self.shell is None:  # Mininet's cmd ignores a node without a shell (it takes it for exited)
-            self.startShell()
+        self._ensure_shell()  # Mininet's cmd ignores a node without a shell (it takes it for exited)
         return super().cmd(*args, **kwargs)
 
     def sendCmd(self, *args, **kwargs):
-        if self.shell is None:
-            self.startShell()
+        self._ensure_shell()
         return super().sendCmd(*args, **kwargs)
 
     @property

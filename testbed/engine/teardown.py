@@ -8,9 +8,9 @@ Every step tolerates things that are already gone, so it can run twice.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
-import re
 import subprocess
 
 from testbed.engine import runtimes
@@ -70,7 +70,7 @@ def delete_interfaces(names: list[str], run_id: str) -> None:
     200 veth pairs); deleting a link group unregisters all its devices at once (0.07 s for the same).
     So the named interfaces still present are put in the run's own group (GROUP_BASE + run id), and
     the group is deleted only if it holds nothing else (then one by one, as before)."""
-    present = [i for i in dict.fromkeys(names) if os.path.exists(f"/sys/class/net/{i}")]
+    present = _existing(dict.fromkeys(names))
     if not present:
         return
     group = str(GROUP_BASE + int(run_id, 16)) if re.fullmatch(r"[0-9a-f]{1,4}", run_id) else None
@@ -81,9 +81,13 @@ def delete_interfaces(names: list[str], run_id: str) -> None:
         members = {line.split(":")[1].strip().split("@")[0] for line in listed.splitlines() if ":" in line}
         if members and members <= set(present):
             _run(["ip", "link", "del", "group", group])
-    left = [i for i in present if os.path.exists(f"/sys/class/net/{i}")]
+    left = _existing(present)
     if left:
         _run(["ip", "-force", "-batch", "-"], stdin="".join(f"link del dev {i}\n" for i in left))
+
+
+def _existing(names) -> list[str]:
+    return [i for i in names if os.path.exists(f"/sys/class/net/{i}")]
 
 
 def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:

@@ -9,7 +9,10 @@ broadcast follows one spanning tree.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
+
 from testbed.openflow.wiring import Wiring, spanning_tree_ports, toward
+from testbed.units import int_to_mac, mac_to_int
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 PRIO_UNICAST = 100
@@ -28,13 +31,14 @@ def forwarding_plan(w: Wiring) -> dict[str, list[dict]]:
         ports[home][host] = port
         for sw, out_port in toward(w, home).items():
             ports[sw][host] = out_port
+    macs = {host: mac_to_int(mac) for host, (_home, _port, mac) in w.hosts.items()}
+    by_mac = sorted((m, host) for host, m in macs.items())  # for the rules' notes
     plan: dict[str, list[dict]] = {dp: [] for dp in w.dpids.values()}
     for sw, dp in w.dpids.items():
-        table = {mac_int(mac): ports[sw].get(host) for host, (_home, _port, mac) in w.hosts.items()}
-        for value, length, port in aggregate(table):
-            mac = int_mac(value)
-            match = {"eth_dst": mac if length == 48 else [mac, int_mac(((1 << length) - 1) << (48 - length))]}
-            plan[dp].append(flow(PRIO_UNICAST, match, [port], f"to {hosts_in(w, value, length)}"))
+        for value, length, port in aggregate({m: ports[sw].get(host) for host, m in macs.items()}):
+            mac = int_to_mac(value)
+            match = {"eth_dst": mac if length == 48 else [mac, int_to_mac(((1 << length) - 1) << (48 - length))]}
+            plan[dp].append(flow(PRIO_UNICAST, match, [port], f"to {hosts_in(by_mac, value, length)}"))
     tree = spanning_tree_ports(w)
     host_ports: dict[str, set[int]] = {sw: set() for sw in w.dpids}
     for _h, (sw, port, _m) in w.hosts.items():
@@ -58,38 +62,31 @@ def aggregate(table: dict[int, int | None]) -> list[tuple[int, int, int]]:
     A binary trie over the 48 bits: a subtree whose named MACs all go out the same port is one masked
     rule (at least MIN_PREFIX bits long). In a chain of 500 switches with MACs numbered along it, a switch
     needs about 20 rules instead of 500: proactive forwarding stops growing with N squared."""
+    items = sorted(table.items())
+    keys = [m for m, _ in items]
     out: list[tuple[int, int, int]] = []
 
-    def cover(items: list[tuple[int, int | None]], length: int) -> None:
-        found = {p for _, p in items}
-        if len(found) == 1 and length >= MIN_PREFIX:
-            port = found.pop()
-            if port is not None:
-                out.append((items[0][0] >> (48 - length) << (48 - length), length, port))
+    def cover(lo: int, hi: int, prefix: int, length: int) -> None:  # items[lo:hi] share `prefix`
+        if length >= MIN_PREFIX and all(items[k][1] == items[lo][1] for k in range(lo + 1, hi)):
+            if items[lo][1] is not None:
+                out.append((prefix, length, items[lo][1]))
             return
         if length == 48:  # two ports for one MAC cannot happen (a dict)
             return
-        bit = 1 << (47 - length)
-        low, high = [x for x in items if not x[0] & bit], [x for x in items if x[0] & bit]
-        for half in (low, high):
-            if half:
-                cover(half, length + 1)
+        high = prefix | 1 << (47 - length)
+        mid = bisect_left(keys, high, lo, hi)
+        for a, b, p in ((lo, mid, prefix), (mid, hi, high)):
+            if a < b:
+                cover(a, b, p, length + 1)
 
-    if table:
-        cover(sorted(table.items()), 0)
+    if items:
+        cover(0, len(items), 0, 0)
     return out
 
 
-def mac_int(mac: str) -> int:
-    return int(mac.replace(":", ""), 16)
-
-
-def int_mac(value: int) -> str:
-    return ":".join(f"{(value >> s) & 0xFF:02x}" for s in range(40, -8, -8))
-
-
-def hosts_in(w: Wiring, value: int, length: int) -> str:
-    """The rule's note: the hosts it carries frames to (a few named, then how many)."""
-    shift = 48 - length
-    names = sorted(h for h, (_s, _p, mac) in w.hosts.items() if mac_int(mac) >> shift == value >> shift)
+def hosts_in(by_mac: list[tuple[int, str]], value: int, length: int) -> str:
+    """The rule's note: the hosts it carries frames to (a few named, then how many); `by_mac` sorted."""
+    lo = bisect_left(by_mac, (value, ""))
+    hi = bisect_left(by_mac, (value + (1 << (48 - length)), ""))
+    names = sorted(h for _, h in by_mac[lo:hi])
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

@@ -25,7 +25,7 @@ from ipaddress import IPv4Address
 from typing import Any, Union
 
 from testbed.ran.plan import Snssai
-from testbed.ran.uenas import TIMER3_UNITS, timer3_seconds
+from testbed.ran.uenas import timer3_seconds, timer3_value
 
 # pycrate warns at import that CryptoMobile (NAS security) is missing; plain NAS needs none of it.
 logging.getLogger("pycrate_mobile.TS24501_FGMM").setLevel(logging.ERROR)
@@ -248,8 +248,8 @@ def session_reject(psi: int, pti: int, cause: int, backoff_s: int | None = None)
     ask again after it, as for a core short of resources for a moment)."""
     val: dict[str, Any] = {"5GSMHeader": {"PDUSessID": psi, "PTI": pti}, "5GSMCause": int(cause)}
     if backoff_s is not None:
-        unit, step = next((u, st) for u, st in TIMER3_UNITS.items() if -(-backoff_s // st) <= 31)
-        val["BackOffTimer"] = {"Unit": unit, "Value": -(-backoff_s // step)}
+        unit, value = timer3_value(backoff_s)
+        val["BackOffTimer"] = {"Unit": unit, "Value": value}
     return FGSM.FGSMPDUSessionEstabReject(val=val).to_bytes()
 
 

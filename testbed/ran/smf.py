@@ -87,18 +87,23 @@ class Smf:
     def available(self, upf: str) -> bool:
         """Whether requests to this UPF are worth sending: not lost, and no N4 failure since its last heartbeat
         answer."""
+        return self._unavailable(upf) is None
+
+    def _unavailable(self, upf: str) -> str | None:
+        """Why requests to this UPF are refused at once, or None."""
+        if self.lost(upf):
+            return "lost (its PFCP heartbeats go unanswered)"
         failed = self.n4_failed.get(upf)
-        return not self.lost(upf) and (failed is None or self.heartbeats.last_seen.get(upf, 0.0) > failed[0])
+        if failed is not None and self.heartbeats.last_seen.get(upf, 0.0) <= failed[0]:
+            return f"{failed[1]}; no PFCP heartbeat answer since"
+        return None
 
     def request(self, upf: str, request: dict[str, Any]) -> dict[str, Any]:
         """One N4 request to a UPF; its answer, or {"ok": False, "error": ...} when it cannot be reached."""
-        if self.lost(upf):
-            return {"ok": False, "error": f"N4 to {upf}: lost (its PFCP heartbeats go unanswered)"}
-        failed = self.n4_failed.get(upf)
-        if failed is not None:
-            if self.heartbeats.last_seen.get(upf, 0.0) <= failed[0]:
-                return {"ok": False, "error": f"N4 to {upf}: {failed[1]}; no PFCP heartbeat answer since"}
-            del self.n4_failed[upf]
+        why = self._unavailable(upf)
+        if why is not None:
+            return {"ok": False, "error": f"N4 to {upf}: {why}"}
+        self.n4_failed.pop(upf, None)  # heard from since: try again
         try:
             answer = self.upfs[upf].request(request)
             if not self.lost(upf):

@@ -181,6 +181,11 @@ def timer3_seconds(octet: int) -> int | None:
     return None if unit == 7 else (octet & 0x1F) * TIMER3_UNITS[unit]
 
 
+def timer3_value(seconds: int) -> tuple[int, int]:
+    """(unit, value) of the finest GPRS timer 3 unit that holds `seconds` (rounded up) in its 5 bits."""
+    return next((unit, -(-seconds // step)) for unit, step in TIMER3_UNITS.items() if -(-seconds // step) <= 31)
+
+
 def _dnn(value: bytes) -> str:
     """A DNN in DNS label form (length-prefixed labels) as dotted text."""
     labels, pos = [], 0

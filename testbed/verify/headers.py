@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from dd import cudd
 
 from testbed.slicing import conntrack as ct
+from testbed.units import int_to_mac, mac_to_int
 
 ETH_IP, ETH_ARP = 0x0800, 0x0806
 VLAN_PRESENT = 0x1000
@@ -52,7 +53,7 @@ def to_int(field: str, value: object) -> int:
         return value
     text = str(value)
     if field in ("eth_src", "eth_dst", "arp_sha", "arp_tha"):
-        return int(text.replace(":", ""), 16)
+        return mac_to_int(text)
     if field in ("ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa"):
         return int(ipaddress.IPv4Address(text))
     return int(text, 0)
@@ -61,8 +62,7 @@ def to_int(field: str, value: object) -> int:
 def from_int(field: str, value: int) -> object:
     """The readable form of a field's integer (MACs and addresses as text)."""
     if field in ("eth_src", "eth_dst", "arp_sha", "arp_tha"):
-        h = f"{value:012x}"
-        return ":".join(h[i:i + 2] for i in range(0, 12, 2))
+        return int_to_mac(value)
     if field in ("ipv4_src", "ipv4_dst", "arp_spa", "arp_tpa"):
         return str(ipaddress.IPv4Address(value))
     return value

@@ -81,24 +81,23 @@ def granted(topo: Topology) -> list[Problem]:
     if not topo.slices or topo.controller.app not in ("auto", "slicing"):
         return []
     from testbed.slicing.policy import compile_policy
-    from testbed.topology.resolve import expand_members
     from testbed.workloads.targets import resolve
 
     hosts = {n.name for n in topo.hosts}
-    members = {sl.name: {n.name for n in expand_members(topo, sl.members)} for sl in topo.slices}
-    pairs = set(compile_policy(topo).pairs())
+    policy = compile_policy(topo)
+    pairs = set(policy.pairs())
     out: list[Problem] = []
     for i, w in enumerate(topo.workloads):
         for j, src in enumerate(w.src):
             if src not in hosts:
                 continue
-            if w.slice in members and src not in members[w.slice]:
+            if w.slice in policy.members and src not in policy.members[w.slice]:
                 out.append(topo.problem(("workloads", i, "from", j), f"{src!r} is not a member of slice {w.slice!r}"))
                 continue
-            missing = [d for d in resolve(topo, w.dst) if d != src and (src, d) not in pairs]
-            if missing and len(missing) == len([d for d in resolve(topo, w.dst) if d != src]):
+            targets = [d for d in resolve(topo, w.dst) if d != src]
+            if targets and all((src, d) not in pairs for d in targets):  # some target granted: it runs
                 out.append(topo.problem(("workloads", i, "to"), f"no slice of {src!r} grants it {w.dst!r}"
-                                        + (f" (on {', '.join(missing[:3])})" if missing != [w.dst] else "")
+                                        + (f" (on {', '.join(targets[:3])})" if targets != [w.dst] else "")
                                         + ": the slicing would drop this workload's traffic"))
     return out
 

@@ -12,8 +12,8 @@ import pytest
 
 from testbed import naming
 from testbed.openflow.layout import Layout, make_layout
-from testbed.openflow.forwarding import (BROADCAST, MIN_PREFIX, PRIO_BROADCAST, PRIO_UNICAST, forwarding_plan,
-                                         mac_int)
+from testbed.openflow.forwarding import BROADCAST, MIN_PREFIX, PRIO_BROADCAST, PRIO_UNICAST, forwarding_plan
+from testbed.units import mac_to_int as mac_int
 from testbed.openflow.wiring import Wiring
 from testbed.topology.loader import load
 from testbed.topology.model import Topology
