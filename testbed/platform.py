@@ -7,10 +7,12 @@ Probes never touch the host's own network: they run in a throwaway namespace.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -185,6 +187,41 @@ def raise_neighbour_limits(entries: int) -> tuple[str, str] | None:
     if entries > now[2]:
         raise PlatformError(why)
     return "warning", why
+
+
+RCU_EXPEDITED = Path("/sys/kernel/rcu_expedited")
+
+
+@contextlib.contextmanager
+def expedited_rcu(knob: Path = RCU_EXPEDITED) -> Iterator[bool]:
+    """The kernel's RCU grace periods expedited while the block runs; yields whether this call turned it on.
+
+    Why: as a bridge goes, ovs-vswitchd closes one packet socket per port, and each close waits for a
+    whole RCU grace period (packet_release -> synchronize_net), about 10-15 ms here. Measured: 500 bridges
+    of 3 ports waited 22 s, with the daemon busy for a fifth of it. An expedited grace period takes
+    microseconds (the kernel interrupts every CPU instead of waiting for each to pass a quiescent state),
+    and the same teardown took 3.8 s. The setting is the machine's: it is turned on only if it was off,
+    and put back off after; a /sys this process cannot write (a container) leaves it alone. Another run
+    in the middle of its own teardown may see it put back: it is then slower, never wrong.
+    """
+    try:
+        was = knob.read_text().strip()
+    except OSError:
+        yield False
+        return
+    turned_on = False
+    if was == "0":
+        try:
+            knob.write_text("1")
+            turned_on = True
+        except OSError:
+            pass
+    try:
+        yield turned_on
+    finally:
+        if turned_on:
+            with contextlib.suppress(OSError):
+                knob.write_text("0")
 
 
 def choose_datapath() -> str:

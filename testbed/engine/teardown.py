@@ -19,6 +19,7 @@ from testbed.engine.ovs import flush_conntrack
 from testbed.engine.ownership import helpers_of
 from testbed.engine.procs import kill_verified, pids_in_netns
 from testbed.engine.rundir import Manifest
+from testbed.platform import expedited_rcu
 from testbed.slicing.conntrack import ct_zone
 
 
@@ -112,19 +113,23 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     bridges = sorted(set(m.bridges) | set(bridges_of_run(m.run_id)) if shutil.which("ovs-vsctl") else set(m.bridges))
     if bridges and shutil.which("ovs-appctl"):
         flush_conntrack(ct_zone(m.run_id))
-    # 5. Root-namespace interfaces (switch ports, relay ends, the userspace bridges' taps): one kernel
-    # batch, before the bridges go: ovs-vswitchd then releases ports whose devices are already gone,
-    # which costs it less than closing them itself (100 bridges of 3 ports: 2.6 s against 4.5 s).
-    delete_interfaces([*m.root_interfaces, *bridges], m.run_id)
-    # 6. Bridges: from the manifest and from OVS itself (tagged with our run id).
-    delete_bridges(bridges)
-    # 7. Node shells last: their namespaces (and any veth still inside) vanish with them.
-    # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
-    kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
-    # 8. Wait until ovs-vswitchd has let go of the bridges' ports (about 11 ms per port here, in its one
-    # main thread): the run is gone when this returns, and the next one does not stall behind it.
-    if bridges and shutil.which("ovs-vsctl"):
-        vswitchd_barrier(m)
+    # 5-8 run with the kernel's RCU grace periods expedited: each port ovs-vswitchd releases, and each
+    # namespace that goes, waits for one (platform.expedited_rcu: 22 s -> 3.8 s for 1,500 ports).
+    with expedited_rcu():
+        # 5. Root-namespace interfaces (switch ports, relay ends, the userspace bridges' taps): one kernel
+        # batch, before the bridges go: ovs-vswitchd then releases ports whose devices are already gone,
+        # which costs it less than closing them itself (100 bridges of 3 ports: 2.6 s against 4.5 s).
+        delete_interfaces([*m.root_interfaces, *bridges], m.run_id)
+        # 6. Bridges: from the manifest and from OVS itself (tagged with our run id).
+        delete_bridges(bridges)
+        # 7. Node shells last: their namespaces (and any veth still inside) vanish with them.
+        # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
+        kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
+        # 8. Wait until ovs-vswitchd has let go of the bridges' ports (in its one main thread, about 2.5 ms per
+        # port here; 15 with normal grace periods): the run is gone when this returns, and the next one does
+        # not stall behind it.
+        if bridges and shutil.which("ovs-vsctl"):
+            vswitchd_barrier(m)
     m.state = "down"
     if remove_dir:
         shutil.rmtree(m.dir, ignore_errors=True)

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from testbed.impair.forward import DIRECTIONS, Forwarder, log
+from testbed.impair.forward import DIRECTIONS, Forwarder, log, tighten_timer_slack
 from testbed.impair.spec import Impairment
 
 IDLE_CHECK_S = 0.5  # how often an idle relay checks that its interfaces still exist
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--b-to-a", default="{}", help="Impairment as JSON")
     ap.add_argument("--control", required=True, type=Path, help="unix socket path")
     args = ap.parse_args(argv)
+    tighten_timer_slack()
     fwd = Forwarder(args.if_a, args.if_b, Impairment.from_dict(json.loads(args.a_to_b)),
                     Impairment.from_dict(json.loads(args.b_to_a)))
     relay = Relay(fwd, args.control)

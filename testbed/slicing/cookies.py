@@ -11,9 +11,10 @@ COMMON = "-"  # pseudo-slice of rules that serve every slice (trunks, forwarding
 # service/icmp: a member opens a granted flow (stateful: the commit of its first packet);
 # reply: the stateless app's replies; track: a host pair's IP into conntrack; fragment: the
 # non-first fragments of a member's new datagram; state: established/related traffic of a
-# slice's connections; committed: a just-committed packet on its way out.
+# slice's connections; committed: a just-committed packet on its way out; direct: a whole datagram of a
+# UDP flow granted both ways, forwarded without the tracker.
 KINDS = {0: "drop", 1: "service", 2: "reply", 3: "icmp", 4: "arp", 5: "trunk", 6: "forward", 7: "track",
-         8: "fragment", 9: "state", 10: "committed"}
+         8: "fragment", 9: "state", 10: "committed", 11: "direct"}
 _KIND_ID = {v: k for k, v in KINDS.items()}
 
 

@@ -80,6 +80,7 @@ TABLE_COMMITTED = 2
 TABLE_FORWARD = 3
 STATEFUL_TABLES = [TABLE_ADMIT, TABLE_CT, TABLE_COMMITTED, TABLE_FORWARD]
 STATELESS_TABLES = [TABLE_ADMIT, TABLE_FORWARD]
+PRIO_DIRECT = 210
 PRIO_HOST = 200
 PRIO_STATE = 150
 PRIO_TRUNK = 100
@@ -222,6 +223,34 @@ def _committed_rule(sw: str) -> tuple[str, dict]:
                       cookie(0, "committed"), "committed: on to forwarding", goto=TABLE_FORWARD))
 
 
+def symmetric(grants: list[Grant]) -> set[Grant]:
+    """The UDP grants whose mirror (same slice, ends swapped, same port) is granted too: GTP-U between a
+    gNB and a UPF, RLS between a UE and its gNB. Either end may send to the other's port at any time, so
+    the tracker adds nothing to them: they take the direct rule (`_direct_rule`)."""
+    have = {(g.slice, g.src, g.dst, g.port) for g in grants if g.proto == "udp"}
+    return {g for g in grants if g.proto == "udp" and (g.slice, g.dst, g.src, g.port) in have}
+
+
+def _direct_rule(g: Grant, s: SliceInfo, hosts: Hosts, ips: dict[str, str], seq: int) -> tuple[str, dict]:
+    """Table 0 at the sender's edge: a whole (unfragmented) datagram of a symmetric UDP grant goes straight
+    to forwarding, with the sender's true MAC and IP, without the tracker.
+
+    Why: a one-way UDP flow never becomes established, so the tracker sees every
+    GTP-U or RLS datagram as new and commits it again: three datapath passes and
+    two tracker operations per packet at each edge, on the 5G path's hottest
+    flows. This rule is one pass. It is no wider than the grant (the mirror grant
+    lets the other end open the same flow back). Fragments still go through the
+    tracker (`_new_rules` stays), which reassembles them before deciding.
+    """
+    (ssw, sport, smac), (_dsw, _dport, dmac) = hosts[g.src], hosts[g.dst]
+    m = {"in_port": sport, "eth_src": smac, "eth_dst": dmac, "eth_type": ETH_IP, "vlan_vid": VLAN_NONE,
+         "ipv4_src": ips[g.src], "ipv4_dst": ips[g.dst], "ip_proto": IP_PROTO["udp"], "ip_frag": [0, ct.FRAG_ANY],
+         "udp_dst": g.port}
+    return (ssw, _rule(TABLE_ADMIT, PRIO_DIRECT, m, cookie(s.id, "direct", seq),
+                       f"{g.src} -> {g.dst} {g.service} (udp/{g.port}, granted both ways): direct",
+                       actions=_mark(s), meter=s.meter_id, goto=TABLE_FORWARD))
+
+
 # -- the stateless rule set (negative control) ----------------------------------------
 def _grant_rules_stateless(g: Grant, s: SliceInfo, hosts: Hosts, ips: dict[str, str],
                            seq: int) -> list[tuple[str, dict]]:
@@ -306,12 +335,15 @@ def compile_rules(wiring: Wiring, grants: list[Grant], slices: dict[str, SliceIn
         pair_slice.setdefault((g.src, g.dst), g.slice)
     hosts = wiring.hosts
     state_on: dict[str, list[str]] = {}  # edge switch -> slices whose connections pass through it
+    direct = set() if stateless else symmetric(placed)
     for seq, g in enumerate(placed):
         s = slices[g.slice]
         if stateless:
             rules = _grant_rules_stateless(g, s, hosts, ips, seq)
         else:
             rules = _new_rules(g, s, hosts, ips, zone, seq)
+            if g in direct:
+                rules.append(_direct_rule(g, s, hosts, ips, seq))
             for end in (g.src, g.dst):
                 state_on.setdefault(hosts[end][0], []).append(g.slice)
         for sw, rule in rules:

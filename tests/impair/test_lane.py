@@ -118,3 +118,20 @@ def test_uniform_jitter_is_a_band():
     assert -1.0 <= min(xs) and max(xs) < 1.0
     with pytest.raises(ValueError):
         jitter_sampler("lognormal")
+
+
+def test_departure_counts_from_the_kernel_arrival_stamp():
+    """A frame read late (relay descheduled, or busy with a batch) still leaves `delay` after it arrived."""
+    import socket
+    import struct
+
+    from testbed.impair.forward import SO_TIMESTAMPNS, arrival
+
+    offset = 1_700_000_000.0  # realtime - monotonic
+    stamp = [(socket.SOL_SOCKET, SO_TIMESTAMPNS, struct.pack("qq", 1_700_000_100, 250_000_000))]
+    assert arrival(stamp, offset, now=100.9) == pytest.approx(100.25)  # read 650 ms after it came in
+    assert arrival(stamp, offset, now=100.1) == 100.1  # a stamp "from the future" (clock step): now
+    assert arrival([], offset, now=5.0) == 5.0  # no stamp: now
+    lane = Lane("a_to_b", None, Impairment(delay_ms=10))  # type: ignore[arg-type]
+    lane.schedule(b"x", arrival(stamp, offset, now=100.9))
+    assert lane.next_departure() == pytest.approx(100.26)

@@ -24,11 +24,12 @@ DOC, KIOSK, EMR, PACS, GNB = "dr-tablet-01", "kiosk-01", "emr", "pacs", "gnb-cli
 class Net:
     """A plan (stateful, or the stateless app's rules for the same policy) on a fake network."""
 
-    def __init__(self, topo, extra=None, revoked=None, stateless=False, tracker: Conntrack | None = None):
+    def __init__(self, topo, extra=None, revoked=None, stateless=False, tracker: Conntrack | None = None,
+                 policy=None):
         self.topo = topo
         self.lay = make_layout(topo, RUN)
         self.w = self.lay.wiring()
-        self.plan = controller_plan(topo, self.lay, extra, revoked)
+        self.plan = controller_plan(topo, self.lay, extra, revoked, policy=policy)
         if stateless:
             self.plan = {**self.plan, **stateless_rules(self.plan)}
         self.sim = FakeNetwork(self.plan, self.w, tracker)

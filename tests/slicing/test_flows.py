@@ -132,6 +132,34 @@ def test_fragment_tricks_do_not_pass(minimal):
     assert n.send(EMR, fragments(ack, [1480, 1480], ident=16)[1]) == []
 
 
+def test_udp_granted_both_ways_goes_direct_and_nothing_wider(minimal):
+    """GTP-U between a gNB and its UPF is granted both ways: whole datagrams skip the tracker (a one-way UDP
+    flow never becomes established, so it would be committed again on every packet), fragments do not, and
+    the direct rules let through nothing the grants do not."""
+    from testbed.ran.network import prepare, run_policy
+    from testbed.slicing.flows import symmetric
+
+    topo, ran = prepare(minimal)
+    policy = run_policy(topo, ran)
+    upf = next(u.name for u in ran.upfs)
+    n = Net(topo, policy=policy)
+    direct = {g for g in symmetric(policy.grants)}
+    assert {(g.src, g.dst, g.service) for g in direct} == {(GNB, upf, "gtpu"), (upf, GNB, "gtpu")}  # not RLS
+    notes = [r["note"] for rs in n.plan["switches"].values() for r in rs if r["note"].endswith(": direct")]
+    assert len(notes) == 2
+    zone = ct.ct_zone(RUN)
+    assert n.to(GNB, n.udp(GNB, upf, 2152, 2152)) == [upf]
+    assert n.to(upf, n.udp(upf, GNB, 40000, 2152)) == [GNB]
+    assert not n.sim.ct.entries(zone)  # the tracker never saw them
+    got = n.send(GNB, *fragments(n.udp(GNB, upf, 2152, 2152), [1480, 48], ident=5))
+    assert [h for h, _ in got] == [upf, upf] and n.sim.ct.entries(zone)  # reassembled by the tracker, passed whole
+    assert n.to(GNB, n.udp(GNB, upf, 2152, 2153)) == []  # another port
+    assert n.to(DOC, n.udp(DOC, upf, 2152, 2152)) == []  # another sender
+    assert n.to(DOC, n.udp(DOC, upf, 2152, 2152, ipv4_src=n.ip[GNB])) == []  # ... pretending to be the gNB
+    assert n.to(DOC, n.udp(DOC, upf, 2152, 2152, ipv4_src=n.ip[GNB], eth_src=n.mac[GNB])) == []
+    assert n.to(upf, n.udp(upf, DOC, 2152, 2152)) == []  # the UPF to a UE's own address
+
+
 def test_spoofing_is_dropped(net):
     # spoofed source IP: the kiosk pretends to be the doctor's tablet to reach PACS
     assert net.tcp(KIOSK, PACS, 104, ipv4_src=net.ip[DOC]) == []

@@ -3,9 +3,12 @@
 Used by the impairment tests and bench, run on each side of a link inside its
 namespace (`ip netns exec NS python -m tests.tools.probe recv|send ...`, from
 the repository root or with it on PYTHONPATH, as lab.py starts it).
-Every datagram carries a sequence number and the sender's CLOCK_MONOTONIC
-timestamp; both ends share that clock on one machine, so the receiver gets
-exact one-way delays. Both sides stop by themselves (count and time bounds).
+Every datagram carries a sequence number and the sender's CLOCK_MONOTONIC and
+CLOCK_REALTIME timestamps; both ends share those clocks on one machine, so the
+receiver gets exact one-way delays, twice: as the receiving program sees them
+(`delay_*`: its own wake-up latency included) and at the moment the kernel took
+the datagram in (`kernel_delay_*`, SO_TIMESTAMPNS against the realtime stamp:
+what the link itself did). Both sides stop by themselves (count and time bounds).
 """
 from __future__ import annotations
 
@@ -18,10 +21,24 @@ import sys
 import time
 from typing import Any
 
-HEADER = struct.Struct("!QQ")  # sequence number, send time (ns, CLOCK_MONOTONIC)
+HEADER = struct.Struct("!QQQ")  # sequence number, send time (ns) on CLOCK_MONOTONIC and on CLOCK_REALTIME
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it only on some builds
+TIMESPEC = struct.Struct("qq")
 
 
-def summarize(seqs: list[int], delays_ms: list[float], sent: int) -> dict[str, Any]:
+def percentiles(delays_ms: list[float], prefix: str = "delay") -> dict[str, float]:
+    d = sorted(delays_ms)
+
+    def pct(q: float) -> float:
+        return d[min(len(d) - 1, int(q * len(d)))]
+
+    return {f"{prefix}_min_ms": d[0], f"{prefix}_median_ms": statistics.median(d), f"{prefix}_p25_ms": pct(0.25),
+            f"{prefix}_p75_ms": pct(0.75), f"{prefix}_p99_ms": pct(0.99), f"{prefix}_max_ms": d[-1],
+            f"{prefix}_mean_ms": statistics.fmean(d), f"{prefix}_stdev_ms": statistics.pstdev(d) if len(d) > 1 else 0.0}
+
+
+def summarize(seqs: list[int], delays_ms: list[float], sent: int,
+              kernel_delays_ms: list[float] | None = None) -> dict[str, Any]:
     """Loss, duplicates, reordering, loss-burst lengths and delay percentiles."""
     unique = set(seqs)
     reordered = 0
@@ -49,17 +66,9 @@ def summarize(seqs: list[int], delays_ms: list[float], sent: int) -> dict[str, A
         "mean_burst": statistics.fmean(bursts) if bursts else 0.0,
     }
     if delays_ms:
-        d = sorted(delays_ms)
-
-        def pct(q: float) -> float:
-            return d[min(len(d) - 1, int(q * len(d)))]
-
-        out.update(
-            delay_min_ms=d[0], delay_median_ms=statistics.median(d),
-            delay_p25_ms=pct(0.25), delay_p75_ms=pct(0.75), delay_p99_ms=pct(0.99), delay_max_ms=d[-1],
-            delay_mean_ms=statistics.fmean(d),
-            delay_stdev_ms=statistics.pstdev(d) if len(d) > 1 else 0.0,
-        )
+        out.update(percentiles(delays_ms))
+    if kernel_delays_ms:
+        out.update(percentiles(kernel_delays_ms, "kernel_delay"))
     return out
 
 
@@ -67,10 +76,12 @@ def receive(bind: str, port: int, sent: int, idle_s: float, deadline_s: float) -
     """Collect datagrams until `sent` unique ones arrived, the link went quiet, or the deadline."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         s.bind((bind, port))
         print("ready", flush=True)
         seqs: list[int] = []
         delays: list[float] = []
+        kernel: list[float] = []
         unique: set[int] = set()
         end = time.monotonic() + deadline_s
         s.settimeout(deadline_s)
@@ -80,14 +91,18 @@ def receive(bind: str, port: int, sent: int, idle_s: float, deadline_s: float) -
                 break
             s.settimeout(min(end - now, idle_s) if seqs else end - now)
             try:
-                data = s.recv(65535)
+                data, anc, _flags, _addr = s.recvmsg(65535, 64)
             except socket.timeout:
                 break
-            seq, t_ns = HEADER.unpack_from(data)
+            seq, t_ns, t_real = HEADER.unpack_from(data)
             seqs.append(seq)
             unique.add(seq)
             delays.append((time.monotonic_ns() - t_ns) / 1e6)
-    return summarize(seqs, delays, sent)
+            for level, kind, value in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
+                    sec, nsec = TIMESPEC.unpack_from(value)
+                    kernel.append((sec * 1_000_000_000 + nsec - t_real) / 1e6)
+    return summarize(seqs, delays, sent, kernel)
 
 
 def send(to: str, port: int, count: int, pps: float, size: int) -> dict[str, Any]:
@@ -100,7 +115,7 @@ def send(to: str, port: int, count: int, pps: float, size: int) -> dict[str, Any
             ahead = start + seq * interval - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-            s.sendto(HEADER.pack(seq, time.monotonic_ns()) + pad, (to, port))
+            s.sendto(HEADER.pack(seq, time.monotonic_ns(), time.time_ns()) + pad, (to, port))
         elapsed = time.monotonic() - start
     return {"sent": count, "seconds": elapsed}
 
