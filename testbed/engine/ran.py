@@ -214,6 +214,10 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
         ues.append({"name": sub.name, "supi": sub.supi, "gnb": st.get("cell") or sub.gnb,  # where it is attached now
                     "gnbs": list(sub.cells), "state": st.get("state", "not running"),
                     "registration_ms": st.get("registration_ms"),
+                    # how often it registered, and lost its radio link: a UE that re-registered mid-run lost
+                    # its sessions' packets meanwhile (the probe's delivery control names such sources)
+                    "registrations": len(st.get("attaches", [])),
+                    "link_losses": st.get("counters", {}).get("link_losses", 0),
                     "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
                                   "tun": s.tun, "address": str(s.address),
                                   "upf": anchored.get(session_host(s), s.upf),  # where the core anchors it now

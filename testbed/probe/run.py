@@ -107,17 +107,23 @@ def _delivery_control(rows: list[Probe], tokens: dict[str, set[str]], seconds: f
     lost = [r for r in twins if r.dst not in tokens.get(twin_id(r.id), set())]
     n = len(twins)
     ratio = (n - len(lost)) / n if n else 1.0
+    by_source: dict[str, int] = {}
+    for r in lost:
+        by_source[r.src] = by_source.get(r.src, 0) + 1
     m = {"sent": f"{n} crafted frames of granted flows", "arrived": n - len(lost), "lost": len(lost),
          "ratio": round(ratio, 4), "lost_examples": [r.name for r in lost[:10]],
+         "lost_by_source": {src: f"{k} of {sum(r.src == src for r in twins)}" for src, k in by_source.items()},
          "verdict": "pass" if ratio >= DELIVERY_MIN else "UNRELIABLE"}
     if ratio >= DELIVERY_MIN:
         return CheckResult("isolation", "delivery control", "pass",
                            f"{n - len(lost)}/{n} crafted frames of granted flows arrived: the probe frames "
                            "are not lost in transit", m, seconds)
+    worst = sorted(by_source.items(), key=lambda kv: -kv[1])[:3]
+    where = "; ".join(f"{src} {m['lost_by_source'][src]}" for src, _ in worst)
     return CheckResult("isolation", "delivery control", "fail",
                        f"only {n - len(lost)}/{n} crafted frames of granted flows arrived: frames are lost in "
-                       "transit, so must-fail probes that were not captured prove nothing (overloaded host?)",
-                       m, seconds)
+                       f"transit, so must-fail probes that were not captured prove nothing (overloaded host?); "
+                       f"lost from {where}{'; ...' if len(by_source) > 3 else ''}", m, seconds)
 
 
 def _row_state(r: Probe, h: Hosts, flows: dict[str, dict], sent: dict[str, dict]) -> tuple[bool, bool, str]:

@@ -42,7 +42,7 @@ keeps a small JSON status file; SIGTERM stops it cleanly.
   UPF address and QFI, allocates the DL TEID (the plan's) and answers; user
   plane RLS DATA <-> GTP-U G-PDUs (gtpu.py: UDP 2152, one TEID per session and
   direction, a PDU Session Container with the QFI, outer DSCP from the
-  session's 5QI through one sending socket per DSCP value).
+  session's 5QI set on each send: from port 2152 to port 2152, see daemon.DscpPeer).
 - Core (amf.py): the NGAP server; admission by core.py against the plan's
   subscribers (#7 unknown SUPI, #62 no slice, #33 unsubscribed slice, #70
   DNN); UPF from the plan; programs the UPF over an emulated N4 (n4.py:

@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -220,16 +221,29 @@ def set_buffers(sock: socket.socket, size: int = 4 << 20) -> None:
 IPTOS_SHIFT = 2  # DSCP is the upper six bits of the TOS octet
 
 
-def dscp_socket(address: str, peer: str, port: int, dscp: int) -> socket.socket:
-    """A non-blocking UDP socket from `address` to (peer, port) marking its packets with `dscp`
-    (IP_TOS), connected so the route is looked up once."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, dscp << IPTOS_SHIFT)
-    set_buffers(s)
-    s.bind((address, 0))
-    s.connect((peer, port))
-    s.setblocking(False)
-    return s
+class DscpPeer:
+    """One peer and one DSCP value, sent to through the program's one GTP-U socket (bound to port 2152).
+
+    Real GTP-U entities send from port 2152 as well as to it, and so must these: a
+    datagram from 2152 to 2152 between a gNB and its UPF is what the switches let
+    through without their connection tracker (testbed.slicing.flows, `direct`).
+    A socket per DSCP would need a port of its own (two sockets bound to 2152 split
+    the peer's datagrams between them), so the marking rides on each send instead
+    (an IP_TOS control message). It quacks like a connected socket for gso.Batch:
+    `send(data)` and `sendmsg(buffers, cmsgs)`.
+    """
+
+    __slots__ = ("sock", "addr", "tos")
+
+    def __init__(self, sock: socket.socket, peer: str, port: int, dscp: int) -> None:
+        self.sock, self.addr = sock, (peer, port)
+        self.tos = (socket.IPPROTO_IP, socket.IP_TOS, struct.pack("i", dscp << IPTOS_SHIFT))
+
+    def send(self, data) -> int:
+        return self.sock.sendmsg([data], [self.tos], 0, self.addr)
+
+    def sendmsg(self, buffers, cmsgs) -> int:
+        return self.sock.sendmsg(buffers, [*cmsgs, self.tos], 0, self.addr)
 
 
 def parse_args(prog: str, doc: str | None, argv: list[str] | None) -> argparse.Namespace:

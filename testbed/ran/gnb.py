@@ -19,8 +19,8 @@
   PDUSessionResourceSetupResponse with its DL tunnel, then passes the NAS
   accept to the UE.
 - User plane: RLS DATA from a UE's session -> one G-PDU to its UPF (UL TEID,
-  PDU Session Container with the QFI, outer DSCP of the session's 5QI through
-  one sending socket per DSCP value); G-PDUs on UDP 2152 -> the session of their
+  PDU Session Container with the QFI, outer DSCP of the session's 5QI set on
+  each send, from port 2152); G-PDUs on UDP 2152 -> the session of their
   DL TEID -> RLS DATA to the UE. Dropped and counted by reason: `unknown-session`
   (RLS data for no session), `wrong-ue-address` (RLS data for a session from
   another address than its UE's), `unknown-teid`, `unknown-upf` (G-PDU for a

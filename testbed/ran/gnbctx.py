@@ -8,11 +8,11 @@ config names one for the UE and session, else the next spare one.
 """
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
 from testbed.ran import gtpu, ngap, rls
+from testbed.ran.daemon import DscpPeer
 
 DL_TEID_SPARE = 0x2800_0000  # DL TEIDs outside the plan's (0x2000_0000 + n) come from here
 
@@ -39,7 +39,7 @@ class GnbSession:
                  "ul_packets", "ul_bytes", "dl_packets", "dl_bytes")
 
     def __init__(self, ue: GnbUe, psi: int, ul: ngap.Tunnel, qfi: int, fiveqi: int | None, dscp: int,
-                 dl_teid: int, sock: socket.socket) -> None:
+                 dl_teid: int, sock: DscpPeer) -> None:
         self.ue = ue
         self.psi = psi
         self.ul_teid = ul.teid
@@ -53,7 +53,7 @@ class GnbSession:
         self.rls_header = rls.encode(rls.DATA, ue.ue_id, psi=psi)
         self.ul_packets = self.ul_bytes = self.dl_packets = self.dl_bytes = 0
 
-    def retarget(self, ul: ngap.Tunnel, sock: socket.socket) -> None:
+    def retarget(self, ul: ngap.Tunnel, sock: DscpPeer) -> None:
         """Send uplink to another UPF (the core moved the session: a PDU Session Resource Modify)."""
         self.ul_teid = ul.teid
         self.upf = str(ul.address)

@@ -62,7 +62,7 @@ class GnbUserPlane:
         self.drop = drop
         self.log = log
         self.loop = loop
-        self.dscp_socks: dict[tuple[int, str], socket.socket] = {}
+        self.dscp_socks: dict[tuple[int, str], daemon.DscpPeer] = {}
         self.rls_sock: socket.socket | None = None
         self.gtp: socket.socket | None = None
         self.ul_batch = gso.Batch()  # G-PDU bursts towards UPFs
@@ -82,15 +82,16 @@ class GnbUserPlane:
         self.loop.add_reader(self.gtp.fileno(), self.on_gtp)
 
     def close(self) -> None:
-        for s in [self.rls_sock, self.gtp, *self.dscp_socks.values()]:
+        for s in [self.rls_sock, self.gtp]:
             if s is not None:
                 s.close()
+        self.dscp_socks.clear()
 
-    def socket_for(self, dscp: int, upf: str) -> socket.socket:
-        """The sending socket towards one UPF with one outer DSCP (IP_TOS), connected: the route is cached."""
+    def socket_for(self, dscp: int, upf: str) -> daemon.DscpPeer:
+        """Where uplink G-PDUs towards one UPF with one outer DSCP go: from port 2152, as the UPF's come."""
         s = self.dscp_socks.get((dscp, upf))
         if s is None:
-            s = self.dscp_socks[(dscp, upf)] = daemon.dscp_socket(self.address, upf, self.gtpu_port, dscp)
+            s = self.dscp_socks[(dscp, upf)] = daemon.DscpPeer(self.gtp, upf, self.gtpu_port, dscp)
         return s
 
     def send_rls(self, ue: GnbUe, msg_type: int, payload: bytes = b"") -> None:

@@ -107,7 +107,7 @@ class Upf:
         self.counters = Counter()
         self.table = SessionTable(self.max_sessions, self.known_gnbs, self.socket_for, self.counters, log)
         self.by_teid, self.by_addr = self.table.by_teid, self.table.by_addr  # read by the packet loops
-        self.dscp_socks: dict[tuple[int, str], socket.socket] = {}
+        self.dscp_socks: dict[tuple[int, str], daemon.DscpPeer] = {}
         self.n4 = N4Server(self.address, n4_port, self.smfs, self.handle_n4, self.counters, log, loop)
         self.heartbeat = pfcp.Responder(self.address, self.smfs, int(cfg.get("pfcp_port", pfcp.PORT)))
         self.saved_forwarding: str | None = None
@@ -144,9 +144,10 @@ class Upf:
     def close(self) -> None:
         self.n4.close_conns()
         self.heartbeat.close()
-        for s in [self.gtp, self.n4.listener, *self.dscp_socks.values()]:
+        for s in [self.gtp, self.n4.listener]:
             if s is not None:
                 s.close()
+        self.dscp_socks.clear()
         if self.tun_fd is not None:
             os.close(self.tun_fd)  # the TUN and its routes go with it
             self.tun_fd = None
@@ -242,11 +243,11 @@ class Upf:
             s.dl_bytes += n
         batch.flush()
 
-    def socket_for(self, dscp: int, gnb: str) -> socket.socket:
-        """One sending socket per (gNB, outer DSCP): IP_TOS set once, connected so the route is cached."""
+    def socket_for(self, dscp: int, gnb: str) -> daemon.DscpPeer:
+        """Where downlink G-PDUs towards one gNB with one outer DSCP go: from port 2152, as the gNB's come."""
         s = self.dscp_socks.get((dscp, gnb))
         if s is None:
-            s = self.dscp_socks[(dscp, gnb)] = daemon.dscp_socket(self.address, gnb, self.gtpu_port, dscp)
+            s = self.dscp_socks[(dscp, gnb)] = daemon.DscpPeer(self.gtp, gnb, self.gtpu_port, dscp)
         return s
 
     # ------------------------------------------------------------------ N4

@@ -17,7 +17,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from testbed.ran import gtpu, n4
-from testbed.ran.daemon import Log, Loop
+from testbed.ran.daemon import DscpPeer, Log, Loop
 
 MAX_N4_CONNS = 16
 
@@ -39,7 +39,7 @@ class UpfSession:
         self.dl_teid: int | None = None
         self.gnb: str | None = None
         self.dl_header: bytes | None = None
-        self.sock: socket.socket | None = None
+        self.sock: DscpPeer | None = None
         self.ul_packets = self.ul_bytes = self.dl_packets = self.dl_bytes = 0
         self.created = time.time()
 
@@ -53,7 +53,7 @@ class UpfSession:
 class SessionTable:
     """The sessions of one UPF and the N4 operations on them; `known_gnbs` grows with each downlink tunnel."""
 
-    def __init__(self, max_sessions: int, known_gnbs: set[str], socket_for: Callable[[int, str], socket.socket],
+    def __init__(self, max_sessions: int, known_gnbs: set[str], socket_for: Callable[[int, str], DscpPeer],
                  counters: Counter[str], log: Log) -> None:
         self.max_sessions = max_sessions
         self.known_gnbs = known_gnbs

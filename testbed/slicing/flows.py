@@ -225,29 +225,31 @@ def _committed_rule(sw: str) -> tuple[str, dict]:
 
 def symmetric(grants: list[Grant]) -> set[Grant]:
     """The UDP grants whose mirror (same slice, ends swapped, same port) is granted too: GTP-U between a
-    gNB and a UPF, RLS between a UE and its gNB. Either end may send to the other's port at any time, so
-    the tracker adds nothing to them: they take the direct rule (`_direct_rule`)."""
+    gNB and a UPF, or a media port both ends offer. Either end may send to the other's port at any time,
+    so a datagram from that port to it needs no tracker: it takes the direct rule (`_direct_rule`)."""
     have = {(g.slice, g.src, g.dst, g.port) for g in grants if g.proto == "udp"}
     return {g for g in grants if g.proto == "udp" and (g.slice, g.dst, g.src, g.port) in have}
 
 
 def _direct_rule(g: Grant, s: SliceInfo, hosts: Hosts, ips: dict[str, str], seq: int) -> tuple[str, dict]:
-    """Table 0 at the sender's edge: a whole (unfragmented) datagram of a symmetric UDP grant goes straight
-    to forwarding, with the sender's true MAC and IP, without the tracker.
+    """Table 0 at the sender's edge: a whole (unfragmented) datagram of a symmetric UDP grant *from* the
+    granted port *to* it goes straight to forwarding, with the sender's true MAC and IP, without the tracker.
 
     Why: a one-way UDP flow never becomes established, so the tracker sees every
-    GTP-U or RLS datagram as new and commits it again: three datapath passes and
-    two tracker operations per packet at each edge, on the 5G path's hottest
-    flows. This rule is one pass. It is no wider than the grant (the mirror grant
-    lets the other end open the same flow back). Fragments still go through the
-    tracker (`_new_rules` stays), which reassembles them before deciding.
+    GTP-U datagram as new and commits it again: three datapath passes and two
+    tracker operations per packet at each edge, on the 5G path's hottest flow.
+    This rule is one pass. It is no wider than the grants: the sender may open the
+    port from any port, and the answer, from the port to the port, is the mirror
+    grant. A datagram from any other port still goes through the tracker, so its
+    answer (to that port) is let through as the reply of a tracked flow, and as
+    nothing else. Fragments too (`_new_rules` stays): the tracker reassembles them.
     """
     (ssw, sport, smac), (_dsw, _dport, dmac) = hosts[g.src], hosts[g.dst]
     m = {"in_port": sport, "eth_src": smac, "eth_dst": dmac, "eth_type": ETH_IP, "vlan_vid": VLAN_NONE,
          "ipv4_src": ips[g.src], "ipv4_dst": ips[g.dst], "ip_proto": IP_PROTO["udp"], "ip_frag": [0, ct.FRAG_ANY],
-         "udp_dst": g.port}
+         "udp_src": g.port, "udp_dst": g.port}
     return (ssw, _rule(TABLE_ADMIT, PRIO_DIRECT, m, cookie(s.id, "direct", seq),
-                       f"{g.src} -> {g.dst} {g.service} (udp/{g.port}, granted both ways): direct",
+                       f"{g.src} -> {g.dst} {g.service} (udp/{g.port} from udp/{g.port}, granted both ways): direct",
                        actions=_mark(s), meter=s.meter_id, goto=TABLE_FORWARD))
 
 

@@ -58,6 +58,15 @@ def test_delivery_control_below_99_percent_fails_as_unreliable():
     assert c.metrics["arrived"] == 98 and c.metrics["lost"] == 2
     assert c.metrics["lost_examples"] == [rows[0].name, rows[1].name]
     assert "98/100" in c.detail and "prove nothing" in c.detail
+    assert c.metrics["lost_by_source"] == {"doc": "2 of 100"}
+
+
+def test_delivery_control_names_the_sources_whose_frames_were_lost():
+    """A single UE losing all its frames (it re-registered meanwhile) reads differently from a loaded host."""
+    rows = _pass_rows(50) + [probe("ue-3", "emr", id=f"{i:08x}") for i in range(100, 104)]
+    tokens = {twin_id(r.id): {"emr"} for r in rows[:50]}
+    c = _delivery_control(rows, tokens, 0.0)
+    assert c.status == "fail" and c.metrics["lost_by_source"] == {"ue-3": "4 of 4"}
 
 
 def test_delivery_control_counts_a_twin_seen_elsewhere_or_by_row_token_as_lost():

@@ -171,3 +171,34 @@ def _garbage_does_not_stop_the_core(lab: Loopback) -> None:
         assert lab.procs["core"].poll() is None and len(core["gnbs"]) == 2
     finally:
         conn.close()
+
+
+def test_dscp_peer_sends_from_the_shared_port_with_its_marking():
+    """G-PDUs leave from the GTP-U port itself (the switches' direct rule wants 2152 -> 2152) and carry the
+    session's DSCP, alone and in a GSO burst."""
+    import socket
+
+    from testbed.ran import daemon, gso
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.setsockopt(socket.IPPROTO_IP, socket.IP_RECVTOS, 1)
+    rx.settimeout(2)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    peer = daemon.DscpPeer(tx, "127.0.0.1", rx.getsockname()[1], dscp=18)
+    peer.send(b"one")
+    batch = gso.Batch()
+    for _ in range(3):
+        batch.buf[batch.used:batch.used + 4] = b"burs"
+        batch.push(peer, None, 4)
+    batch.flush()
+    got = []
+    for _ in range(4):
+        data, anc, _flags, src = rx.recvmsg(100, 64)
+        tos = next(v[0] for level, kind, v in anc if level == socket.IPPROTO_IP and kind == socket.IP_TOS)
+        got.append((data, src, tos >> 2))
+    assert got == [(b"one", tx.getsockname(), 18)] + [(b"burs", tx.getsockname(), 18)] * 3
+    assert batch.errors == 0
+    rx.close()
+    tx.close()

@@ -149,15 +149,39 @@ def test_udp_granted_both_ways_goes_direct_and_nothing_wider(minimal):
     assert len(notes) == 2
     zone = ct.ct_zone(RUN)
     assert n.to(GNB, n.udp(GNB, upf, 2152, 2152)) == [upf]
-    assert n.to(upf, n.udp(upf, GNB, 40000, 2152)) == [GNB]
+    assert n.to(upf, n.udp(upf, GNB, 2152, 2152)) == [GNB]
     assert not n.sim.ct.entries(zone)  # the tracker never saw them
+    # from another port: tracked (a new flow the grant allows), so its answer passes as a reply, and only it
+    assert n.to(upf, n.udp(upf, GNB, 40000, 2152)) == [GNB] and n.sim.ct.entries(zone)
+    assert n.to(GNB, n.udp(GNB, upf, 2152, 40000)) == [upf]  # the reply (a GTP-U echo response)
+    assert n.to(GNB, n.udp(GNB, upf, 2152, 40001)) == []  # from the port to any other port: no
     got = n.send(GNB, *fragments(n.udp(GNB, upf, 2152, 2152), [1480, 48], ident=5))
-    assert [h for h, _ in got] == [upf, upf] and n.sim.ct.entries(zone)  # reassembled by the tracker, passed whole
+    assert [h for h, _ in got] == [upf, upf]  # fragments: reassembled by the tracker, passed whole
     assert n.to(GNB, n.udp(GNB, upf, 2152, 2153)) == []  # another port
     assert n.to(DOC, n.udp(DOC, upf, 2152, 2152)) == []  # another sender
     assert n.to(DOC, n.udp(DOC, upf, 2152, 2152, ipv4_src=n.ip[GNB])) == []  # ... pretending to be the gNB
     assert n.to(DOC, n.udp(DOC, upf, 2152, 2152, ipv4_src=n.ip[GNB], eth_src=n.mac[GNB])) == []
     assert n.to(upf, n.udp(upf, DOC, 2152, 2152)) == []  # the UPF to a UE's own address
+
+
+def test_a_media_port_both_ends_offer_still_answers_its_client(minimal):
+    """Both ends offer udp/5004 and may open it (video both ways): a stream from an ephemeral port is tracked, so
+    the receiver's answers to that port pass (the first direct rule, on the destination port alone, broke this:
+    the request skipped the tracker and the answer met it as a new flow)."""
+    from testbed.topology.model import Service
+
+    topo = minimal.model_copy(deep=True)
+    for node in (DOC, EMR):
+        topo.node(node).services.append(Service(name="video", port=5004, proto="udp"))
+    clinical = next(s for s in topo.slices if s.name == "clinical")
+    clinical.services.append("video")
+    clinical.members.append(EMR)
+    n = Net(topo)
+    assert n.to(DOC, n.udp(DOC, EMR, 41000, 5004)) == [EMR]
+    assert n.to(EMR, n.udp(EMR, DOC, 5004, 41000)) == [DOC]  # HELLO_ACK
+    assert n.to(EMR, n.udp(EMR, DOC, 5004, 41001)) == []
+    assert n.to(DOC, n.udp(DOC, EMR, 5004, 5004)) == [EMR]  # port to port: direct, both ways
+    assert n.to(EMR, n.udp(EMR, DOC, 5004, 5004)) == [DOC]
 
 
 def test_spoofing_is_dropped(net):
