@@ -217,7 +217,9 @@ def ran_view(plan, run_dir: Path, backend: str = "builtin") -> dict[str, Any]:
                     # how often it registered, and lost its radio link: a UE that re-registered mid-run lost
                     # its sessions' packets meanwhile (the probe's delivery control names such sources)
                     "registrations": len(st.get("attaches", [])),
+                    "registered_at": [a.get("registered_at") for a in st.get("attaches", [])],  # Unix time, each
                     "link_losses": st.get("counters", {}).get("link_losses", 0),
+                    "link_lost_at": [e.get("at") for e in st.get("link_losses", [])],  # Unix time, each
                     "sessions": [{"psi": s.psi, "slice": s.slice, "snssai": str(s.snssai), "dnn": s.dnn,
                                   "tun": s.tun, "address": str(s.address),
                                   "upf": anchored.get(session_host(s), s.upf),  # where the core anchors it now

@@ -92,6 +92,7 @@ class Ue:
         self.last_ack = 0.0
         self.search_since = time.monotonic()
         self.attaches: list[dict[str, Any]] = []  # one per registration: through which gNB, when, sessions back
+        self.link_losses: list[dict[str, Any]] = []  # when and why the radio link was lost (the last 20)
         self.reg_sent_at = 0.0
         self.reg_attempts = 0
         self.reg_timer: list | None = None
@@ -148,6 +149,9 @@ class Ue:
     def link_lost(self, why: str) -> None:
         self.link_up = False
         self.counters["link_losses"] += 1
+        self.link_losses.append({"at": round(time.time(), 3), "reason": why, "gnb": self.cells[self.cell][0],
+                                 "since_ack_s": round(time.monotonic() - self.last_ack, 2)})
+        del self.link_losses[:-20]
         self.log("radio-link-lost", reason=why, state=self.state, gnb=self.cells[self.cell][0])
         self.reselect(why)
         self.restart()
@@ -277,7 +281,7 @@ class Ue:
         return {
             "program": "ue", "name": self.name, "supi": self.supi, "ue_id": self.ue_id, "address": self.address,
             "pid": os.getpid(), "gnb": self.gnb[0], "cell": self.cells[self.cell][0],
-            "gnbs": [name for name, _ in self.cells], "attaches": self.attaches,
+            "gnbs": [name for name, _ in self.cells], "attaches": self.attaches, "link_losses": self.link_losses,
             "link": "up" if self.link_up else "down", "state": self.state,
             "registered": self.state == "registered", "registration_ms": self.registration_ms,
             "allowed_nssai": list(self.allowed), "reject": self.reject, "rejects": self.rejects[-100:],

@@ -9,7 +9,7 @@ import pytest
 
 from testbed.probe.attacks import Attack, Hosts
 from testbed.probe.matrix import Probe
-from testbed.probe.run import (_attack_result, _delivery_control, _flood_result, _matrix_result, _row_state,
+from testbed.probe.run import (_attack_result, _delivery_control, _merge_sent, _flood_result, _matrix_result, _row_state,
                                twin_id)
 
 H = Hosts(ip={"doc": "10.0.0.1", "kiosk": "10.0.0.2", "emr": "10.0.0.10", "pacs": "10.0.0.11"},
@@ -59,6 +59,25 @@ def test_delivery_control_below_99_percent_fails_as_unreliable():
     assert c.metrics["lost_examples"] == [rows[0].name, rows[1].name]
     assert "98/100" in c.detail and "prove nothing" in c.detail
     assert c.metrics["lost_by_source"] == {"doc": "2 of 100"}
+
+
+def test_delivery_control_after_a_resend_says_so_and_still_fails_a_source_that_loses_again():
+    rows = _pass_rows(50) + [probe("ue-3", "emr", id=f"{i:08x}") for i in range(100, 104)]
+    first = _delivery_control(rows, {twin_id(r.id): {"emr"} for r in rows[:50]}, 0.0)
+    assert first.failed
+    whole = _delivery_control(rows, {twin_id(r.id): {"emr"} for r in rows}, 0.0, resent=first.metrics)
+    assert whole.status == "pass" and "ue-3 sent all their probes again" in whole.detail
+    assert whole.metrics["first_round"] == {"arrived": 50, "lost": 4, "lost_by_source": {"ue-3": "4 of 4"}}
+    again = _delivery_control(rows, {twin_id(r.id): {"emr"} for r in rows[:50]}, 0.0, resent=first.metrics)
+    assert again.failed and "ue-3 4 of 4" in again.detail
+
+
+def test_a_resent_rows_connect_counts_if_either_round_connected():
+    first = {"connects": {"a": "connected", "b": "timeout", "c": "refused"}, "frames_sent": 3}
+    again = {"connects": {"a": "timeout", "b": "connected", "d": "timeout"}, "frames_sent": 5}
+    merged = _merge_sent(first, again)
+    assert merged["connects"] == {"a": "connected", "b": "connected", "c": "refused", "d": "timeout"}
+    assert merged["frames_sent"] == 5
 
 
 def test_delivery_control_names_the_sources_whose_frames_were_lost():
