@@ -39,6 +39,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from traffic import rxstamp
+
 MAGIC = b"MV"
 HEAD = struct.Struct("!2sBIIQ")  # magic, type, stream id, seq / chunk index, send time ns (CLOCK_REALTIME)
 HELLO, HELLO_ACK, MEDIA, QUERY, REPORT = 1, 2, 3, 4, 5
@@ -46,8 +48,6 @@ QUERY_BODY = struct.Struct("!IIH")  # packets sent, first chunk wanted, how many
 CHUNK_HEAD = struct.Struct("!I")  # total chunks
 CHUNK = 1100  # report bytes per datagram: well under any MTU, so nothing is fragmented
 MAX_SAMPLES = 1_000_000  # per stream: raw delays kept (about 10 min at 2 Mbit/s)
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
-SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 FILL = os.urandom(2048)
 
 
@@ -212,7 +212,7 @@ class Receiver:
 def receive(args: argparse.Namespace) -> int:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    rxstamp.enable(sock)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     except OSError:
@@ -233,12 +233,8 @@ def receive(args: argparse.Namespace) -> int:
         except InterruptedError:
             continue
         if data is not None:
-            recv_ns = time.time_ns()
-            for level, typ, val in anc:
-                if level == socket.SOL_SOCKET and typ == SCM_TIMESTAMPNS and len(val) >= 16:
-                    sec, nsec = struct.unpack("qq", val[:16])
-                    recv_ns = sec * 1_000_000_000 + nsec
-            rx.handle(data, peer, recv_ns)
+            stamp = rxstamp.stamp_ns(anc)
+            rx.handle(data, peer, time.time_ns() if stamp is None else stamp)
         if time.monotonic() - last_expire > 1.0:
             rx.expire()
             last_expire = time.monotonic()

@@ -55,6 +55,7 @@ from testbed.impair import mmsg
 from testbed.impair.lane import VNET_LEN, Lane
 from testbed.impair.spec import Impairment
 from testbed.netdev import RELAY_OFFLOADS
+from traffic import rxstamp
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
@@ -64,9 +65,6 @@ PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 SO_SNDBUFFORCE = 32
 SO_RCVBUFFORCE = 33
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it only on some builds
-TIMESPEC = struct.Struct("qq")
-ANC_BUF = socket.CMSG_SPACE(TIMESPEC.size)
 PR_SET_TIMERSLACK = 29
 TIMER_SLACK_NS = 1000
 
@@ -150,7 +148,7 @@ class Forwarder:
         c = lane.counters
         for _ in range(BATCH):
             try:
-                n, anc, _flags, _addr = recvmsg_into(rbufs, ANC_BUF, MSG_DONTWAIT)
+                n, anc, _flags, _addr = recvmsg_into(rbufs, rxstamp.ANC_SPACE, MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -287,12 +285,11 @@ class Forwarder:
 def arrival(anc: list, offset: float, now: float) -> float:
     """When the kernel took the frame in, on CLOCK_MONOTONIC (`offset`: realtime minus monotonic); `now` when
     the frame carries no stamp, and never later than `now`."""
-    for level, kind, data in anc:
-        if kind == SO_TIMESTAMPNS and level == socket.SOL_SOCKET and len(data) >= TIMESPEC.size:
-            sec, nsec = TIMESPEC.unpack_from(data)
-            t = sec + nsec * 1e-9 - offset
-            return t if t < now else now
-    return now
+    stamp = rxstamp.stamp_ns(anc)
+    if stamp is None:
+        return now
+    t = stamp * 1e-9 - offset
+    return t if t < now else now
 
 
 def tighten_timer_slack(ns: int = TIMER_SLACK_NS) -> bool:
@@ -325,7 +322,7 @@ def open_packet_socket(name: str) -> socket.socket:
             s.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUF)
     s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
     s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
-    s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    rxstamp.enable(s)
     s.bind((name, ETH_P_ALL))
     # promiscuous for as long as the socket lives (the kernel undoes it on close)
     mreq = struct.pack("iHH8s", socket.if_nametoindex(name), PACKET_MR_PROMISC, 0, b"")

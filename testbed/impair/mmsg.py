@@ -94,17 +94,11 @@ class Batch:
         return [rx[i].msg_len for i in range(n)]
 
     def send(self, fd: int, lengths: list[int]) -> tuple[int, int, list[OSError]]:
-        """Write frames 0..len(lengths)-1 (a length of 0 skips that frame): (frames sent, octets sent,
-        the errors of the frames that were not). A frame the kernel refuses costs that frame only."""
-        tx_iov, n = self.tx_iov, 0
-        tx = self.tx
-        order = []
+        """Write frames 0..len(lengths)-1 as they were read (each tx entry points at its rx buffer): (frames
+        sent, octets sent, the errors of the frames that were not). A frame the kernel refuses costs only itself."""
+        tx, tx_iov, n = self.tx, self.tx_iov, len(lengths)
         for i, length in enumerate(lengths):
-            if length:
-                tx_iov[n].iov_base = self.rx_iov[i].iov_base
-                tx_iov[n].iov_len = length
-                order.append(length)
-                n += 1
+            tx_iov[i].iov_len = length
         sent = octets = start = 0
         errors: list[OSError] = []
         while start < n:
@@ -117,6 +111,6 @@ class Batch:
                 start += 1  # that frame is dropped, as a failed send() dropped it
                 continue
             sent += k
-            octets += sum(order[start:start + k])
+            octets += sum(lengths[start:start + k])
             start += k
         return sent, octets, errors

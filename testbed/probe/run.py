@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from traffic import packets as P
 
@@ -119,12 +119,10 @@ def _delivery_control(rows: list[Probe], tokens: dict[str, set[str]], seconds: f
     lost = [r for r in twins if r.dst not in tokens.get(twin_id(r.id), set())]
     n = len(twins)
     ratio = (n - len(lost)) / n if n else 1.0
-    by_source: dict[str, int] = {}
-    for r in lost:
-        by_source[r.src] = by_source.get(r.src, 0) + 1
+    by_source, twins_of = Counter(r.src for r in lost), Counter(r.src for r in twins)
     m = {"sent": f"{n} crafted frames of granted flows", "arrived": n - len(lost), "lost": len(lost),
          "ratio": round(ratio, 4), "lost_examples": [r.name for r in lost[:10]],
-         "lost_by_source": {src: f"{k} of {sum(r.src == src for r in twins)}" for src, k in by_source.items()},
+         "lost_by_source": {src: f"{k} of {twins_of[src]}" for src, k in by_source.items()},
          "verdict": "pass" if ratio >= DELIVERY_MIN else "UNRELIABLE"}
     again = ""
     if resent is not None:
@@ -135,8 +133,7 @@ def _delivery_control(rows: list[Probe], tokens: dict[str, set[str]], seconds: f
         return CheckResult("isolation", "delivery control", "pass",
                            f"{n - len(lost)}/{n} crafted frames of granted flows arrived: the probe frames "
                            f"are not lost in transit{again}", m, seconds)
-    worst = sorted(by_source.items(), key=lambda kv: -kv[1])[:3]
-    where = "; ".join(f"{src} {m['lost_by_source'][src]}" for src, _ in worst)
+    where = "; ".join(f"{src} {m['lost_by_source'][src]}" for src, _ in by_source.most_common(3))
     return CheckResult("isolation", "delivery control", "fail",
                        f"only {n - len(lost)}/{n} crafted frames of granted flows arrived: frames are lost in "
                        f"transit, so must-fail probes that were not captured prove nothing (overloaded host?); "

@@ -233,14 +233,15 @@ class DscpPeer:
     `send(data)` and `sendmsg(buffers, cmsgs)`.
     """
 
-    __slots__ = ("sock", "addr", "tos")
+    __slots__ = ("sock", "addr", "tos", "tos_only")
 
     def __init__(self, sock: socket.socket, peer: str, port: int, dscp: int) -> None:
         self.sock, self.addr = sock, (peer, port)
         self.tos = (socket.IPPROTO_IP, socket.IP_TOS, struct.pack("i", dscp << IPTOS_SHIFT))
+        self.tos_only = [self.tos]
 
     def send(self, data) -> int:
-        return self.sock.sendmsg([data], [self.tos], 0, self.addr)
+        return self.sock.sendmsg([data], self.tos_only, 0, self.addr)
 
     def sendmsg(self, buffers, cmsgs) -> int:
         return self.sock.sendmsg(buffers, [*cmsgs, self.tos], 0, self.addr)

@@ -125,7 +125,8 @@ def test_departure_counts_from_the_kernel_arrival_stamp():
     import socket
     import struct
 
-    from testbed.impair.forward import SO_TIMESTAMPNS, arrival
+    from testbed.impair.forward import arrival
+    from traffic.rxstamp import SO_TIMESTAMPNS
 
     offset = 1_700_000_000.0  # realtime - monotonic
     stamp = [(socket.SOL_SOCKET, SO_TIMESTAMPNS, struct.pack("qq", 1_700_000_100, 250_000_000))]

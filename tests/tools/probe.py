@@ -21,9 +21,9 @@ import sys
 import time
 from typing import Any
 
+from traffic import rxstamp
+
 HEADER = struct.Struct("!QQQ")  # sequence number, send time (ns) on CLOCK_MONOTONIC and on CLOCK_REALTIME
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python names it only on some builds
-TIMESPEC = struct.Struct("qq")
 
 
 def percentiles(delays_ms: list[float], prefix: str = "delay") -> dict[str, float]:
@@ -76,7 +76,7 @@ def receive(bind: str, port: int, sent: int, idle_s: float, deadline_s: float) -
     """Collect datagrams until `sent` unique ones arrived, the link went quiet, or the deadline."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-        s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        rxstamp.enable(s)
         s.bind((bind, port))
         print("ready", flush=True)
         seqs: list[int] = []
@@ -91,17 +91,16 @@ def receive(bind: str, port: int, sent: int, idle_s: float, deadline_s: float) -
                 break
             s.settimeout(min(end - now, idle_s) if seqs else end - now)
             try:
-                data, anc, _flags, _addr = s.recvmsg(65535, 64)
+                data, anc, _flags, _addr = s.recvmsg(65535, rxstamp.ANC_SPACE)
             except socket.timeout:
                 break
             seq, t_ns, t_real = HEADER.unpack_from(data)
             seqs.append(seq)
             unique.add(seq)
             delays.append((time.monotonic_ns() - t_ns) / 1e6)
-            for level, kind, value in anc:
-                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= TIMESPEC.size:
-                    sec, nsec = TIMESPEC.unpack_from(value)
-                    kernel.append((sec * 1_000_000_000 + nsec - t_real) / 1e6)
+            stamp = rxstamp.stamp_ns(anc)
+            if stamp is not None:
+                kernel.append((stamp - t_real) / 1e6)
     return summarize(seqs, delays, sent, kernel)
 
 
