@@ -11,7 +11,8 @@ stateful slice rules (iperf3 TCP through the same three switches with the
 slicing app vs allow-all, same run, target ratio >= 0.9: bench/stateful_bench.py),
 the switch path against a bare veth pair (iperf3 TCP across as many switches as
 the reference's longest clinic-terminal -> data-centre path, target >= 0.5:
-bench/switchpath_bench.py),
+bench/switchpath_bench.py), impaired links against the same path unimpaired (a relay with nothing set, 10 ms
+each way with default and with 64 MiB TCP buffers, target >= 0.95: bench/impaired_path_bench.py),
 then the 5G rows (bench/ran_bench.py: the 5G path's TCP throughput against the
 plain switch path, UEs registering per second, memory per UE, 500 UEs), then
 `testbed verify`'s proof at 100 and 1,000 nodes against the packet matrix on the
@@ -106,6 +107,8 @@ def main() -> None:
                    "bench.stateful_bench")
     module_row("switch path vs a bare veth pair: iperf3 TCP across the reference's longest terminal -> server "
                "switch count, same run", "bench.switchpath_bench")
+    module_row("impaired links vs the same path unimpaired: iperf3 TCP across 3 switches, the middle link with a "
+               "relay, same run", "bench.impaired_path_bench")
     if not a.skip_ran:
         print()
         subprocess.run([sys.executable, "-m", "bench.ran_bench"], cwd=REPO, check=False)

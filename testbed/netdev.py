@@ -9,10 +9,11 @@ sender's 64 KB segments across every switch as one frame, with their
 virtio-net header, and the kernel cuts them into MTU packets only where an
 interface without segmentation offload sends them on. Measured here across 5
 switches: 6.0 Gbit/s against 0.5 with MTU frames. A link the testbed shapes
-(impairment, rate, MTU) still needs real packets: the relay's loss and
-duplication and the rate limit would act on 64 KB aggregates. So such links
-keep offloads off on both ends (the kernel segments before them), and the rest
-keep them on, but for UDP segmentation: OVS 3.1 takes no UDP GSO frames, so
+(jitter, loss, duplication, reordering, rate, MTU) still needs real packets:
+they would act on 64 KB aggregates. So such links keep offloads off on both
+ends (the kernel segments before them), and the rest keep them on, a link with
+a constant delay included (its relay's ends too: relay_offloads; the delay acts
+on a frame as on each of its packets), but for UDP segmentation: OVS 3.1 takes no UDP GSO frames, so
 the kernel cuts the 5G relays' bursts before they leave the node. A run with
 the 5G path keeps offloads off everywhere: this OVS (3.1) re-cuts a super-frame
 to its output port's MTU, not to the sender's segment size, which a UPF cannot
@@ -29,6 +30,13 @@ RELAY_OFFLOADS: tuple[str, ...] = (*OFFLOADS, "lro", "ufo", "rxvlan", "txvlan")
 # With userspace TSO, on an unshaped link: on, and off (in one ethtool call).
 TSO_ON: tuple[str, ...] = ("tx", "tso", "gso")
 TSO_OFF: tuple[str, ...] = ("tx-udp-segmentation",)
+
+
+def relay_offloads(segmenting: bool) -> list[tuple[str, str]]:
+    """(feature, on|off) for a relay's end: all off, or, on a link that keeps 64 KB TCP frames, TCP
+    segmentation kept (the relay hands a frame on whole, with its virtio-net header)."""
+    keep = TSO_ON if segmenting else ()
+    return [(f, "on" if f in keep else "off") for f in (*RELAY_OFFLOADS, *(TSO_OFF if segmenting else ()))]
 
 
 def offloads_off_command(intf: str) -> str:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from testbed.engine.procs import record
 from testbed.errors import BuildError, UsageError
-from testbed.impair import (DIRECTIONS, Impairment, ImpairError, StartContext, apply_assignments, get_backend,
-                            needs_impairment)
+from testbed.impair import (DIRECTIONS, Impairment, ImpairError, Port, StartContext, apply_assignments, get_backend,
+                            needs_impairment, shaped)
+from testbed.netdev import offloads_command
 from testbed.openflow.layout import LinkLayout
 
 if TYPE_CHECKING:
@@ -78,16 +79,39 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both",
     dirs = list(DIRECTIONS) if direction == "both" else [direction]
     if any(d not in DIRECTIONS for d in dirs):
         raise UsageError(f"direction must be a_to_b, b_to_a or both, got {direction!r}")
+    new = {d: Impairment.from_dict(rec[d]) for d in DIRECTIONS}
     for d in dirs:
         try:
-            new = apply_assignments(Impairment.from_dict(rec[d]), items)
+            new[d] = apply_assignments(new[d], items)
         except ValueError as exc:
             raise UsageError(f"link {key}: {exc}") from None
-        backend.apply(rec, d, new)
+    frames = all(imp.frame_safe() for imp in new.values())
+    if not frames:
+        keep_frames(m, rec, False)  # packets before the loss, duplication or jitter that must see them
+    for d in dirs:
+        backend.apply(rec, d, new[d])
+    if frames:
+        keep_frames(m, rec, True)
     m.save()
     if both and "down" in items:
         set_carrier(m, key, False)  # as a cut cable does: the switches see their ports go down (and reroute)
     return {"link": key, **{d: rec[d] for d in DIRECTIONS}}
+
+
+def keep_frames(m: "Manifest", rec: dict, on: bool) -> None:
+    """Turn TCP segmentation on or off at both ends of a link built to carry 64 KB TCP frames through its
+    impairment (`frames` in its record: userspace TSO in force, a constant delay at most: see
+    impair.base.shaped) as its impairment becomes, or stops being, one that acts on a frame as on each of
+    its packets. Off, the kernel cuts the frames into packets before they reach the impairment point."""
+    ends = rec.get("frames")
+    if ends is None or bool(rec.get("segmenting")) == on:
+        return
+    for node, intf in ends:
+        r = m.nodes.get(node)
+        port = Port(intf, pid=r.pid if r is not None and r.dpid is None else None)
+        subprocess.run([*port.ns_prefix(), "sh", "-c", offloads_command(intf, on)], capture_output=True,
+                       timeout=30, check=False)  # best effort: a node that is down has no interface to change
+    rec["segmenting"] = on
 
 
 def splice(m: "Manifest", ref: str, layout: "Layout | None" = None) -> tuple[str, dict]:
@@ -180,12 +204,15 @@ def start_impairments(tb: "Testbed", impaired: list[LinkLayout]) -> None:
     backend = get_backend(m.impairment_backend)
     tb.emit.stage("impairments", f"{backend.name} impairments", total=len(impaired))
     ctx = StartContext(run_id=m.run_id, workdir=m.dir / "links",
-                       netns_pid={name: rec.pid if rec.dpid is None else None for name, rec in m.nodes.items()})
+                       netns_pid={name: rec.pid if rec.dpid is None else None for name, rec in m.nodes.items()},
+                       tso=m.tso)
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {pool.submit(backend.start, ln, ctx): ln for ln in impaired}
         for i, fut in enumerate(as_completed(futures)):
             ln = futures[fut]
             handle, rec = fut.result()
+            if m.tso and not shaped(ln):  # its ends keep 64 KB TCP frames: keep_frames changes that live
+                rec.update(frames=[[ln.a, ln.intf_a], [ln.b, ln.intf_b]], segmenting=True)
             key = link_key(ln.a, ln.b)
             tb.link_handles[key] = handle
             m.links[key] = rec

@@ -85,6 +85,7 @@ class StartContext:
     run_id: str
     workdir: Path  # per-run directory for control sockets and logs (kept short: unix socket paths)
     netns_pid: dict[str, int | None]  # node name -> a process in its network namespace; None: root (switches)
+    tso: bool = False  # userspace TSO in force: a link whose impairment is frame-safe keeps 64 KB frames
 
 
 def needs_impairment(ln: LinkLayout) -> bool:
@@ -93,9 +94,17 @@ def needs_impairment(ln: LinkLayout) -> bool:
 
 
 def shaped(ln: LinkLayout) -> bool:
-    """The testbed acts on this link's packets (an impairment, a rate or an MTU): it must carry real
-    packets, not 64 KB TCP frames (testbed.netdev)."""
-    return needs_impairment(ln) or bool(ln.params.bw or ln.params.mtu)
+    """The testbed acts on this link's packets (an impairment other than a constant delay, a rate or an
+    MTU): it must carry real packets, not 64 KB TCP frames (testbed.netdev). A delay alone acts on a
+    frame as on each of its packets (Impairment.frame_safe), as netem's does on a GSO packet."""
+    if ln.params.bw or ln.params.mtu:
+        return True
+    return needs_impairment(ln) and not all(imp.frame_safe() for imp in link_impairments(ln))
+
+
+def link_impairments(ln: LinkLayout) -> tuple[Impairment, Impairment]:
+    """(a_to_b, b_to_a) as the topology declares them (the relay's view: no rate, which HTB shapes)."""
+    return impairment_of(ln.params, ln.a_to_b), impairment_of(ln.params, ln.b_to_a)
 
 
 def impairment_of(p: LinkParams, override: Impair | None = None, rate: bool = False) -> Impairment:

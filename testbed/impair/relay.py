@@ -157,10 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--a-to-b", default="{}", help="Impairment as JSON")
     ap.add_argument("--b-to-a", default="{}", help="Impairment as JSON")
     ap.add_argument("--control", required=True, type=Path, help="unix socket path")
+    ap.add_argument("--segmenting", action="store_true",
+                    help="keep TCP segmentation on both ends: the link carries 64 KB TCP frames whole")
     args = ap.parse_args(argv)
     tighten_timer_slack()
     fwd = Forwarder(args.if_a, args.if_b, Impairment.from_dict(json.loads(args.a_to_b)),
-                    Impairment.from_dict(json.loads(args.b_to_a)))
+                    Impairment.from_dict(json.loads(args.b_to_a)), args.segmenting)
     relay = Relay(fwd, args.control)
 
     def stop(signum: int, _frame: object) -> None:

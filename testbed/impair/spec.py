@@ -96,6 +96,13 @@ class Impairment:
             and self.rate_bps is None
         )  # reorder without delay is a no-op, as in netem
 
+    def frame_safe(self) -> bool:
+        """True if it does to a 64 KB TCP frame what it would do to each of the packets the frame carries:
+        a constant delay (or nothing), or a cut. Then a link may carry TCP as such frames (userspace TSO),
+        about ten times as fast; jitter, loss, duplication, reordering and a rate must see packets."""
+        return (self.jitter_ms == 0 and self.loss_pct == 0 and self.duplicate_pct == 0
+                and self.reorder_pct == 0 and self.rate_bps is None)
+
     def gilbert_p_r(self) -> tuple[float, float]:
         """(p, r) transition probabilities (0..1) of the Gilbert model.
 

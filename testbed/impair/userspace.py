@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from testbed import naming
 from testbed.netdev import offloads_off_command
 from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, Port, StartContext, htb_wiring,
-                                 needs_impairment)
+                                 needs_impairment, shaped)
 from testbed.impair.spec import Impairment
 
 if TYPE_CHECKING:
@@ -122,8 +122,12 @@ class RelayHandle:
 
 
 def start_relay(if_a: str, if_b: str, a_to_b: Impairment, b_to_a: Impairment,
-                control_path: Path, log_path: Path, ready_timeout: float = 10.0) -> RelayHandle:
+                control_path: Path, log_path: Path, ready_timeout: float = 10.0,
+                segmenting: bool = False) -> RelayHandle:
     """Spawn a relay between two root-namespace interfaces; return once it forwards.
+
+    `segmenting`: its ends keep TCP segmentation, so 64 KB frames cross it whole (a frame-safe link with
+    userspace TSO in force: netdev.relay_offloads).
 
     The relay runs in its own session so a Ctrl-C meant for the builder does not
     kill it before the builder's teardown runs; it exits by itself when either
@@ -137,7 +141,7 @@ def start_relay(if_a: str, if_b: str, a_to_b: Impairment, b_to_a: Impairment,
             raise ImpairError(f"interface {name} does not exist in the root namespace")
     cmd = [sys.executable, "-m", "testbed.impair.relay", "--if-a", if_a, "--if-b", if_b,
            "--a-to-b", json.dumps(a_to_b.to_dict()), "--b-to-a", json.dumps(b_to_a.to_dict()),
-           "--control", str(control_path)]
+           "--control", str(control_path), *(["--segmenting"] if segmenting else [])]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_CODE_ROOT, env.get("PYTHONPATH")) if p)
     try:
@@ -195,7 +199,9 @@ class UserspaceBackend(ImpairBackend):
         ra, rb = relay_ends(ctx.run_id, ln.index)
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         stem = ctx.workdir / naming.b36(ln.index)  # short: unix socket paths are limited to ~100 bytes
-        handle = start_relay(ra, rb, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"))
+        segmenting = ctx.tso and not shaped(ln)
+        handle = start_relay(ra, rb, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"),
+                             segmenting=segmenting)
         return handle, self.record(ln, ab, ba, control=str(handle.control_path), relay_pid=handle.pid)
 
     @staticmethod

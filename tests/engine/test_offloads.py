@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from testbed.engine.hostconfig import segmenting_ends
-from testbed.netdev import offloads_command
+from testbed.netdev import offloads_command, relay_offloads
 from testbed.openflow.layout import make_layout
 from testbed.platform import START_LINE, TSO_LINE, tso_state
 from testbed.topology.loader import parse_text
@@ -27,6 +27,7 @@ links:
   - {endpoints: [b, s2], bw: 10Mbit}
   - {endpoints: [c, s3], mtu: 1400}
   - {endpoints: [d, s3], b_to_a: {loss: 1%}}
+  - {endpoints: [s1, s3], delay: 5ms, jitter: 1ms}
 """
 
 
@@ -41,15 +42,25 @@ def _ends(tb: SimpleNamespace, a: str, b: str) -> set[str]:
 
 
 def test_only_unshaped_links_keep_segmentation_with_tso():
+    """A constant delay acts on a 64 KB frame as on its packets: that link keeps frames; jitter, a rate, an
+    MTU or loss in either direction need packets."""
     tb = _tb(True)
     ends = segmenting_ends(tb)
-    assert _ends(tb, "a", "s1") | _ends(tb, "s1", "s2") == ends
-    for shaped in (("s2", "s3"), ("b", "s2"), ("c", "s3"), ("d", "s3")):
+    assert _ends(tb, "a", "s1") | _ends(tb, "s1", "s2") | _ends(tb, "s2", "s3") == ends
+    for shaped in (("b", "s2"), ("c", "s3"), ("d", "s3"), ("s1", "s3")):
         assert not _ends(tb, *shaped) & ends, shaped
 
 
 def test_without_tso_every_end_runs_offloads_off():
     assert segmenting_ends(_tb(False)) == set()
+
+
+def test_a_relay_keeps_segmentation_only_on_a_link_that_keeps_frames():
+    kept = dict(relay_offloads(True))
+    assert kept["tso"] == kept["gso"] == kept["tx"] == "on"
+    assert kept["gro"] == kept["rx"] == kept["lro"] == kept["tx-udp-segmentation"] == "off"
+    off = dict(relay_offloads(False))
+    assert set(off.values()) == {"off"} and {"tso", "gso", "tx", "gro"} <= set(off)
 
 
 def test_the_commands():

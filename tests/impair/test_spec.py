@@ -71,3 +71,17 @@ def test_describe():
     assert Impairment().describe() == "none"
     assert Impairment(up=False).describe() == "down"
     assert "delay=10ms" in Impairment(delay_ms=10).describe()
+
+
+@pytest.mark.parametrize("imp, safe", [
+    (Impairment(), True),
+    (Impairment(delay_ms=10), True),
+    (Impairment(delay_ms=10, up=False), True),  # a cut drops a frame as it drops each of its packets
+    (Impairment(delay_ms=10, jitter_ms=1), False),
+    (Impairment(loss_pct=0.1), False),
+    (Impairment(duplicate_pct=1), False),
+    (Impairment(delay_ms=10, reorder_pct=5), False),
+    (Impairment(rate_bps=10_000_000), False),
+])
+def test_frame_safe_is_a_constant_delay_at_most(imp, safe):
+    assert imp.frame_safe() is safe

@@ -133,3 +133,48 @@ def test_per_direction_duplication_and_jitter_from_the_file(state_dir):
         assert statistics.pstdev(rtts[2:]) > 1.0  # jitter is there
         assert max(rtts[2:]) - min(rtts[2:]) <= 21  # bounded: uniform +-5 ms per direction, plus noise
         assert "DUP!" in out  # replies toward a are duplicated (50%)
+
+
+def _iperf(tb: Testbed, src: str, dst: str, seconds: int = 2) -> float:
+    import json
+    import subprocess
+
+    srv = tb.node(dst).popen(["iperf3", "-s", "-1"], stdout=subprocess.DEVNULL)
+    try:
+        tb.node(src).cmd("sleep 0.5")
+        out = tb.node(src).run(["iperf3", "-c", tb.node(dst).ip, "-t", str(seconds), "-J"], timeout=30).stdout
+    finally:
+        srv.wait(timeout=10)
+    return json.loads(out)["end"]["sum_received"]["bits_per_second"]
+
+
+def _tso(tb: Testbed, node: str, intf: str) -> str:
+    out = tb.node(node).run(["ethtool", "-k", intf]).stdout
+    return re.search(r"^tcp-segmentation-offload: (\w+)", out, re.M).group(1)
+
+
+def test_a_delay_alone_carries_tcp_frames_whole_until_loss_needs_packets(state_dir):
+    """With userspace TSO, a link with a constant delay keeps 64 KB TCP frames through its relay (the delay
+    acts on a frame as on each of its packets); set loss on it and both ends cut packets again before it
+    reaches the relay (so loss acts per packet); take the loss away and the frames come back."""
+    with Testbed(parse_text(TOPO, "impaired.yaml")) as tb:
+        rec = tb.manifest.links["a:s1"]
+        if not tb.manifest.tso:  # the daemon moves MTU frames everywhere: nothing to keep
+            assert "frames" not in rec and "frames" not in tb.manifest.links["c:s1"]
+            return
+        assert rec["segmenting"] is True and [n for n, _ in rec["frames"]] == ["a", "s1"]
+        assert "frames" not in tb.manifest.links["c:s1"]  # a rate needs packets
+        intf = rec["frames"][0][1]
+        handle = tb.link_handles["a:s1"]
+        _iperf(tb, "a", "b")
+        whole = handle.stats()["a_to_b"]["gso_frames"]
+        assert whole > 100, whole
+        tb.set_link("a:s1", ["loss=0.01%"], direction="a_to_b")
+        assert rec["segmenting"] is False and _tso(tb, "a", intf) == "off"
+        _iperf(tb, "a", "b")
+        after = handle.stats()["a_to_b"]
+        assert after["gso_frames"] == whole and after["rx_packets"] > 10_000, after
+        tb.set_link("a:s1", ["loss=0%"], direction="a_to_b")
+        assert rec["segmenting"] is True and _tso(tb, "a", intf) == "on"
+        _iperf(tb, "a", "b")
+        assert handle.stats()["a_to_b"]["gso_frames"] > whole
