@@ -78,7 +78,12 @@ TIMER_SLACK_NS = 1000
 MSG_DONTWAIT = socket.MSG_DONTWAIT
 BATCH = 128  # frames read per socket per loop turn
 SOCKET_BUF = 4 * 1024 * 1024
+# A link that keeps 64 KB TCP frames: 4 MiB held a few dozen, and its socket dropped thousands a run while the
+# loop was busy with a departure burst (ss -0 -m, 10 ms each way at ~7 Gbit/s); 16 MiB dropped none
+FRAMES_SOCKET_BUF = 16 * 1024 * 1024
 RECV_BUF = 65536 + 64  # big enough to detect (and refuse) GSO super-frames
+COPY_MAX = 2048  # a delayed frame up to this size is copied out of the receive buffer; a bigger one keeps it
+SPARE_MAX = 256  # receive buffers kept for reuse (16 MiB): more than a 10 ms link holds at ~10 Gbit/s
 _GONE = (errno.ENETDOWN, errno.ENXIO, errno.ENODEV)  # the interface went away (or down)
 
 DIRECTIONS = ("a_to_b", "b_to_a")
@@ -97,7 +102,8 @@ class Forwarder:
         self.ifindex = tuple(socket.if_nametoindex(n) for n in self.ifnames)
         for name in self.ifnames:
             prepare_interface(name, segmenting)
-        self.socks = tuple(open_packet_socket(n) for n in self.ifnames)
+        room = FRAMES_SOCKET_BUF if segmenting else SOCKET_BUF
+        self.socks = tuple(open_packet_socket(n, room) for n in self.ifnames)
         self.lanes = (Lane("a_to_b", self.socks[1], a_to_b), Lane("b_to_a", self.socks[0], b_to_a))
         self.running = True
         self.exit_code = 0
@@ -107,6 +113,7 @@ class Forwarder:
         self.batch = mmsg.Batch(RECV_BUF) if mmsg.available() else None
         self.oversize_logged = False
         self.gso_logged = False
+        self.spare: list[bytearray] = []  # receive buffers given back by big frames that departed
 
     def describe(self) -> str:
         a, b = self.lanes
@@ -150,13 +157,13 @@ class Forwarder:
         if lane.fast:
             self._read_fast(i, lane)
             return
-        recvmsg_into, rbufs, buf, view = self.socks[i].recvmsg_into, self.rbufs, self.buf, self.view
+        recvmsg_into = self.socks[i].recvmsg_into
         monotonic = time.monotonic
         offset = time.time() - monotonic()  # realtime -> monotonic, for the kernel's arrival stamps
         c = lane.counters
         for _ in range(BATCH):
             try:
-                n, anc, _flags, _addr = recvmsg_into(rbufs, rxstamp.ANC_SPACE, MSG_DONTWAIT)
+                n, anc, _flags, _addr = recvmsg_into(self.rbufs, rxstamp.ANC_SPACE, MSG_DONTWAIT)
             except BlockingIOError:
                 return
             except OSError as exc:
@@ -167,7 +174,7 @@ class Forwarder:
             if n >= RECV_BUF:
                 c["dropped_oversize"] += 1
                 continue
-            if buf[1]:  # gso_type: a TSO/GSO super-frame from an offloading sender
+            if self.buf[1]:  # gso_type: a TSO/GSO super-frame from an offloading sender
                 c["gso_frames"] += 1
                 if not self.gso_logged and not lane.imp.frame_safe():
                     self.gso_logged = True
@@ -179,14 +186,30 @@ class Forwarder:
             if lane.loss and lane.lost():
                 c["dropped_loss"] += 1
                 continue
-            frame = bytes(view[:n])
+            whole = n > COPY_MAX  # a big frame waits in the buffer it was read into (no copy)
+            frame: bytes | memoryview = self.view[:n] if whole else bytes(self.view[:n])
             now = arrival(anc, offset, monotonic())
+            held = lane.queued
             if lane.schedule(frame, now):
                 self._send(lane, frame)
+            elif whole and lane.queued > held:
+                self._next_buffer()  # that one is the queue's now
             if lane.dup and random.random() < lane.dup:
                 c["duplicated"] += 1
-                if lane.schedule(frame, now):
-                    self._send(lane, frame)
+                copy = bytes(frame)
+                if lane.schedule(copy, now):
+                    self._send(lane, copy)
+
+    def _next_buffer(self) -> None:
+        """Read into a spare buffer (one a departed frame gave back) or a new one."""
+        self.buf = self.spare.pop() if self.spare else bytearray(RECV_BUF)
+        self.view = memoryview(self.buf)
+        self.rbufs = [self.view]
+
+    def _give_back(self, frame: bytes | memoryview) -> None:
+        """A frame that waited in its receive buffer has left: the buffer is spare again."""
+        if type(frame) is memoryview and len(self.spare) < SPARE_MAX:
+            self.spare.append(frame.obj)
 
     def _read_fast(self, i: int, lane: Lane) -> None:
         """The 0-impairment path: straight from the receive buffer, no copy."""
@@ -251,21 +274,24 @@ class Forwarder:
         for lane in self.lanes:
             fifo = lane.fifo
             if fifo and fifo[0][0] <= now:
-                send, popleft = lane.out.send, fifo.popleft
-                sent = sent_bytes = 0
+                send, popleft, give_back = lane.out.send, fifo.popleft, self._give_back
+                sent = sent_bytes = left = 0
                 while fifo and fifo[0][0] <= now:
                     frame = popleft()[1]
+                    left += 1
                     try:
                         send(frame)
                         sent += 1
                         sent_bytes += len(frame)
                     except OSError as exc:
                         self._send_error(lane, exc, len(frame))
-                lane.queued -= sent
+                    give_back(frame)
+                lane.queued -= left  # a frame the kernel refused has left the queue too
                 lane.counters["tx_packets"] += sent
                 lane.counters["tx_bytes"] += sent_bytes - sent * VNET_LEN
             for frame in lane.pop_due(now):
                 self._send(lane, frame)
+                self._give_back(frame)
             t = lane.next_departure()
             if t is not None and (nxt is None or t < nxt):
                 nxt = t
@@ -321,14 +347,14 @@ def prepare_interface(name: str, segmenting: bool = False) -> None:
     subprocess.run(["ip", "link", "set", "dev", name, "up"], check=True, capture_output=True)
 
 
-def open_packet_socket(name: str) -> socket.socket:
+def open_packet_socket(name: str, room: int = SOCKET_BUF) -> socket.socket:
     """A packet socket that only ever sees frames of interface `name`."""
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # proto 0: receives nothing yet
     for opt, fallback in ((SO_RCVBUFFORCE, socket.SO_RCVBUF), (SO_SNDBUFFORCE, socket.SO_SNDBUF)):
         try:
-            s.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUF)
+            s.setsockopt(socket.SOL_SOCKET, opt, room)
         except OSError:
-            s.setsockopt(socket.SOL_SOCKET, fallback, SOCKET_BUF)
+            s.setsockopt(socket.SOL_SOCKET, fallback, room)
     s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
     s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
     rxstamp.enable(s)
