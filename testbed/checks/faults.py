@@ -42,8 +42,8 @@ from testbed.checks.pings import (  # noqa: F401  (re-exported: the drills' ping
     LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, measure, parse_ping, parse_rtts,
 )
 from testbed.checks.result import CheckResult
-from testbed.engine.links import find_link, link_key
-from testbed.impair import DIRECTIONS, get_backend
+from testbed.engine.links import apply_impairments, find_link, link_key
+from testbed.impair import DIRECTIONS
 from testbed.impair.spec import Impairment
 from testbed.ran.network import run_policy
 from testbed.topology.model import Fault
@@ -163,9 +163,7 @@ def restore(tb, d: Drill) -> None:
     elif f.type == "impair":  # back to what the link had (a spliced-in one: to passing everything)
         rec = tb.manifest.links[d.before["link"]]
         settings = d.before["settings"] or {x: Impairment().to_dict() for x in DIRECTIONS}
-        backend = get_backend(rec["backend"])
-        for x in DIRECTIONS:
-            backend.apply(rec, x, Impairment.from_dict(settings[x]))
+        apply_impairments(tb.manifest, rec, {x: Impairment.from_dict(settings[x]) for x in DIRECTIONS})
         tb.manifest.save()
     elif f.type == "controller-kill":
         d.before["restart_s"] = round(tb.restart_controller(), 2)

@@ -75,27 +75,35 @@ def set_link(m: "Manifest", ref: str, items: list[str], direction: str = "both",
     both = direction == "both"
     if both and "up" in items:
         set_carrier(m, key, True)  # carrier first, then the impairment point lets frames through again
-    backend = get_backend(rec["backend"])
     dirs = list(DIRECTIONS) if direction == "both" else [direction]
     if any(d not in DIRECTIONS for d in dirs):
         raise UsageError(f"direction must be a_to_b, b_to_a or both, got {direction!r}")
-    new = {d: Impairment.from_dict(rec[d]) for d in DIRECTIONS}
+    new = {}
     for d in dirs:
         try:
-            new[d] = apply_assignments(new[d], items)
+            new[d] = apply_assignments(Impairment.from_dict(rec[d]), items)
         except ValueError as exc:
             raise UsageError(f"link {key}: {exc}") from None
-    frames = all(imp.frame_safe() for imp in new.values())
-    if not frames:
-        keep_frames(m, rec, False)  # packets before the loss, duplication or jitter that must see them
-    for d in dirs:
-        backend.apply(rec, d, new[d])
-    if frames:
-        keep_frames(m, rec, True)
+    apply_impairments(m, rec, new)
     m.save()
     if both and "down" in items:
         set_carrier(m, key, False)  # as a cut cable does: the switches see their ports go down (and reroute)
     return {"link": key, **{d: rec[d] for d in DIRECTIONS}}
+
+
+def apply_impairments(m: "Manifest", rec: dict, new: dict[str, Impairment]) -> None:
+    """Make a running link's directions do `new` (direction -> impairment), its ends' segmentation in step
+    (keep_frames): off before an impairment that must see packets, back on once it is a delay again. The
+    caller saves the manifest."""
+    after = {d: new.get(d) or Impairment.from_dict(rec[d]) for d in DIRECTIONS}
+    frames = all(imp.frame_safe() for imp in after.values())
+    if not frames:
+        keep_frames(m, rec, False)  # packets before the loss, duplication or jitter that must see them
+    backend = get_backend(rec["backend"])
+    for d, imp in new.items():
+        backend.apply(rec, d, imp)
+    if frames:
+        keep_frames(m, rec, True)
 
 
 def keep_frames(m: "Manifest", rec: dict, on: bool) -> None:

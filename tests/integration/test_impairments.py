@@ -9,6 +9,8 @@ import re
 import statistics
 
 from testbed import Testbed
+from testbed.checks.faults import Drill, inject, restore
+from testbed.topology.scenario import Fault
 from testbed.topology.loader import parse_text
 
 from tests.helpers import cli, leftovers
@@ -149,7 +151,12 @@ def _iperf(tb: Testbed, src: str, dst: str, seconds: int = 2) -> float:
 
 
 def _tso(tb: Testbed, node: str, intf: str) -> str:
-    out = tb.node(node).run(["ethtool", "-k", intf]).stdout
+    """TCP segmentation offload of a link end: a host's in its namespace, a switch port in the root one."""
+    import subprocess
+
+    argv = ["ethtool", "-k", intf]
+    out = (subprocess.run(argv, capture_output=True, text=True) if node in tb.layout.dpids
+           else tb.node(node).run(argv)).stdout
     return re.search(r"^tcp-segmentation-offload: (\w+)", out, re.M).group(1)
 
 
@@ -178,3 +185,11 @@ def test_a_delay_alone_carries_tcp_frames_whole_until_loss_needs_packets(state_d
         assert rec["segmenting"] is True and _tso(tb, "a", intf) == "on"
         _iperf(tb, "a", "b")
         assert handle.stats()["a_to_b"]["gso_frames"] > whole
+        # an impair drill does the same, and its restore gives the frames back
+        drill = Drill(Fault(name="lossy", type="impair", target="a:s1", set=["jitter=2ms"], at=0, duration=1000),
+                      [], [])
+        inject(tb, drill)
+        assert rec["segmenting"] is False and _tso(tb, "s1", rec["frames"][1][1]) == "off"
+        restore(tb, drill)
+        assert rec["segmenting"] is True and _tso(tb, "s1", rec["frames"][1][1]) == "on"
+        assert tb.manifest.links["a:s1"]["a_to_b"]["jitter_ms"] == 0
