@@ -43,7 +43,7 @@ from testbed.ran.daemon import Log, Loop, StatusFile, need
 from testbed.ran.gnbctx import GnbSession, GnbUe, UeContexts
 from testbed.ran.gnbn2 import AmfLink
 from testbed.ran.gnbuser import Drops, GnbUserPlane
-from testbed.ran.plan import Snssai
+from testbed.ran.snssai import Snssai
 
 UE_SILENCE = 10.0  # a UE id heard from a new address is taken over only after this much silence
 UE_GONE = 30.0  # a UE silent this long (no heartbeat: it crashed or its node went away) is forgotten

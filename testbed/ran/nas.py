@@ -24,7 +24,7 @@ from enum import IntEnum
 from ipaddress import IPv4Address
 from typing import Any, Union
 
-from testbed.ran.plan import Snssai
+from testbed.ran.snssai import Snssai
 from testbed.ran.uenas import timer3_seconds, timer3_value
 
 # pycrate warns at import that CryptoMobile (NAS security) is missing; plain NAS needs none of it.

@@ -26,10 +26,14 @@ import functools
 import threading
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import TYPE_CHECKING
 
 from pycrate_asn1dir import NGAP
 
-from testbed.ran.plan import Session, Snssai
+from testbed.ran.snssai import Snssai
+
+if TYPE_CHECKING:
+    from testbed.ran.plan import Session
 
 PROC_INITIAL_UE_MESSAGE = 15
 PROC_PDU_SESSION_RESOURCE_SETUP = 29

@@ -48,6 +48,7 @@ from math import ceil, log2
 from testbed import kinds
 from testbed.errors import Problem
 from testbed.ran.errors import RanPlanError
+from testbed.ran.snssai import Snssai
 from testbed.ran import upfs as upf_selection
 from testbed.ran.upfs import Upf, UpfBinding
 from testbed.slicing.flows import fiveqi_dscp
@@ -62,21 +63,6 @@ DL_TEID_BASE = 0x2000_0000
 DEFAULT_QFI = 1
 GNB_ID_LENGTH = 32  # bits of the 36-bit NR cell identity that name the gNB (UERANSIM's default)
 MAX_SESSIONS = 15  # PDU session identities 1..15 (TS 24.501 9.4)
-
-
-@dataclass(frozen=True, order=True)
-class Snssai:
-    """S-NSSAI: slice/service type and optional 24-bit differentiator (6 hex digits, lower case)."""
-
-    sst: int
-    sd: str | None = None
-
-    @property
-    def sd_int(self) -> int | None:
-        return None if self.sd is None else int(self.sd, 16)
-
-    def __str__(self) -> str:
-        return f"{self.sst}" if self.sd is None else f"{self.sst}/{self.sd}"
 
 
 @dataclass(frozen=True)

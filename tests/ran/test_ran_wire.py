@@ -163,6 +163,19 @@ def test_the_ue_side_imports_no_pycrate_and_no_pydantic():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_gnb_imports_no_pydantic():
+    """A gNB needs pycrate's NGAP, not the plan's pydantic model (testbed.ran.snssai): the reference topology
+    starts 32 of them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, testbed.ran.gnb; bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('pydantic', 'ruamel', 'testbed.topology')] + [m for m in sys.modules if m.startswith('testbed.topology')]"
+            "; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # ---------------------------------------------------------------- UDP segmentation bursts (loopback, no root)
 
 def _receiver():
