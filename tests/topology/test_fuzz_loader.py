@@ -144,7 +144,9 @@ def mutated_tree(draw, base: str | None = None):
                            {str(i): v for i, v in enumerate(value)} if isinstance(value, list) else
                            str(value) if not isinstance(value, str) else [value])
         elif op == "other_name":
-            names = [n["name"] for n in tree.get("nodes", []) if isinstance(n, dict) and isinstance(n.get("name"), str)]
+            nodes = tree.get("nodes")  # an earlier mutation may have made it anything, None or a number too
+            names = [n["name"] for n in (nodes if isinstance(nodes, list) else [])
+                     if isinstance(n, dict) and isinstance(n.get("name"), str)]
             if names:
                 parent[key] = draw(st.sampled_from(names))
         elif op == "numberify":
