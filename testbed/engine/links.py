@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from testbed.engine.procs import record
 from testbed.errors import BuildError, UsageError
 from testbed.impair import (DIRECTIONS, Impairment, ImpairError, Port, StartContext, apply_assignments, get_backend,
-                            needs_impairment, shaped)
+                            keeps_frames, needs_impairment)
 from testbed.netdev import offloads_command
 from testbed.openflow.layout import LinkLayout
 
@@ -219,7 +219,7 @@ def start_impairments(tb: "Testbed", impaired: list[LinkLayout]) -> None:
         for i, fut in enumerate(as_completed(futures)):
             ln = futures[fut]
             handle, rec = fut.result()
-            if m.tso and not shaped(ln):  # its ends keep 64 KB TCP frames: keep_frames changes that live
+            if keeps_frames(ln, m.tso):  # its ends keep 64 KB TCP frames: keep_frames changes that live
                 rec.update(frames=[[ln.a, ln.intf_a], [ln.b, ln.intf_b]], segmenting=True)
             key = link_key(ln.a, ln.b)
             tb.link_handles[key] = handle

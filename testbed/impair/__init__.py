@@ -12,7 +12,7 @@ import it and must start fast.
 """
 from testbed.impair.backends import get_backend, select_backend
 from testbed.impair.base import (DIRECTIONS, ImpairBackend, ImpairError, LinkImpairment, Port, StartContext,
-                                 needs_impairment, shaped)
+                                 keeps_frames, needs_impairment, shaped)
 from testbed.impair.netem import NetemBackend, NetemLink, netem_available
 from testbed.impair.spec import Impairment, apply_assignments, parse_assignments
 from testbed.impair.userspace import RelayHandle, UserspaceBackend, start_relay
@@ -20,5 +20,6 @@ from testbed.impair.userspace import RelayHandle, UserspaceBackend, start_relay
 __all__ = [
     "DIRECTIONS", "ImpairBackend", "ImpairError", "Impairment", "LinkImpairment", "NetemBackend", "NetemLink",
     "Port", "RelayHandle", "StartContext", "UserspaceBackend", "apply_assignments", "get_backend",
-    "needs_impairment", "netem_available", "parse_assignments", "select_backend", "shaped", "start_relay",
+    "keeps_frames", "needs_impairment", "netem_available", "parse_assignments", "select_backend", "shaped",
+    "start_relay",
 ]

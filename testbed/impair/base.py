@@ -102,9 +102,16 @@ def shaped(ln: LinkLayout) -> bool:
     return needs_impairment(ln) and not all(imp.frame_safe() for imp in link_impairments(ln))
 
 
-def link_impairments(ln: LinkLayout) -> tuple[Impairment, Impairment]:
-    """(a_to_b, b_to_a) as the topology declares them (the relay's view: no rate, which HTB shapes)."""
-    return impairment_of(ln.params, ln.a_to_b), impairment_of(ln.params, ln.b_to_a)
+def keeps_frames(ln: LinkLayout, tso: bool) -> bool:
+    """The link carries 64 KB TCP frames through its impairment point: userspace TSO in force and the link
+    not shaped. Its relay keeps segmentation on its own ends, and testbed link set / a drill turn the link
+    ends' segmentation off and on as its impairment stops or starts being frame-safe."""
+    return tso and not shaped(ln)
+
+
+def link_impairments(ln: LinkLayout, rate: bool = False) -> tuple[Impairment, Impairment]:
+    """(a_to_b, b_to_a) as the topology declares them; `rate`: the backend shapes the rate itself (netem)."""
+    return impairment_of(ln.params, ln.a_to_b, rate), impairment_of(ln.params, ln.b_to_a, rate)
 
 
 def impairment_of(p: LinkParams, override: Impair | None = None, rate: bool = False) -> Impairment:
@@ -197,8 +204,7 @@ class ImpairBackend(abc.ABC):
     # -- helpers for subclasses ------------------------------------------------------
     def impairments(self, ln: LinkLayout) -> tuple[Impairment, Impairment]:
         """(a_to_b, b_to_a) as the topology declares them for this backend."""
-        return (impairment_of(ln.params, ln.a_to_b, self.shapes_rate),
-                impairment_of(ln.params, ln.b_to_a, self.shapes_rate))
+        return link_impairments(ln, self.shapes_rate)
 
     def record(self, ln: LinkLayout, a_to_b: Impairment, b_to_a: Impairment, **extra: Any) -> dict[str, Any]:
         """The manifest record: the common core plus what this backend needs to reach the link."""

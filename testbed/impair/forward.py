@@ -196,7 +196,7 @@ class Forwarder:
                 self._next_buffer()  # that one is the queue's now
             if lane.dup and random.random() < lane.dup:
                 c["duplicated"] += 1
-                copy = bytes(frame)
+                copy = bytes(frame) if whole else frame  # its own buffer: the original's may go back
                 if lane.schedule(copy, now):
                     self._send(lane, copy)
 

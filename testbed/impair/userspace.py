@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from testbed import naming
 from testbed.netdev import offloads_off_command
 from testbed.impair.base import (DIRECTIONS, Direction, ImpairBackend, ImpairError, Port, StartContext, htb_wiring,
-                                 needs_impairment, shaped)
+                                 keeps_frames, needs_impairment)
 from testbed.impair.spec import Impairment
 
 if TYPE_CHECKING:
@@ -199,9 +199,8 @@ class UserspaceBackend(ImpairBackend):
         ra, rb = relay_ends(ctx.run_id, ln.index)
         ctx.workdir.mkdir(parents=True, exist_ok=True)
         stem = ctx.workdir / naming.b36(ln.index)  # short: unix socket paths are limited to ~100 bytes
-        segmenting = ctx.tso and not shaped(ln)
         handle = start_relay(ra, rb, ab, ba, stem.with_suffix(".sock"), stem.with_suffix(".log"),
-                             segmenting=segmenting)
+                             segmenting=keeps_frames(ln, ctx.tso))
         return handle, self.record(ln, ab, ba, control=str(handle.control_path), relay_pid=handle.pid)
 
     @staticmethod
