@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.errors import BuildError, PlatformError, UsageError
+from testbed.ran.forkserver import EnterSpec
 
 LABEL_RUN = "org.medalliance.testbed.run"
 LABEL_NODE = "org.medalliance.testbed.node"
@@ -269,6 +270,16 @@ def enter_argv(pid: int, argv: list[str], container: str | int | None = None) ->
     ns = nsenter_argv(pid) + ([f"--pid=/proc/{cpid}/ns/pid"] if cpid else [])
     return ["sh", "-c", _JOIN_CGROUPS, "tb-enter", *cgroup_procs_files(pid), "--", *ns,
             "env", "-i", *container_env(pid), *argv]
+
+
+def enter_spec(pid: int, container: str | int | None = None) -> EnterSpec:
+    """enter_argv as data, for a process forked from a running one (testbed.ran.forkserver)."""
+    cpid = container if isinstance(container, int) else container_pid(container) if container else None
+    return EnterSpec(pid, namespaces=NSENTER_NAMESPACES, pid_ns_of=cpid,
+                     cgroup_procs=tuple(cgroup_procs_files(pid)), env=tuple(container_env(pid)))
+
+
+NSENTER_NAMESPACES = ("net", "mnt", "uts", "ipc")  # nsenter_argv's -n -m -u -i
 
 
 def nsenter_argv(pid: int) -> list[str]:

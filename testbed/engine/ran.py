@@ -2,7 +2,9 @@
 
 The programs and their configs come from testbed.ran.agents (pure); this stage
 writes each config into the run directory (`ran/NODE.json`), starts the
-program inside its node with a status file beside it, and waits, group by
+program inside its node with a status file beside it (the core and the gNBs
+forked from one server that imported pycrate once, testbed.ran.forkserver;
+the others as their own process), and waits, group by
 group, until the status files say the group is ready: a UPF once it runs, the
 core once every UPF took its N4 association, a gNB once NG setup completed
 (it answers no UE before), a UE once it registered and each of its PDU
@@ -17,6 +19,7 @@ times are read back from the status files for the report (`ran_view`).
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,12 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 from testbed.errors import BuildError, PlatformError
 from testbed.ran import agents as ran_agents
+from testbed.ran.forkserver import Forked, ForkServer
 from testbed.ran.network import session_host
 
 if TYPE_CHECKING:
     from testbed.engine.testbed import Testbed
 
 READY_TIMEOUT_S = 60.0
+# The programs that import pycrate's NGAP (0.3 s of CPU each): forked from one process that imported it once
+# (testbed.ran.forkserver); TESTBED_FORKSERVER=0 starts each as its own process again
+FORKED = ("amf", "gnb")
 FINAL_SESSION_STATES = {"active", "rejected", "timeout"}
 
 
@@ -98,31 +105,57 @@ def start_ran(tb: "Testbed") -> None:
     tb.emit.stage("ran", "starting the 5G core, gNBs and UEs", total=len(programs))
     t0 = time.monotonic()
     done = 0
-    for program in ran_agents.PROGRAMS:
-        group = [a for a in programs if a.program == program]
-        if program == "ue":
-            install_server_routes(tb, ran_agents.server_routes(tb.topo, plan, addresses))
-        procs = [_start(tb, a) for a in group]
-        done = _wait(tb, group, procs, done, len(programs))
-        tb.timings[f"ran_{program}_s"] = time.monotonic() - t0
+    server = _fork_server(programs)
+    try:
+        for program in ran_agents.PROGRAMS:
+            group = [a for a in programs if a.program == program]
+            if program == "ue":
+                install_server_routes(tb, ran_agents.server_routes(tb.topo, plan, addresses))
+            procs = [_start(tb, a, server) for a in group]
+            done = _wait(tb, group, procs, done, len(programs))
+            tb.timings[f"ran_{program}_s"] = time.monotonic() - t0
+    finally:
+        if server is not None:
+            server.close()
     tb.timings["ran_s"] = time.monotonic() - t0
     times = ran_view(plan, tb.manifest.dir, tb.topo.ran.backend)["summary"]
     tb.emit.done("ran", f"{times['registered']}/{times['ues']} UEs registered, "
                         f"{times['sessions_active']}/{times['sessions']} PDU sessions active")
 
 
-def _start(tb: "Testbed", agent: ran_agents.Agent) -> subprocess.Popen:
+def _fork_server(programs: list[ran_agents.Agent]) -> ForkServer | None:
+    """A server that imports the forked programs' modules while the UPFs start (None: start each alone)."""
+    modules = sorted({a.module for a in programs if a.program in FORKED})
+    if not modules or os.environ.get("TESTBED_FORKSERVER", "1") == "0":
+        return None
+    return ForkServer(modules)
+
+
+def _start(tb: "Testbed", agent: ran_agents.Agent, server: ForkServer | None = None) -> subprocess.Popen | Forked:
     cfg = ran_dir(tb) / f"{agent.node}.json"
     cfg.write_text(json.dumps(agent.config, indent=1))
     status = status_path(tb, agent.node)
     status.unlink(missing_ok=True)
-    with open(ran_dir(tb) / f"{agent.node}.log", "ab") as log:
+    log_path = ran_dir(tb) / f"{agent.node}.log"
+    if server is not None and agent.program in FORKED:
+        why = server.wait_ready()
+        if why is None:
+            rec = tb.manifest.nodes[agent.node]
+            spec = tb.runtime_of(agent.node).enter_spec(rec)
+            p = server.spawn(agent.node, agent.module, agent.argv(str(cfg), str(status))[3:], str(log_path), spec)
+            if p.error is None:
+                return p
+            why = p.error
+        if server.broken is None:
+            server.broken = why
+            tb.emit.warning(f"5G fork server: {why}; starting each {agent.program} as its own process")
+    with open(log_path, "ab") as log:
         argv = agent.argv(str(cfg), str(status), python=sys.executable)
         return tb.node(agent.node).popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
 
 
-def _wait(tb: "Testbed", group: list[ran_agents.Agent], procs: list[subprocess.Popen], done: int,
+def _wait(tb: "Testbed", group: list[ran_agents.Agent], procs: list[subprocess.Popen | Forked], done: int,
           total: int, timeout: float = READY_TIMEOUT_S) -> int:
     pending = list(zip(group, procs))
     deadline = time.monotonic() + timeout

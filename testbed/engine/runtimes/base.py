@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from testbed.events import Emitter
 
 if TYPE_CHECKING:
+    from testbed.ran.forkserver import EnterSpec
     from testbed.engine.rundir import Manifest, NodeRecord
     from testbed.topology.model import Node, Topology
 
@@ -45,6 +46,10 @@ class Runtime(Protocol):
 
     def enter_argv(self, rec: "NodeRecord", argv: list[str]) -> list[str]:
         """argv that runs `argv` inside the node (its namespaces, and its cgroups where it has limits)."""
+        ...
+
+    def enter_spec(self, rec: "NodeRecord") -> "EnterSpec":
+        """What enter_argv does, as data: for a process forked from one already running (the 5G fork server)."""
         ...
 
     def limits(self, rec: "NodeRecord") -> dict[str, Any] | None:

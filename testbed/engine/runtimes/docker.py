@@ -17,6 +17,7 @@ from testbed.engine.ownership import owner_alive, owner_fields
 from testbed.engine.procs import kill_verified
 from testbed.errors import UsageError
 from testbed.events import Emitter
+from testbed.ran.forkserver import EnterSpec
 from testbed.topology.resolve import node_settings
 
 
@@ -65,6 +66,10 @@ class DockerRuntime:
     def enter_argv(self, rec, argv: list[str]) -> list[str]:
         c = self.started.get(rec.name)
         return dn.enter_argv(rec.pid, argv, c.pid if c else rec.container)
+
+    def enter_spec(self, rec) -> EnterSpec:
+        c = self.started.get(rec.name)
+        return dn.enter_spec(rec.pid, c.pid if c else rec.container)
 
     def limits(self, rec) -> dict[str, Any] | None:
         return dn.limits(rec.container)

@@ -7,6 +7,7 @@ from typing import Any
 
 from testbed.errors import UsageError
 from testbed.events import Emitter
+from testbed.ran.forkserver import EnterSpec
 
 
 class NamespaceRuntime:
@@ -33,6 +34,9 @@ class NamespaceRuntime:
 
     def enter_argv(self, rec, argv: list[str]) -> list[str]:
         return ["mnexec", "-a", str(rec.pid), *argv]
+
+    def enter_spec(self, rec) -> EnterSpec:
+        return EnterSpec(rec.pid, namespaces=("net", "mnt"))  # what `mnexec -a` enters
 
     def limits(self, rec) -> dict[str, Any] | None:
         return None
