@@ -56,6 +56,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
                                              "(YAML that loads to the same topology) instead of a summary.")
 def validate(topologies: tuple[Path, ...], expand: bool) -> None:
     """Check topology files without building anything (exit 2 on any problem)."""
+    from testbed.ran.network import summary as ran_summary
     from testbed.runner import load
     from testbed.topology.expand import to_yaml
 
@@ -70,9 +71,12 @@ def validate(topologies: tuple[Path, ...], expand: bool) -> None:
         if expand:
             click.echo(to_yaml(t._source.expanded), nl=False)
             continue
+        ran_text, ran_warnings = ran_summary(t)
         render.console.print(f"[green]✓[/] {path}: {len(t.sites)} sites, {len(t.nodes)} nodes "
-                             f"({len(t.switches)} switches), {len(t.links)} links, {len(t.slices)} slices, "
-                             f"{len(t.ran.ues)} UEs bound")
+                             f"({len(t.switches)} switches), {len(t.links)} links, {len(t.slices)} slices; "
+                             f"5G: {ran_text}")
+        for w in ran_warnings:
+            render.console.print(f"[yellow]! {path}: {w}[/]")
     if bad:
         sys.exit(2)
 

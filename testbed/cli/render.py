@@ -1,6 +1,8 @@
 """Render library events and results with rich. All terminal output lives here."""
 from __future__ import annotations
 
+import os
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -11,8 +13,18 @@ from testbed.errors import Problem
 from testbed.report.model import RunReport
 from testbed.report.views import slo_rows
 
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 160  # columns when output goes to a pipe or a log (rich's 80 cut SUPIs and TEIDs into slivers)
+
+
+def _console(stderr: bool) -> Console:
+    """A terminal keeps its own width; a pipe or a log gets PIPED_WIDTH, unless COLUMNS says otherwise."""
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 class EventRenderer:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from testbed.engine.testbed import Testbed
 
 
+LINKS_LISTED = 12  # in the error for a link that does not exist
+
+
 def link_key(a: str, b: str) -> str:
     return f"{a}:{b}"
 
@@ -37,8 +40,15 @@ def find_link(links: dict, ref: str, what: str = "changeable link") -> tuple[str
     a, _, b = ref.partition(":")
     if link_key(b, a) in links:
         return link_key(b, a), links[link_key(b, a)]
-    choices = ", ".join(sorted(links)[:12]) or "none (give a link delay/jitter/loss, even 0ms, to make it changeable)"
-    raise UsageError(f"no {what} {ref!r}; {what}s: {choices}")
+    if not links:
+        raise UsageError(f"no {what} {ref!r}; {what}s: none (give a link delay/jitter/loss, even 0ms, to make it "
+                         "changeable)")
+    # the links of the nodes named first (the one meant is usually one of them), then the rest, up to a screenful
+    near = [k for k in sorted(links) if {a, b} & set(k.split(":"))]
+    shown = (near + [k for k in sorted(links) if k not in near])[:LINKS_LISTED]
+    more = f", ... ({len(links)} in all: `testbed status` lists them)" if len(links) > len(shown) else ""
+    raise UsageError(f"no {what} {ref!r}; {what}s{' of ' + ' or '.join(sorted({a, b} - {''})) + ' first' if near else ''}: "
+                     f"{', '.join(shown)}{more}")
 
 
 def set_carrier(m: "Manifest", ref: str, up: bool) -> str:

@@ -123,6 +123,8 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
     hosts = {n.name for n in topo.hosts}
     if member not in hosts:
         raise UsageError(f"{member!r} is not a host of {m.topology}")
+    if action == "grant":
+        _check_ue_has_session(ran, slice_name, member, m.topology)
     with locked_changes(m.dir) as ch:
         before = run_policy(topo, ran, ch["extra"], ch["revoked"])
         in_file = run_policy(topo, ran).members.get(slice_name, [])
@@ -148,6 +150,19 @@ def change_membership(m: Manifest, action: str, slice_name: str, member: str, ti
                        grants_removed=sorted(astuple(g) for g in b - a),
                        rules_added=len(nk - ok), rules_removed=len(ok - nk), apply_s=apply_s,
                        connections_cut=cut)
+
+
+def _check_ue_has_session(ran, slice_name: str, member: str, topology: str) -> None:
+    """A UE reaches a slice only through its PDU session in it, set up when it registered (one per slice it is
+    a member of in the file): granting a slice it has no session in would add rules nothing can use."""
+    sub = next((s for s in ran.subscribers if s.name == member), None) if ran is not None else None
+    if sub is None or any(s.slice == slice_name for s in sub.sessions):
+        return
+    have = ", ".join(f"{s.slice} (uesimtun{s.index})" for s in sub.sessions) or "none"
+    raise UsageError(f"{member!r} is a 5G UE with no PDU session in slice {slice_name!r} (its sessions: {have}); "
+                     f"a UE sets up one session per slice it is a member of in the file, when it registers, so a "
+                     f"live grant can only give back a slice it has a session in. Add {member} to the members of "
+                     f"{slice_name!r} in {topology} and start the testbed again")
 
 
 def end_sessions(plan: dict, slice_name: str, member: str) -> int:

@@ -67,6 +67,27 @@ def prepare(topo: Topology, seed: str | None = None) -> tuple[Topology, RanPlan 
     return expanded, ran_plan(expanded, seed=seed)
 
 
+def summary(topo: Topology) -> tuple[str, list[str]]:
+    """`testbed validate`'s account of the file's 5G part (UEs, sessions, gNBs, UPFs as planned, implicit
+    bindings included), and warnings: a MEC UPF that serves no session is almost always a placement the
+    file did not mean (a tester's UPF in a site without a gNB carried nothing, and nothing said so)."""
+    if not enabled(topo):
+        return "no 5G path", []
+    plan = ran_plan(topo)
+    served = {s.upf for s in plan.sessions}
+    def where(sites: tuple[str, ...]) -> str:
+        return ", ".join(sites) if len(sites) <= 3 else f"{len(sites)} sites"
+
+    upfs = ", ".join(f"{u.name} ({'MEC for ' + where(u.sites) if u.sites else u.role})" for u in plan.upfs)
+    text = (f"{len(plan.subscribers)} UE(s) with {len(plan.sessions)} PDU session(s), {len(plan.gnbs)} gNB(s), "
+            f"UPFs {upfs}")
+    warnings = [f"MEC UPF {u.name} serves no PDU session: no UE of its slices "
+                f"({', '.join(u.slices) or 'all'}) attaches in its sites ({', '.join(u.sites) or 'none'}); place it "
+                f"in a site with a gNB, nearer to the gNBs than the central UPF, or bind it with ran.upfs"
+                for u in plan.upfs if u.role == "mec" and u.name not in served]
+    return text, warnings
+
+
 def anchor_switch(topo: Topology, plan: RanPlan) -> str | None:
     """Where added nodes attach: the central UPF's switch, else the data centre's first, else the first switch."""
     central = [u.name for u in plan.upfs if u.role == "central" and not u.implicit]

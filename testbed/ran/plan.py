@@ -304,12 +304,22 @@ def _spare_addresses(topo: Topology, addresses: dict[str, IPv4Address]):
                                      "no free address left for the 5G core or UPF the plan adds")])
 
 
+UE_POOL_SUGGESTIONS = ("10.45.0.0/16", "10.46.0.0/16", "172.30.0.0/16")  # Open5GS's default first
+NODE_POOL_SUGGESTIONS = ("10.77.0.0/16", "10.78.0.0/16", "172.31.0.0/16")  # the testbed's default first
+
+
 def _pool_overlaps(topo: Topology, ue_pool: IPv4Network, addresses: dict[str, IPv4Address]) -> list[Problem]:
     node_pool = topo.defaults.addressing.pool
     if ue_pool.overlaps(node_pool):
-        return [topo.problem(("defaults", "addressing", "pool"),
-                             f"the nodes' pool {node_pool} overlaps the UEs' PDU session pool {ue_pool}; "
-                             "choose a node pool outside it (e.g. 10.77.0.0/16)")]
+        # blame the pool the file wrote (the UEs' when both or neither), and suggest one that fits beside the other
+        if topo.ran.pool is not None or "pool" not in topo.defaults.addressing.model_fields_set:
+            where, what, other, candidates = ("ran", "pool"), "ran.pool", node_pool, UE_POOL_SUGGESTIONS
+        else:
+            where, what, other, candidates = ("defaults", "addressing", "pool"), "the nodes' pool", ue_pool, \
+                NODE_POOL_SUGGESTIONS
+        free = next((c for c in map(IPv4Network, candidates) if not c.overlaps(other)), None)
+        return [topo.problem(where, f"the UEs' PDU session pool {ue_pool} overlaps the nodes' pool {node_pool}; "
+                                    f"choose {what} outside {other}" + (f" (e.g. {free})" if free else ""))]
     inside = sorted(n for n, a in addresses.items() if a in ue_pool)
     if inside:
         return [topo.problem(("nodes",), f"node address(es) of {', '.join(inside)} fall in the UEs' "

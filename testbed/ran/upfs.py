@@ -8,10 +8,11 @@ they are derived from the graph:
 - UPFs in a datacentre site are central: every slice, every site (if none is in
   the file's datacentre, the plan adds one there, as below; with no datacentre
   site at all, the first UPF of the file is central);
-- any other UPF is a MEC UPF doing local breakout: for its own site, or, when it
-  has none (an aggregation point), for the sites whose gNBs are nearer to it
-  than to every central UPF; and for the slices that grant a service on a host
-  beside it (same site or same switch), or every slice if none does;
+- any other UPF is a MEC UPF doing local breakout: for its own site when that
+  site has a gNB, or, when it has none or its site has no gNB (an aggregation
+  point), for the sites whose gNBs are nearer to it than to every central UPF;
+  and for the slices that grant a service on a host beside it (same site or
+  same switch), or every slice if none does;
 - with no UPF node at all, the plan adds one central UPF (an implicit node the
   engine creates, as it does the core).
 
@@ -81,12 +82,13 @@ def plan_upfs(topo: Topology, addresses: dict[str, IPv4Address], bindings: Itera
     elif not central:  # no data centre to put one in: the file's first UPF serves everything else
         central = nodes[:1]
     routes = Routes(topo)
+    gnb_sites = {g.site for g in topo.nodes if kinds.get(g.kind).ran_role == "gnb" and g.site}
     for n in nodes:
         if n in central:
             out.append(Upf(n.name, addresses[n.name], CENTRAL, (), ()))
             continue
-        sites = (n.site,) if n.site else _nearer_sites(topo, routes, n.name, [c.name for c in central] or
-                                                       _dc_hosts(topo, dc_sites)[:1])
+        sites = (n.site,) if n.site in gnb_sites else _nearer_sites(topo, routes, n.name, [c.name for c in central] or
+                                                                    _dc_hosts(topo, dc_sites)[:1])
         out.append(Upf(n.name, addresses[n.name], MEC, sites, _local_slices(topo, n.name)))
     return out
 

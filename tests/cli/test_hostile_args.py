@@ -98,7 +98,7 @@ def test_slice_change_without_a_plan_is_an_error_not_a_traceback(tmp_path, minim
                  supervisor_start=start, state="up", pids={"controller": [os.getpid(), start]})
     m.save()
     with pytest.raises(TestbedError, match="no readable controller plan"):
-        change_membership(m, "grant", "clinical", "kiosk-01", timeout=1)
+        change_membership(m, "grant", "clinical", "dr-tablet-01", timeout=1)  # a UE given back its own slice
     assert not (m.dir / "plan.json").exists()
     assert json.loads((m.dir / "manifest.json").read_text())["run_id"] == "beef"
 

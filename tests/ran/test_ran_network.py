@@ -136,3 +136,46 @@ def test_the_file_may_bind_upfs_and_choose_the_session_pool():
     site = {g.name: g.site for g in plan.gnbs}
     assert {s.upf for s in plan.sessions if site[s.gnb] == "branch-north"} == {"upf-mec-city"}
     assert {s.upf for s in plan.sessions if site[s.gnb] != "branch-north"} == {"upf-01"}
+
+
+def test_validate_summary_counts_the_planned_5g_part_and_warns_of_an_idle_mec_upf(mec):
+    """`testbed validate` said "0 UEs bound" for UEs bound implicitly, and a MEC UPF that carried nothing
+    passed without a word (a tester's UPF in a site without a gNB)."""
+    from tests.ran.conftest import mec_topology
+    from testbed.ran.network import summary
+
+    text, warnings = summary(mec)
+    assert text.startswith("2 UE(s) with 4 PDU session(s), 2 gNB(s), UPFs ") and "upf-edge (MEC for clinic-1)" in text
+    assert warnings == []
+    # a third clinic with its gNB and a UPF of its own, but no UE: that UPF carries nothing
+    from tests.ran.conftest import MEC_TOPOLOGY
+    from testbed.topology.loader import parse_text
+    import textwrap
+
+    text = textwrap.dedent(MEC_TOPOLOGY % {
+        "extra_nodes": "- {name: sw-3, kind: switch, site: clinic-3}\n  - {name: gnb-3, kind: gnb, site: clinic-3}\n"
+                       "  - {name: upf-3, kind: upf, site: clinic-3}",
+        "extra_links": "- {endpoints: [sw-3, core]}\n  - {endpoints: [gnb-3, sw-3]}\n  - {endpoints: [upf-3, sw-3]}",
+        "ran": ""}).replace("  - {name: clinic-2, type: clinic}\n",
+                            "  - {name: clinic-2, type: clinic}\n  - {name: clinic-3, type: clinic}\n")
+    _, warnings = summary(parse_text(text, "idle.yaml"))
+    assert len(warnings) == 1 and warnings[0].startswith("MEC UPF upf-3 serves no PDU session"), warnings
+
+
+def test_a_upf_in_a_site_without_a_gnb_is_an_aggregation_point_serving_the_sites_nearer_to_it():
+    from tests.ran.conftest import mec_topology
+    from testbed.ran.plan import ran_plan
+
+    # the edge UPF and the cache move to a site of their own that has no gNB, still at clinic-1's switch
+    topo = mec_topology(extra_nodes="", extra_links="")
+    text = topo.model_dump(mode="json", exclude_none=True)
+    text["sites"].append({"name": "agg", "type": "clinic"})
+    for n in text["nodes"]:
+        if n["name"] in ("upf-edge", "cache-1"):
+            n["site"] = "agg"
+    from testbed.topology.model import Topology
+
+    plan = ran_plan(Topology.model_validate(text))
+    edge = next(u for u in plan.upfs if u.name == "upf-edge")
+    assert edge.role == "mec" and edge.sites == ("clinic-1",)
+    assert any(s.upf == "upf-edge" for s in plan.sessions)

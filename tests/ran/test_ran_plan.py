@@ -176,8 +176,27 @@ def test_an_unserved_session_is_an_error(mec):
 
 
 def test_ue_pool_overlapping_the_node_pool_is_an_error(mec):
-    with pytest.raises(RanPlanError, match="overlaps the UEs' PDU session pool"):
+    with pytest.raises(RanPlanError, match="overlaps the nodes' pool") as exc:
         ran_plan(mec, ue_pool=IPv4Network("10.77.0.0/16"))
+    # the file wrote only the nodes' pool: that is the one to move, to a pool clear of the UEs'
+    assert "choose the nodes' pool outside 10.77.0.0/16 (e.g. 10.78.0.0/16)" in str(exc.value)
+
+
+def test_an_overlapping_ran_pool_is_blamed_at_its_own_line_with_a_pool_that_fits():
+    """A tester's file set `ran: {pool: 10.77.0.0/16}` over the default node pool: the error named line 1 and
+    defaults.addressing.pool (not in the file), and suggested the very pool that overlapped."""
+    import textwrap
+
+    from tests.ran.conftest import MEC_TOPOLOGY, mec_topology
+
+    ran = "ran: {pool: 10.77.0.0/16}"
+    topo = mec_topology(ran=ran)
+    text = textwrap.dedent(MEC_TOPOLOGY % {"extra_nodes": "", "extra_links": "", "ran": ran})
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if ln.startswith(ran))
+    with pytest.raises(RanPlanError) as exc:
+        ran_plan(topo)
+    assert (f"mec-alliance.yaml:{line} ran.pool: the UEs' PDU session pool 10.77.0.0/16 overlaps the nodes' pool "
+            "10.77.0.0/24; choose ran.pool outside 10.77.0.0/24 (e.g. 10.45.0.0/16)") in str(exc.value)
 
 
 def test_pools_split_the_ue_pool_in_equal_blocks(mec):
