@@ -17,7 +17,8 @@ from testbed.cli.options import app_path
 def register(cli: click.Group) -> None:
     @cli.command()
     @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--controller-app", callback=app_path, help="Override the topology's controller app (e.g. allow-all to see leaks).")
+    @click.option("--controller-app", callback=checked_app,
+                  help="Override the topology's controller app (e.g. allow-all to see leaks).")
     @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
     @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
     @click.option("--no-attacks", is_flag=True, help="Only the should-pass / must-fail matrix.")
@@ -76,6 +77,18 @@ def register(cli: click.Group) -> None:
         sys.exit(0 if rep.verdict == "PASS" else 1)
 
 
+def checked_app(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--controller-app, checked before anything is built: an app the controller process would not
+    find is a usage error (exit 2). A .py path is relative to the current directory."""
+    from testbed.topology.controllerapp import problem
+
+    value = app_path(ctx, param, value)
+    if value is not None and (why := problem(value, Path("."))) is not None:
+        rel = " (a .py path here is relative to the current directory)" if value.endswith(".py") else ""
+        raise click.BadParameter(why + rel, ctx=ctx, param=param)
+    return value
+
+
 def script_entry(topo, script: Path | None, src: tuple[str, ...], dst: tuple[str, ...], expect: str):
     """--script/--from/--to/--expect as a probe entry of the file would say it (UsageError: exit 2)."""
     from testbed.errors import UsageError
@@ -83,7 +96,9 @@ def script_entry(topo, script: Path | None, src: tuple[str, ...], dst: tuple[str
 
     if script is None or not src or not dst:
         raise UsageError("a script probe needs --script PATH, --from NODE and --to NODE")
-    hosts = {n.name for n in topo.hosts}
+    from testbed.ran.network import prepare
+
+    hosts = {n.name for n in prepare(topo)[0].hosts}  # the 5G core and an implicit UPF are nodes of the run too
     for opt, names in (("--from", src), ("--to", dst)):
         bad = [n for n in names if n not in hosts]
         if bad:

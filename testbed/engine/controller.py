@@ -16,14 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.errors import BuildError
-
-BUNDLED_APPS = {
-    "forwarding": "controllers.forwarding",  # installs the plan as computed (slicing rules if sliced)
-    "slicing": "controllers.slicing",  # slice enforcement; refuses a plan without slices
-    "allow-all": "controllers.allow_all",  # DELIBERATELY BROKEN, for prober tests: ignores slices
-    "stateless": "controllers.stateless",  # DELIBERATELY WEAKER, for prober tests: slice rules without conntrack
-}
-AUTO = "auto"  # slicing for a topology with slices, forwarding otherwise
+# AUTO and BUNDLED_APPS are re-exported: the loader and the engine share one set of names and rules
+from testbed.topology.controllerapp import AUTO, BUNDLED_APPS, AppNotFound, locate  # noqa: F401
 
 
 def read_status(path: Path) -> dict:
@@ -93,8 +87,7 @@ class ControllerProcess:
         last = -1
         while True:
             if self.proc.poll() is not None:
-                raise BuildError(f"controller exited with code {self.proc.returncode}; see {self.log_path}:\n"
-                                 + _tail(self.log_path))
+                raise BuildError(f"controller exited with code {self.proc.returncode}; {self._log_end()}")
             ready = set(self.status().get("ready", {})) & dpids
             if len(ready) != last and on_progress:
                 on_progress(len(ready), len(dpids))
@@ -106,8 +99,17 @@ class ControllerProcess:
                 why = ("; your app installed no flow entry on them (a switch is ready once it holds one, e.g. "
                        "a table-miss rule)" if self.status().get("observer") else "")
                 raise BuildError(f"switches did not get their rules within {timeout:.0f}s (missing {missing}){why}; "
-                                 f"see {self.log_path}")
+                                 f"{self._log_end()}")
             time.sleep(0.05)
+
+    def _log_end(self) -> str:
+        """The end of the controller's log, in the message itself: the log is in the run directory,
+        which the teardown after a failed build removes before anyone reads the error."""
+        if not self.log_path.is_file():
+            return f"its log {self.log_path} is gone"
+        tail = _tail(self.log_path)
+        return (f"the end of its log ({self.log_path.name}, removed with the run directory at teardown):\n{tail}"
+                if tail.strip() else "it wrote nothing to its log")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -119,18 +121,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 def resolve_app(app: str, topology_dir: Path, sliced: bool = False) -> str:
     """A bundled app name ("auto": by whether the topology has slices), a module name,
-    or a .py path relative to the topology file."""
-    if app == AUTO:
-        app = "slicing" if sliced else "forwarding"
-    if app in BUNDLED_APPS:
-        return BUNDLED_APPS[app]
-    if app.endswith(".py"):
-        p = Path(app)
-        p = p if p.is_absolute() else (topology_dir / p)
-        if not p.is_file():
-            raise BuildError(f"controller app file not found: {p}")
-        return str(p.resolve())
-    return app
+    or a .py path relative to the topology file: by the rules the loader checks it with
+    (testbed.topology.controllerapp). BuildError if a .py file does not exist."""
+    try:
+        return locate(app, topology_dir, sliced)
+    except AppNotFound as exc:
+        raise BuildError(f"controller app: {exc}") from None
 
 
 def write_plan(run_dir: Path, plan: dict) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from testbed.errors import TestbedError
 from testbed.probe.sessions import job_fields, ue_routes
+from testbed.ran.agents import N6_TUN
 
 
 def host_interfaces(tb) -> dict[str, str]:
@@ -29,14 +30,16 @@ def host_interfaces(tb) -> dict[str, str]:
 
 
 def plan_tuns(tb) -> dict[str, list[str]]:
-    """UE -> the TUN of every session of its plan, active at this moment or not: a UE that re-attaches
+    """UE -> the TUN of every session of its plan, UPF -> its N6 TUN; active at this moment or not: a UE that re-attaches
     (its radio link lost under load) has its sessions requested again for a moment, and a capture
     that left their TUNs out then missed every reply it got through them (traffic.sink re-opens a
     TUN that comes back)."""
     plan = getattr(tb, "ran", None)
     if plan is None:
         return {}
-    return {sub.name: sorted({s.tun for s in sub.sessions}) for sub in plan.subscribers if sub.sessions}
+    out = {sub.name: sorted({s.tun for s in sub.sessions}) for sub in plan.subscribers if sub.sessions}
+    # and each UPF's N6 TUN: what a session sends to the UPF itself would go in there (attack ue-to-upf)
+    return out | {u.name: [N6_TUN] for u in plan.upfs}
 
 
 class Captures:

@@ -19,18 +19,26 @@ stop it); the token reaching that server is a LEAK:
   spoof-inner    a UE sends, through its own session's TUN, a packet whose
                  source is another UE's session address: its gNB tunnels it
                  with the UE's own TEID, and the UPF must drop it
+  ue-to-ue       a UE sends, through its own session, to another UE's session
+                 address at the same UPF (another slice where there is one):
+                 out of N6, the UPF's kernel would route it straight back in to
+                 that UE, a path no switch sees; watched at the victim's TUN
+  ue-to-upf      a UE sends, through its own session, to the UPF's own address
+                 (its PFCP port): watched on the UPF's N6 TUN, where the packet
+                 would go in to the UPF's own stack
 """
 from __future__ import annotations
 
 from traffic import packets as P
 
 from testbed.probe.attacks import Attack, Hosts, Ids
-from testbed.ran import gtpu
+from testbed.ran import gtpu, pfcp
 from testbed.ran.plan import RanPlan, Session
 from testbed.slicing.policy import INFRA, Policy
 
 FORGED_TEID = 0x0BAD_BEEF
 SPORT = 40020
+UE_PORT = 443  # what a UE-to-UE attack knocks on (nothing listens; the capture at the victim's TUN decides)
 
 
 def _target(pol: Policy, s: Session, h: Hosts) -> tuple[str, str, int] | None:
@@ -50,6 +58,33 @@ def _gpdu(h: Hosts, sender: str, upf: str, teid: int, inner: bytes) -> bytes:
     """An uplink G-PDU (QFI 1) from `sender` to the UPF's GTP-U port, as a gNB would frame it."""
     return P.udp_frame(h.mac[sender], h.mac[upf], h.ip[sender], h.ip[upf], SPORT + 1, gtpu.PORT,
                        gtpu.encapsulate(teid, 1, inner, uplink=True))
+
+
+def _through_the_upf(plan: RanPlan, sessions: list[Session], h: Hosts, ids: Ids) -> list[Attack]:
+    """Per UPF, from a UE's session (written to its TUN, as its kernel would send it): to another UE's session
+    at the same UPF, another slice's first (`ue-to-ue`: decapsulated into N6, the packet would come straight
+    back out to that UE, a path no switch sees); and to the UPF's own address (`ue-to-upf`)."""
+    out: list[Attack] = []
+    for upf in plan.upfs:
+        mine = [s for s in sessions if s.upf == upf.name and s.ue in h.via]
+        pairs = [(s, x) for s in mine for x in sessions if x.upf == upf.name and x.ue != s.ue]
+        pair = next((p for p in pairs if p[0].slice != p[1].slice), pairs[0] if pairs else None)
+        if pair:
+            s, x = pair
+            i = ids()
+            out.append(Attack(i, "ue-to-ue", f"{s.ue} ({s.slice}) -> {x.ue}'s session {x.address} ({x.slice}) "
+                                             f"through {upf.name}", s.ue,
+                              [_inner(str(s.address), str(x.address), "tcp", UE_PORT, P.token(i))],
+                              [x.ue], f"tcp {s.address} -> {x.address}:{UE_PORT} written to {s.tun}", via=s.tun))
+        if mine:
+            s = mine[0]
+            i = ids()
+            out.append(Attack(i, "ue-to-upf", f"{s.ue} ({s.slice}) -> {upf.name}'s own address "
+                                              f"{h.ip[upf.name]} through its session", s.ue,
+                              [_inner(str(s.address), h.ip[upf.name], "udp", pfcp.PORT, P.token(i))],
+                              [upf.name], f"udp {s.address} -> {h.ip[upf.name]}:{pfcp.PORT} written to {s.tun}",
+                              via=s.tun))
+    return out
 
 
 def plan_gtpu_attacks(plan: RanPlan, pol: Policy, h: Hosts) -> list[Attack]:
@@ -93,6 +128,7 @@ def plan_gtpu_attacks(plan: RanPlan, pol: Policy, h: Hosts) -> list[Attack]:
                                                                        P.token(i)))],
                           [dst, upf.name], f"GTP-U TEID {s.ul_teid:#x} from {h.ip[s.ue]} (a UE's own link) to "
                                            f"{h.ip[upf.name]}:{gtpu.PORT}", tunnelled_at=[upf.name]))
+    out += _through_the_upf(plan, sessions, h, ids)
     for s in sessions:
         victim = next(((x, t) for x in sessions if x.ue != s.ue and (t := _target(pol, x, h)) is not None), None)
         if victim is None or s.ue not in h.via:

@@ -14,7 +14,12 @@ core named in an N4 modify); `malformed` not GTPv1-U; `not-gpdu` a GTP-U
 message other than a G-PDU (Echo Request is answered, not dropped);
 `unknown-teid` no session has this UL TEID; `wrong-gnb` the TEID is a session's
 whose tunnel ends at another gNB; `not-ipv4` the inner packet is not IPv4;
-`spoofed-source` the inner source address is not the session's. Survivors are
+`spoofed-source` the inner source address is not the session's; `to-upf` the
+inner destination is the UPF itself (any address of its namespace, a broadcast,
+multicast, loopback or 0.0.0.0/8: its kernel would take it in, not forward it);
+`to-session` the inner destination is a session address of its own pools (the
+kernel would send it straight back out through N6 to that UE, a path between
+UEs that no switch sees and no slice grants). Survivors are
 decapsulated into the N6 TUN (`upfn6`): with forwarding on in the UPF's
 namespace and routes for the session pools through the TUN, the kernel sends
 them on towards the servers with the UE's session address as source.
@@ -29,7 +34,7 @@ preallocated buffers with headroom for the GTP-U header, so a packet is never
 copied in Python, and downlink G-PDUs leave in bursts of one system call each
 (UDP segmentation, testbed.ran.gso: still one datagram per packet on the wire).
 Drops are logged at most once a second per reason (with a count). A config
-with `"verify": false` skips the gNB, TEID and inner-source checks: a broken
+with `"verify": false` skips the gNB, TEID, inner-source and inner-destination checks: a broken
 UPF on purpose, the negative control the GTP-U attack tests run against.
 
 This module holds the packet loops; the session table and the N4 server are
@@ -37,9 +42,11 @@ upfn4.py.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
+import subprocess
 import time
 from collections import Counter, deque
 from ipaddress import IPv4Address, IPv4Network
@@ -80,6 +87,21 @@ class Drops:
             self._logged[reason] = (last, since + 1)
 
 
+def local_addresses() -> set[int]:
+    """Every IPv4 address this namespace takes in as its own: its interfaces' addresses and broadcasts."""
+    try:
+        r = subprocess.run(["ip", "-4", "-j", "addr", "show"], capture_output=True, text=True, timeout=10)
+        out = set()
+        for link in json.loads(r.stdout or "[]"):
+            for a in link.get("addr_info", []):
+                for key in ("local", "broadcast"):
+                    if a.get(key):
+                        out.add(int(IPv4Address(a[key])))
+        return out
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return set()
+
+
 class Upf:
     """The UPF's packet loops (N3 <-> N6) over its session table and N4 server (upfn4.py)."""
 
@@ -93,6 +115,8 @@ class Upf:
         self.smfs = {str(IPv4Address(a)) for a in need(cfg, "smf", list)}
         self.known_gnbs = {str(IPv4Address(a)) for a in cfg.get("gnbs", [])}
         self.pools = [str(IPv4Network(p)) for p in cfg.get("pools", [])]
+        self.pool_ranges = [(int(n.network_address), int(n.netmask)) for n in map(IPv4Network, self.pools)]
+        self.local_addresses: set[int] = {int(IPv4Address(self.address)), 0xFFFFFFFF}  # and the rest at start
         n6 = cfg.get("n6", {})
         self.tun_name = str(n6.get("tun", "upfn6"))
         self.mtu = int(n6.get("mtu", tun.DEFAULT_MTU))
@@ -123,6 +147,7 @@ class Upf:
     def start(self) -> None:
         self.tun_fd = tun.open_tun(self.tun_name)
         tun.bring_up(self.tun_name, mtu=self.mtu, txqueuelen=self.txqueuelen, routes=self.pools)
+        self.local_addresses |= local_addresses()
         if self.forwarding:
             self.saved_forwarding = tun.read_sysctl(FORWARDING)
             if self.saved_forwarding != "1":
@@ -166,6 +191,7 @@ class Upf:
     def on_gtp(self) -> None:
         sock, buf, view, tun_fd = self.gtp, self.ul_buf, self.ul_view, self.tun_fd
         known, by_teid, verify = self.known_gnbs, self.by_teid, self.verify
+        local, pools = self.local_addresses, self.pool_ranges
         for _ in range(BATCH):
             try:
                 n, (src, sport) = sock.recvfrom_into(buf)
@@ -205,6 +231,14 @@ class Upf:
             if s is not None and view[off + 12:off + 16] != s.addr_bytes and verify:
                 self.drop("spoofed-source", src, teid)
                 continue
+            if verify:
+                dst = int.from_bytes(buf[off + 16:off + 20], "big")
+                if dst in local or buf[off + 16] in (0, 127) or buf[off + 16] >= 224:
+                    self.drop("to-upf", src, teid)
+                    continue
+                if any(dst & mask == net for net, mask in pools):
+                    self.drop("to-session", src, teid)
+                    continue
             try:
                 os.write(tun_fd, view[off:end])
             except OSError:

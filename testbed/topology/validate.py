@@ -12,6 +12,7 @@ from pathlib import Path
 from testbed import naming
 from testbed.errors import Problem
 from testbed import kinds
+from testbed.topology import controllerapp
 from testbed.topology.faultcheck import check_faults, check_spares
 from testbed.topology.model import FIVEQI_PDB_MS, Topology
 from testbed.topology.resolve import Routes, assign_addresses, expand_members, is_pattern
@@ -54,6 +55,7 @@ def validate(topo: Topology, src: Source) -> list[Problem]:
     _traffic(topo, node_kind, src.file, p)
     if not out:  # paths need a sound graph: every name known, each host on one link
         _budgets(topo, p)
+    _controller(topo, src.file, p)
     return out
 
 
@@ -306,6 +308,15 @@ def _traffic(topo: Topology, node_kind: dict[str, str], file: str, p) -> None:
         _script(pr, i, file, p)
     check_faults(topo, node_kind, services, p)
     check_spares(topo, p)
+
+
+def _controller(topo: Topology, file: str, p) -> None:
+    """The app must be one the controller process will find (a .py path relative to this file), as
+    the engine resolves it (controllerapp.locate). A remote controller runs no app of ours."""
+    app = topo.controller.app
+    if topo.controller.remote is None and (msg := controllerapp.problem(app, Path(file).parent)):
+        rel = app.endswith(".py") and not Path(app).is_absolute()
+        p(("controller", "app"), msg + (" (a .py app is relative to the topology file)" if rel else ""))
 
 
 def script_path(script: str, topology_file: str) -> Path:

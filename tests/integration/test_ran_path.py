@@ -198,12 +198,13 @@ def test_the_prober_finds_no_leak_and_refuses_every_gtpu_attack(tb):
     failed = [(c.kind, c.name, c.detail) for c in results if c.failed]
     assert not failed, failed[:10]
     kinds = {c.kind for c in results}
-    assert {"attack:gtpu-teid", "attack:gtpu-non-gnb", "attack:spoof-inner", "attack:rogue-ue"} <= kinds
+    assert {"attack:gtpu-teid", "attack:gtpu-non-gnb", "attack:spoof-inner", "attack:rogue-ue", "attack:ue-to-ue",
+            "attack:ue-to-upf"} <= kinds
     rogue = next(c for c in results if c.kind == "attack:rogue-ue")
     assert rogue.metrics["state"] == "rejected" and rogue.metrics["core_rejects"][0]["cause"] == 7, rogue.metrics
     # the UPF saw and dropped them, each under its reason
     drops = tb.node("upf-c").run(["cat", str(tb.manifest.dir / "ran" / "upf-c.status.json")]).stdout
-    for reason in ("unknown-teid", "wrong-gnb", "spoofed-source"):
+    for reason in ("unknown-teid", "wrong-gnb", "spoofed-source", "to-session", "to-upf"):
         assert f'"{reason}"' in drops, drops
     # the should-pass rows of a UE arrived from its session address
     row = next(c for c in results if c.kind == "isolation" and c.name.startswith("tablet-1 -> emr emr"))

@@ -200,8 +200,8 @@ pkt = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:] + icmp
 """
 
 
-def _send_gtpu(lab: RanLab, role: str, teid: int, inner_src: str, count: int = 5) -> None:
-    lab.python(role, _icmp_packet(inner_src, lab.roles["server"]) + f"""
+def _send_gtpu(lab: RanLab, role: str, teid: int, inner_src: str, count: int = 5, inner_dst: str | None = None) -> None:
+    lab.python(role, _icmp_packet(inner_src, inner_dst or lab.roles["server"]) + f"""
 from testbed.ran import gtpu
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("{lab.roles[role]}", 0))
@@ -235,6 +235,19 @@ def test_upf_drops_another_sessions_inner_address_under_a_teid(lab: RanLab):
     one, two = _sessions(lab)[:2]
     _send_gtpu(lab, "gnb", one.ul_teid, str(two.address))
     lab.wait_status("upf", lambda st: st["drops"].get("spoofed-source", 0) >= before + 5)
+
+
+def test_upf_drops_a_packet_to_another_session_or_to_itself(lab: RanLab):
+    """A tester's UE reached another UE (another slice) through the UPF: decapsulated into N6, the packet
+    was routed straight back out through N6 to the other session, a path no switch sees; and a UE reached
+    the UPF's own stack. Both are dropped before N6, counted."""
+    one, two = _sessions(lab)[:2]
+    ul_before = lab.status("upf")["counters"]["ul_packets"]
+    for dst, reason in ((str(two.address), "to-session"), (lab.roles["upf"], "to-upf"), ("224.0.0.1", "to-upf")):
+        before = _drops(lab, reason)
+        _send_gtpu(lab, "gnb", one.ul_teid, str(one.address), inner_dst=dst)
+        lab.wait_status("upf", lambda st: st["drops"].get(reason, 0) >= before + 5)
+    assert lab.status("upf")["counters"]["ul_packets"] == ul_before  # none of them went on to N6
 
 
 def test_upf_drops_a_ue_spoofing_its_inner_source(lab: RanLab):
