@@ -20,6 +20,10 @@ def pick_run(run_id: str | None) -> Manifest:
         raise RunNotFound(f"no run with id {run_id!r} (see `testbed status`)")
     alive = [m for m in runs if live(m)]
     if not alive:
+        orphans = [m.run_id for m in runs]
+        if orphans:  # what is left of runs whose owner died (killed, crashed): not running, not gone either
+            raise RunNotFound(f"no testbed is running; run(s) {', '.join(orphans)} lost their owner process and "
+                              "left their network behind: `testbed clean` removes it")
         raise RunNotFound("no testbed is running (start one with `testbed up FILE`)")
     if len(alive) > 1:
         ids = ", ".join(f"{m.run_id} ({m.name})" for m in alive)

@@ -109,3 +109,19 @@ def test_an_output_file_in_a_missing_directory(argv):
     """`-o` into a directory that is not there: a FileNotFoundError traceback after the work, exit 1."""
     r = run(*argv)
     assert r.exit_code == 2 and "/nonexistent/dir does not" in " ".join(r.output.split()), r.output
+
+
+def test_a_run_whose_owner_died_is_named_with_the_command_that_removes_it():
+    """`testbed exec` after the owner of an `up -d` was killed said only 'no testbed is running (start one
+    with testbed up FILE)', while `testbed status` showed the run, owner dead (a tester's finding)."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    start = process_start_time(p.pid)
+    p.wait()  # its pid is gone: the run's owner is dead
+    Manifest(run_id="dead", topology="topologies/minimal.yaml", name="minimal", supervisor_pid=p.pid,
+             supervisor_start=start, state="up").save()
+    r = run("exec", "emr", "--", "true")
+    text = " ".join(r.output.split())
+    assert r.exit_code == 2 and "run(s) dead lost their owner process" in text and "`testbed clean`" in text, text
