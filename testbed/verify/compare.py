@@ -92,6 +92,9 @@ def describe(h: dict[str, int]) -> str:
     return f"{proto} {r['ipv4_src']} -> {r['ipv4_dst']}{frag}{vlan}"
 
 
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+
+
 def _prefer(hosts_at: dict[Port, list[dict]], src: Port, dst: Port) -> dict:
     """Field values that make a counterexample read like real traffic between these ports' hosts."""
     pref: dict = {"eth_type": ETH_IP, "vlan_vid": 0, "ip_frag": 0, "ip_dscp": 0, "tcp_flags": 0x002,
@@ -102,6 +105,8 @@ def _prefer(hosts_at: dict[Port, list[dict]], src: Port, dst: Port) -> dict:
                  ("ipv4_dst", b.get("ip"))):
         if v:
             pref[k] = v
+    # a frame not addressed to the host's MAC reads best as a broadcast (an ARP request), not 00:00:00:00:00:00
+    pref["eth_dst"] = [*([pref["eth_dst"]] if "eth_dst" in pref else []), BROADCAST]
     pref["tp_src"] = 40000
     return pref
 

@@ -190,13 +190,16 @@ class Space:
         return self.bdd.let(sub, u) if sub else u
 
     def pick(self, u, prefer: dict | None = None) -> dict[str, int] | None:
-        """One concrete header of u (fields as ints), as close to `prefer` as u allows (readable counterexamples)."""
+        """One concrete header of u (fields as ints), as close to `prefer` as u allows (readable counterexamples).
+        A preferred value may be a list of alternatives, the first that u allows winning."""
         if u == self.false:
             return None
         for name, v in (prefer or {}).items():
-            narrowed = u & self.field(name, v)
-            if narrowed != self.false:
-                u = narrowed
+            for alt in (v if isinstance(v, list) else [v]):
+                narrowed = u & self.field(name, alt)
+                if narrowed != self.false:
+                    u = narrowed
+                    break
         a = self.bdd.pick(u, care_vars=None) or {}
         out = {}
         for f, w in FIELDS:
