@@ -2,16 +2,20 @@
 
 The teardown happens before the report is written so that the report can carry
 the teardown time, and it happens on every path (the Testbed context manager).
+An interrupt (Ctrl-C, or the CLI's SIGTERM/SIGHUP, which unwind as KeyboardInterrupt)
+stops the run where it is: the workloads' programs are ended at once, teardown runs,
+and RunInterrupted carries the report of what ran so far.
 """
 from __future__ import annotations
 
+import queue
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from concurrent.futures import ThreadPoolExecutor
 
 from testbed import workloads
 from testbed.checks.faults import run_drills
@@ -20,7 +24,7 @@ from testbed.checks.result import CheckResult
 from testbed.engine.ran import ran_view
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError, TopologyError
-from testbed.events import Emitter, EventSink
+from testbed.events import Emitter, Event, EventSink
 from testbed.ran import network as ran_network
 from testbed.ran.plan import ran_plan
 from testbed.report import environment
@@ -69,8 +73,39 @@ def probe_pairs(topo: Topology) -> list[tuple[str, str, str, str]]:
 ISOLATION_MODES = ("both", "probe", "verify")  # packets, the exhaustive proof, or both (testbed run --isolation)
 
 
-def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "both") -> list[CheckResult]:
-    results: list[CheckResult] = []
+class RunInterrupted(TestbedError):
+    """A run stopped by a signal (`signum`: SIGINT for Ctrl-C). Teardown has run; `report` holds what was
+    checked and measured until then, with `error` naming the signal and the stage it stopped. Exit code
+    128 + the signal's number, as a shell reports a process a signal ended (130 SIGINT, 143 SIGTERM)."""
+
+    def __init__(self, signum: int, report: RunReport):
+        self.signum = signum
+        self.report = report
+        self.exit_code = 128 + signum
+        super().__init__(report.error or f"interrupted by {signal.Signals(signum).name}")
+
+
+def interrupt_signal(exc: BaseException) -> int | None:
+    """The signal an exception stands for: a KeyboardInterrupt is Ctrl-C's SIGINT unless it carries its own
+    `signum` (testbed.cli.signals.Interrupted: SIGTERM, SIGHUP); None for anything else."""
+    signum = getattr(exc, "signum", None)
+    if isinstance(exc, KeyboardInterrupt):
+        return signum if isinstance(signum, int) else int(signal.SIGINT)
+    return None
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "both",
+               results: list[CheckResult] | None = None) -> list[CheckResult]:
+    """Every stage's checks, appended to `results` (a new list if None) as each stage ends and returned:
+    a caller that passes its own list still has the stages that finished when one raises."""
+    results = [] if results is None else results
     pairs = intended_pairs(tb.topo, tb.ran)
     emit.stage("reachability", f"pinging {len(pairs)} intended pairs")
     with timed(tb, "reachability_s"):
@@ -102,7 +137,7 @@ def run_checks(tb: Testbed, emit: Emitter, isolation: bool = True, mode: str = "
         results += run_script_probes(tb, on_event=emit.sink)
     if isolation and mode != "probe" and tb.topo.slices:
         results += run_verify(tb, emit)
-    results += run_workloads(tb, emit)
+    results += run_workloads(tb, emit, sofar=results)
     with timed(tb, "drills_s"):
         results += run_drills(tb, emit)  # the file's faults, after the workloads: recovery measured
     return results
@@ -134,36 +169,98 @@ def run_verify(tb: Testbed, emit: Emitter) -> list[CheckResult]:
     return verify_results(v)
 
 
-def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
+STOP_GRACE_S = 5.0  # after an interrupt: how long the workloads get to return once their programs are ended
+
+
+def run_workloads(tb: Testbed, emit: Emitter, sofar: list[CheckResult] | None = None) -> list[CheckResult]:
     """Every declared workload, concurrently (each type drives its own sources in parallel too);
-    each Measurement scored against its entry's SLO. Raw samples go to tb.measurements."""
+    each Measurement scored against its entry's SLO. Raw samples go to tb.measurements.
+
+    Each workload runs in a daemon thread that the caller only ever waits for with a bound: when an
+    interrupt (or any exception) reaches this thread, the workloads not started yet are not started, the
+    programs the running ones started inside the nodes are ended (end_node_programs), their threads get
+    STOP_GRACE_S to return what they measured (kept in tb.measurements, their SLO not judged: they were cut
+    short), the verdicts of the ones that finished are appended to `sofar`, and the exception goes on."""
     runnable = list(tb.topo.workloads)
     results: list[CheckResult] = []
     if not runnable:
         return results
     emit.stage("workloads", f"{len(runnable)} workloads", total=len(runnable))
     t0 = time.monotonic()
-
+    stop = threading.Event()
+    why = ["stopped"]  # why `stop` was set, for the cut-short workloads' checks
     every: list = []  # every Measurement, for the per-slice latency budget verdicts
 
+    def cut_short(w, started: float) -> CheckResult:
+        return CheckResult("workload", w.name, "skip",
+                           f"{why[0]} after {time.monotonic() - started:.1f} s of its {w.duration / 1000:g} s: "
+                           "not judged (what it measured is in the report's measurements)")
+
     def one(w) -> list[CheckResult]:
-        time.sleep(max(0.0, t0 + w.at / 1000 - time.monotonic()))  # the file's schedule: start at `at`
+        if stop.wait(max(0.0, t0 + w.at / 1000 - time.monotonic())):  # the file's schedule: start at `at`
+            return [CheckResult("workload", w.name, "skip", f"not started: {why[0]}")]
+        started = time.monotonic()
         try:
             measured = workloads.get(w.type).run(tb, w, workloads.params_of(w), emit.info)
-        except (TestbedError, OSError, subprocess.SubprocessError) as exc:  # a workload's failure is its verdict
-            return [CheckResult("workload", w.name, "fail", f"could not run: {exc}")]
+        except Exception as exc:
+            if stop.is_set():  # its programs were ended under it (whatever that made it raise)
+                return [cut_short(w, started)]
+            if isinstance(exc, (TestbedError, OSError, subprocess.SubprocessError)):  # its failure is its verdict
+                return [CheckResult("workload", w.name, "fail", f"could not run: {exc}")]
+            raise
         for m in measured:
             m.slice = w.slice
-        every.extend(measured)
         tb.measurements += [m.to_dict() | {"summary": slo.summary(m)} for m in measured]
+        if stop.is_set():  # its programs were ended under it: samples, but not a measurement of the SLO
+            return [cut_short(w, started)]
+        every.extend(measured)
         if not measured:
             return [CheckResult("workload", w.name, "fail", "no source -> target pair to measure")]
         return [c for m in measured for c in slo.verdicts(m, w.slo)]
 
-    with ThreadPoolExecutor(max_workers=len(runnable)) as pool:
-        for i, got in enumerate(pool.map(one, runnable)):
-            results += got
-            emit.progress("workloads", i + 1, len(runnable))
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # (index, verdicts or the exception it raised)
+
+    def thread(i: int, w) -> None:
+        try:
+            finished.put((i, one(w)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            finished.put((i, exc))
+
+    threads = [threading.Thread(target=thread, args=(i, w), name=f"workload-{w.name}", daemon=True)
+               for i, w in enumerate(runnable)]
+    for th in threads:
+        th.start()
+    got: dict[int, list[CheckResult]] = {}
+    try:
+        while len(got) < len(runnable):
+            try:  # in short waits: a signal the kernel handed to another thread is raised here within one
+                i, outcome = finished.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            got[i] = outcome
+            emit.progress("workloads", len(got), len(runnable))
+    except BaseException as exc:
+        signum = interrupt_signal(exc)
+        why[0] = f"interrupted by {_signal_name(signum)}" if signum is not None else \
+            f"the run stopped ({type(exc).__name__})"
+        stop.set()
+        try:
+            _stop_workloads(tb, runnable, threads, finished, got, why[0])
+        finally:
+            for i, w in enumerate(runnable):
+                results += got.get(i, [CheckResult("workload", w.name, "skip",
+                                                   f"{why[0]}: still running {STOP_GRACE_S:g} s after its "
+                                                   "programs were ended; not judged")])
+            if sofar is not None:
+                sofar += results
+            tb.timings["workloads_s"] = time.monotonic() - t0
+            emit.done("workloads", f"{why[0]}: {sum(c.status != 'skip' for c in results)} workload checks "
+                      f"judged, {sum(c.status == 'skip' for c in results)} not", failed=1)
+        raise
+    for i in range(len(runnable)):
+        results += got[i]
     results += slo.slice_verdicts(tb.topo, every)
     tb.timings["workloads_s"] = time.monotonic() - t0  # where the run's time goes, per stage
     emit.done("workloads", f"{sum(c.status == 'pass' for c in results)}/{len(results)} workload checks passed",
@@ -171,7 +268,54 @@ def run_workloads(tb: Testbed, emit: Emitter) -> list[CheckResult]:
     return results
 
 
+def _stop_workloads(tb: Testbed, runnable: list, threads: list[threading.Thread], finished: queue.SimpleQueue,
+                    got: dict[int, list[CheckResult]], why: str) -> None:
+    """After `stop` is set: end what the workloads run inside the nodes, then collect (into `got`) what
+    their threads return within STOP_GRACE_S. A thread still running after that is a daemon thread, left to
+    return when teardown has ended whatever it waits for; nothing waits for it (not even the interpreter's exit)."""
+    if any(th.is_alive() for th in threads):
+        end_node_programs(tb)
+    deadline = time.monotonic() + STOP_GRACE_S
+    while len(got) < len(runnable) and (left := deadline - time.monotonic()) > 0:
+        try:
+            i, outcome = finished.get(timeout=left)
+        except queue.Empty:
+            break
+        got[i] = outcome if not isinstance(outcome, BaseException) else [
+            CheckResult("workload", runnable[i].name, "skip", f"{why}; then it raised {type(outcome).__name__}: "
+                                                              f"{outcome}; not judged")]
+
+
+def end_node_programs(tb: Testbed) -> None:
+    """End every process inside the run's nodes but the node shells (what teardown does first to the nodes,
+    done now): the workloads' programs (ping, iperf3, the traffic agents) and the services they talk to. The
+    workload threads waiting for them return with what was measured until now."""
+    m = getattr(tb, "manifest", None)
+    if m is None:
+        return
+    from testbed.engine.procs import kill_verified, pids_in_netns
+
+    inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
+    shells = {n.pid for n in m.nodes.values() if getattr(n, "pid", None)}
+    kill_verified([(p, None) for p in pids_in_netns(inodes) if p not in shells], grace=1.0)
+
+
 Checks = Callable[[Testbed, Emitter], list[CheckResult]]
+
+
+class _Stages:
+    """The stage a run is in (the last `stage` event, teardown aside): where an interrupt stopped it."""
+
+    def __init__(self) -> None:
+        self.current: str | None = None
+
+    def watch(self, sink: EventSink | None) -> EventSink:
+        def watched(ev: Event) -> None:
+            if ev.kind == "stage" and ev.stage != "teardown":
+                self.current = ev.stage
+            if sink is not None:
+                sink(ev)
+        return watched
 
 
 def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
@@ -180,27 +324,49 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
 
     `checks` replaces the default set (reachability, declared probes, isolation):
     `testbed probe` passes the isolation probe alone.
+
+    An interrupt (KeyboardInterrupt; the CLI's SIGTERM and SIGHUP are one too, carrying `signum`) stops
+    the run where it is; teardown runs as on every path, then RunInterrupted is raised with the report:
+    the checks of the stages that finished (the default set's; a `checks` of the caller's own gives none),
+    what the workloads measured until then, and `error` "interrupted by SIGINT during workloads".
     """
-    emit = Emitter(on_event)
+    stages = _Stages()
+    emit = Emitter(stages.watch(on_event))
+    tb_emit = getattr(tb, "emit", None)
+    if tb_emit is not None:  # the build's stages too, for "interrupted by SIGINT during build (links)"
+        tb.emit = Emitter(stages.watch(tb_emit.sink))
     check_workloads(tb.topo)  # bad entries are bad input: nothing is built
-    checks = checks or (lambda t, e: run_checks(t, e, isolation, isolation_mode))
+    sofar: list[CheckResult] = []  # the default checks append here as each stage ends
+    checks = checks or (lambda t, e: run_checks(t, e, isolation, isolation_mode, results=sofar))
     rep = RunReport(topology=tb.source, name=tb.topo.name, run_id="", **describe(tb.topo))
     rep.counts = {"nodes": len(tb.topo.nodes), "hosts": len(tb.topo.hosts), "switches": len(tb.topo.switches),
                   "links": len(tb.topo.links), "slices": len(tb.topo.slices), "sites": len(tb.topo.sites)}
     t0 = time.monotonic()
+    interrupted: int | None = None
     try:
         with tb:
             rep.run_id = tb.run_id
+            stages.current = None  # built: what comes is the checks' stages
             rep.__dict__.update(describe(tb.topo))  # as built: with the nodes the 5G plan adds
             t_checks = time.monotonic()
-            rep.checks = checks(tb, emit)
-            rep.timings["checks_s"] = time.monotonic() - t_checks
+            try:
+                rep.checks = checks(tb, emit)
+            finally:  # an interrupted run's too
+                rep.timings["checks_s"] = time.monotonic() - t_checks
             if tb.ran is not None:
                 rep.ran = ran_view(tb.ran, tb.manifest.dir, tb.topo.ran.backend)
                 rep.checks += ran_checks(rep.ran)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or the CLI's SIGTERM/SIGHUP: torn down by now
+        interrupted = interrupt_signal(exc)
+        built = "up_s" in tb.timings
+        where = (stages.current or "checks") if built else "build" + (f" ({stages.current})" if stages.current else "")
+        rep.error = f"interrupted by {_signal_name(interrupted)} during {where}"
     except TestbedError as exc:
         rep.error = str(exc)
     finally:
+        if tb_emit is not None:
+            tb.emit = tb_emit
+        rep.checks = rep.checks or list(sofar)  # a run that stopped early keeps the stages that finished
         if tb.manifest is not None:
             rep.run_id = tb.manifest.run_id
             rep.platform = environment.collect(tb.manifest.datapath, tb.manifest.impairment_backend,
@@ -210,6 +376,8 @@ def run(tb: Testbed, on_event: EventSink | None = None, isolation: bool = True,
         rep.verify = dict(getattr(tb, "verification", {}) or {})
         rep.timings["total_s"] = time.monotonic() - t0
         rep.warnings = list(tb.warnings)
+    if interrupted is not None:
+        raise RunInterrupted(interrupted, rep)
     return rep
 
 

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import click
 
-from testbed.cli.options import app_path
+from testbed.cli.options import app_path, checked_report_dir
 
 
 def register(cli: click.Group) -> None:
     @cli.command()
     @click.argument("topology", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--controller-app", callback=checked_app,
+    @click.option("--controller-app", callback=app_path,
                   help="Override the topology's controller app (e.g. allow-all to see leaks).")
-    @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+    @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), callback=checked_report_dir,
+                  help="Where reports go (checked before anything is built).")
     @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
     @click.option("--no-attacks", is_flag=True, help="Only the should-pass / must-fail matrix.")
     @click.option("--script", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -43,8 +44,7 @@ def register(cli: click.Group) -> None:
         from testbed.probe.script import KIND as SCRIPT_KIND, run_script_probes
         from testbed.cli.options import parse_formats
         from testbed.report.writers import write_all
-        from testbed.runner import default_report_dir, run as run_topology
-        from testbed.runner import load
+        from testbed.runner import RunInterrupted, default_report_dir, load, run as run_topology
 
         fmts = parse_formats(formats)
         topo = load(topology)  # bad input fails here, before anything is created
@@ -52,16 +52,20 @@ def register(cli: click.Group) -> None:
         if script is not None or src or dst:
             entry = script_entry(topo, script, src, dst, expect)
             checks = lambda t, e: run_script_probes(t, [entry], e.sink)  # noqa: E731
+        stopped: RunInterrupted | None = None
         with signals_raise(), render.EventRenderer(quiet) as ev:
             tb = Testbed(topo, source=str(topology), on_event=ev, controller_app=controller_app)
             try:
                 rep = run_topology(tb, ev, checks=checks)
+            except RunInterrupted as exc:  # torn down; the report holds what ran until the signal
+                stopped, rep = exc, exc.report
             finally:
                 with signals_ignored():
                     tb.down()
         rep.timings["probe_s"] = rep.timings.get("checks_s", 0.0)
-        out = report_dir or default_report_dir(tb.topo.name, rep.run_id or "norun")
-        written = write_all(rep, out, fmts)
+        with signals_ignored():  # a second Ctrl-C must not lose the report of what ran
+            out = report_dir or default_report_dir(tb.topo.name, rep.run_id or "norun")
+            written = write_all(rep, out, fmts)
         render.report(rep, verbose)
         leaks = sum(c.metrics.get("verdict") == "LEAK" for c in rep.checks)
         false_blocks = sum(c.metrics.get("verdict") == "FALSE BLOCK" for c in rep.checks)
@@ -74,19 +78,9 @@ def register(cli: click.Group) -> None:
                              f"[{'red' if leaks else 'green'}]{leaks} leak(s)[/], "
                              f"[{'red' if false_blocks else 'green'}]{false_blocks} false block(s)[/]")
         render.console.print("reports: " + ", ".join(str(p) for p in written.values()))
+        if stopped is not None:
+            sys.exit(stopped.exit_code)
         sys.exit(0 if rep.verdict == "PASS" else 1)
-
-
-def checked_app(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """--controller-app, checked before anything is built: an app the controller process would not
-    find is a usage error (exit 2). A .py path is relative to the current directory."""
-    from testbed.topology.controllerapp import problem
-
-    value = app_path(ctx, param, value)
-    if value is not None and (why := problem(value, Path("."))) is not None:
-        rel = " (a .py path here is relative to the current directory)" if value.endswith(".py") else ""
-        raise click.BadParameter(why + rel, ctx=ctx, param=param)
-    return value
 
 
 def script_entry(topo, script: Path | None, src: tuple[str, ...], dst: tuple[str, ...], expect: str):

@@ -1,7 +1,8 @@
 """`testbed` — build, check and tear down emulated 5G medical alliance networks.
 
 Each verb is a few lines over the library; errors derive from TestbedError and
-map to exit codes (2 bad input, 3 platform, 1 failed run). `--debug` shows tracebacks.
+map to exit codes (2 bad input, 3 platform, 1 failed run; a run stopped by a signal:
+128 + its number, 130 for Ctrl-C, 143 for SIGTERM). `--debug` shows tracebacks.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import click
 
 from testbed.cli import render
-from testbed.cli.options import app_path, writable
+from testbed.cli.options import app_path, checked_report_dir, writable
 from testbed.cli.runs import pick_run, stop_run
 from testbed.cli.signals import Interrupted, signals_ignored, signals_raise
 from testbed.errors import TestbedError, TopologyError, UsageError
@@ -30,6 +31,11 @@ class TestbedGroup(click.Group):
             return super().invoke(ctx)
         except TopologyError as exc:
             render.problems(exc.problems)
+            ctx.exit(exc.exit_code)
+        except Interrupted as exc:  # a stop signal outside a run's own handling (while loading, building...)
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            render.err_console.print(f"[red]error:[/] {exc}")
             ctx.exit(exc.exit_code)
         except TestbedError as exc:
             if ctx.obj and ctx.obj.get("debug"):
@@ -266,7 +272,8 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 
 @cli.command()
 @topology_arg
-@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), help="Where reports go.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), callback=checked_report_dir,
+              help="Where reports go (checked before anything is built).")
 @click.option("--format", "formats", default="json,junit,html", show_default=True, help="Report formats.")
 @click.option("--controller-app", callback=app_path,
               help="Override the topology's controller app (name, module or .py path, e.g. your own Ryu app).")
@@ -278,23 +285,30 @@ def exec(run_id: str | None, node: str, command: tuple[str, ...]) -> None:  # no
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run(topology: Path, report_dir: Path | None, formats: str, controller_app: str | None,
         no_isolation: bool, isolation_mode: str, verbose: bool, quiet: bool) -> None:
-    """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed."""
+    """Build, check every slice/pair, report, tear down. Exit 0 only if everything passed (1 if a check
+    failed; Ctrl-C or SIGTERM: the reports of what ran until then, exit 130 or 143)."""
     from testbed.cli.options import parse_formats
     from testbed.report.writers import write_all
-    from testbed.runner import default_report_dir, run as run_topology
+    from testbed.runner import RunInterrupted, default_report_dir, run as run_topology
 
     fmts = parse_formats(formats)
+    stopped: RunInterrupted | None = None
     with signals_raise(), render.EventRenderer(quiet) as ev:
         tb = _build(topology, controller_app, ev)
         try:
             rep = run_topology(tb, ev, isolation=not no_isolation, isolation_mode=isolation_mode)
+        except RunInterrupted as exc:  # torn down; the report holds what ran until the signal
+            stopped, rep = exc, exc.report
         finally:
             with signals_ignored():
                 tb.down()
-    out = report_dir or default_report_dir(tb.topo.name, rep.run_id)
-    written = write_all(rep, out, fmts)
+    with signals_ignored():  # the reports of an interrupted run too: a second Ctrl-C must not lose them
+        out = report_dir or default_report_dir(tb.topo.name, rep.run_id or "norun")
+        written = write_all(rep, out, fmts)
     render.report(rep, verbose)
     render.console.print("reports: " + ", ".join(str(p) for p in written.values()))
+    if stopped is not None:
+        sys.exit(stopped.exit_code)
     sys.exit(0 if rep.verdict == "PASS" else 1)
 
 

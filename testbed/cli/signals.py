@@ -1,7 +1,13 @@
-"""Turn SIGTERM/SIGHUP into an exception so `with Testbed(...)` unwinds and tears down.
+"""Turn SIGINT/SIGTERM/SIGHUP into an exception so `with Testbed(...)` unwinds and tears down.
 
-Ctrl-C already raises KeyboardInterrupt. While teardown runs, further signals are
-ignored: a second Ctrl-C must not leave a half-removed network behind.
+The exception, `Interrupted`, is a KeyboardInterrupt: every stop signal then unwinds as Ctrl-C
+always did, past the `except Exception` / `except TestbedError` of code that turns a stage's
+failure into a failed check (a SIGTERM during the proof or a drill would otherwise be taken for
+that stage failing, and the run would go on). It carries the signal, and the conventional exit
+code, 128 + the signal's number: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP.
+
+While teardown runs, further signals are ignored: a second Ctrl-C must not leave a
+half-removed network behind.
 """
 from __future__ import annotations
 
@@ -9,20 +15,17 @@ import contextlib
 import signal
 from collections.abc import Iterator
 
-from testbed.errors import TestbedError
 
-
-class Interrupted(TestbedError):
-    exit_code = 130
+class Interrupted(KeyboardInterrupt):
+    """A stop signal received while signals_raise() was in force."""
 
     def __init__(self, signum: int):
         self.signum = signum
+        self.exit_code = 128 + signum
         super().__init__(f"interrupted by {signal.Signals(signum).name}; torn down")
 
 
 def _raise(signum: int, _frame: object) -> None:
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
     raise Interrupted(signum)
 
 

@@ -92,12 +92,6 @@ def test_probe_good_controller_app_option(runner: CliRunner, write_yaml, app: st
     assert isinstance(result.exception, Refused), result.output
 
 
-PENDING_OPTIONS = pytest.mark.xfail(
-    strict=True, reason="run/up take --controller-app through testbed/cli/options.py app_path, which does "
-                        "not check the app yet (that file is someone else's); remove this mark once it does")
-
-
-@PENDING_OPTIONS
 @pytest.mark.parametrize("verb", ["run", "up"])
 def test_run_up_bad_controller_app_option(runner: CliRunner, write_yaml, verb: str) -> None:
     result = runner.invoke(cli, [verb, str(write_yaml(TOPO % "auto")), "--controller-app", "nosuch"])
