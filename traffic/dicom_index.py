@@ -29,6 +29,17 @@ UNIQUE = {"PATIENT": "PatientID", "STUDY": "StudyInstanceUID", "SERIES": "Series
 INDEXED = tuple(k for lv in ORDER for k in LEVELS[lv])
 _UIDS = {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"}
 _DATES = {"StudyDate", "PatientBirthDate"}
+_TIMES = {"StudyTime"}  # TM: range matching as for dates (PS3.4 C.2.2.2.5)
+
+
+def _time(value: str, end: bool = False) -> str:
+    """A TM value comparable as text: HHMMSS.FFFFFF. A bound given to the hour or minute covers all of it
+    when it ends a range ('10' up to 10:59:59.999999); an old-style '10:30' reads as 1030."""
+    whole, _, frac = value.strip().replace(":", "").partition(".")
+    whole = whole[:6]
+    if end and not frac:
+        return (whole + "595959"[len(whole):]).ljust(6, "9") + ".999999"
+    return whole.ljust(6, "0") + "." + frac.ljust(6, "0")[:6]
 
 
 def _text(value) -> str:
@@ -41,7 +52,7 @@ def _text(value) -> str:
 
 def matches(key: str, wanted: str, have: str) -> bool:
     """DICOM C-FIND matching of one attribute (PS3.4 C.2.2.2): universal (empty), UID list,
-    date range, wildcard (* ?), else single value."""
+    date or time range, wildcard (* ?), else single value."""
     if wanted in ("", "*"):
         return True
     if key in _UIDS:
@@ -49,6 +60,10 @@ def matches(key: str, wanted: str, have: str) -> bool:
     if key in _DATES and "-" in wanted:
         lo, _, hi = wanted.partition("-")
         return (not lo or have >= lo) and (not hi or have <= hi)
+    if key in _TIMES and "-" in wanted:
+        lo, _, hi = wanted.partition("-")
+        t = _time(have)
+        return (not lo or t >= _time(lo)) and (not hi or t <= _time(hi, end=True))
     if "*" in wanted or "?" in wanted:
         return fnmatch.fnmatchcase(have, wanted.replace("[", "[[]"))
     return have == wanted

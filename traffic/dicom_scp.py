@@ -223,9 +223,13 @@ def build_ae(pacs: Pacs, max_pdu: int) -> AE:
     ae.acse_timeout = 15
     ae.dimse_timeout = 120
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    # A modality or workstation names this PACS as the called AE: another title is refused with reason
+    # "called AE title not recognised" (PS3.8 9.3.4), as a real PACS does
+    ae.require_called_aet = True
     for cx in AllStoragePresentationContexts:
-        # scp_role: a C-GET requestor acting as Storage SCP on this context is accepted
-        ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scp_role=True, scu_role=False)
+        # a requestor proposing both roles on one association (it stores, and retrieves with C-GET, where it
+        # is the Storage SCP) gets both: accepting only the SCP role left it unable to store
+        ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
     for model in (PatientRootQueryRetrieveInformationModelFind, PatientRootQueryRetrieveInformationModelGet,
                   PatientRootQueryRetrieveInformationModelMove, StudyRootQueryRetrieveInformationModelFind,
                   StudyRootQueryRetrieveInformationModelGet, StudyRootQueryRetrieveInformationModelMove):

@@ -85,3 +85,48 @@ def test_dcmtk_movescu_to_a_configured_destination(tmp_path):
     finally:
         log = stop(proc)
         assert "Traceback" not in log, log
+
+
+@pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk is not installed (scripts/setup.sh)")
+def test_a_wrong_called_ae_title_is_refused_as_a_pacs_would(pacs):
+    """A tester's `echoscu -aec WRONGAE` was accepted: the PACS now requires its own AE title (PS3.8 9.3.4)."""
+    port, _ = pacs
+    ok = subprocess.run(["echoscu", "-aet", "WS1", "-aec", "PACS", "127.0.0.1", str(port)],
+                        capture_output=True, text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(["echoscu", "-v", "-aet", "WS1", "-aec", "WRONGAE", "127.0.0.1", str(port)],
+                         capture_output=True, text=True, timeout=30)
+    out = bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "Association Rejected" in out and "Called AE Title Not Recognized" in out, out
+
+
+def test_a_workstation_proposing_both_roles_can_store(pacs):
+    """A requestor proposing SCU and SCP roles on a storage context (it stores, then retrieves with C-GET on the
+    same association) was given the SCP role only, and could not store."""
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+    from pynetdicom import AE, build_role
+
+    from traffic.dicom_study import instances, plan  # the workload's own study generator
+
+    port, _ = pacs
+    ae = AE(ae_title="WS1")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", port, ae_title="PACS", ext_neg=[build_role(CTImageStorage, scu_role=True,
+                                                                                  scp_role=True)])
+    assert assoc.is_established
+    try:
+        ds = next(instances(plan("CT", 2 * MIB, patient_id="ROLES")))
+        status = assoc.send_c_store(ds)
+        assert status.Status == 0x0000, status
+    finally:
+        assoc.release()
+
+
+def test_study_time_ranges_match_as_dates_do():
+    """`StudyTime=080000-090000` found nothing while `StudyTime=083000` found the study (PS3.4 C.2.2.2.5)."""
+    from traffic.dicom_index import matches
+
+    for wanted, have, ok in [("080000-090000", "083000", True), ("080000-090000", "093000", False),
+                             ("0800-0900", "085959.5", True), ("08-08", "084500", True), ("08-08", "090000", False),
+                             ("-0830", "083000", True), ("0831-", "083000", False), ("083000", "083000", True)]:
+        assert matches("StudyTime", wanted, have) is ok, (wanted, have)
