@@ -24,7 +24,7 @@ import threading
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from traffic.httpd import Handler, Server, serve, tls_context
+from traffic.httpd import Handler, RequestError, Server, serve, tls_context
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 # Named imaging objects (sizes from DOMAIN.md's references: a mammography study ~160 MB, a CT study ~3 GB)
@@ -68,7 +68,8 @@ class WebHandler(Handler):
         if self.server.mode == "payments" and urlsplit(self.path).path == "/payments":
             self.payment_post()
         else:
-            self.send_json(405, {"error": f"POST not supported on {urlsplit(self.path).path}"})
+            self.send_json(405, {"error": f"POST not supported on {urlsplit(self.path).path}"},
+                           headers={"Allow": "GET, HEAD"})
 
     # -- MEC imaging cache ----------------------------------------------------------------------------
     def cache_get(self, path: str) -> None:
@@ -106,12 +107,9 @@ class WebHandler(Handler):
 
     def payment_post(self) -> None:
         try:
-            body = self.read_json()
-        except OverflowError as exc:
-            self.send_json(413, {"error": str(exc)})
-            return
-        except ValueError as exc:
-            self.send_json(400, {"error": str(exc)})
+            body = self.read_json()  # Content-Length or chunked
+        except RequestError as exc:  # 400 not JSON, 413 too large, 501 a transfer coding other than chunked
+            self.send_json(exc.status, {"error": str(exc)})
             return
         problem = payment_problem(body)
         if problem:

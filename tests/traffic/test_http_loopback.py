@@ -96,9 +96,12 @@ def test_curl_reads_searches_and_posts_fhir(emr, certs):
     assert cs["resourceType"] == "CapabilityStatement"
     r = curl("--cacert", ca, "-w", "%{http_code}", "-o", "/dev/null", f"https://localhost:{emr}/fhir/Patient/99999")
     assert r.stdout == "404"
-    r = curl("--cacert", ca, "-w", "%{http_code}", "-o", "/dev/null", "--data", "{not json",
-             f"https://localhost:{emr}/fhir/Observation")
+    r = curl("--cacert", ca, "-w", "%{http_code}", "-o", "/dev/null", "-H", "Content-Type: application/fhir+json",
+             "--data", "{not json", f"https://localhost:{emr}/fhir/Observation")
     assert r.stdout == "400"
+    r = curl("--cacert", ca, "-w", "%{http_code}", "-o", "/dev/null", "--data", json.dumps(obs),
+             f"https://localhost:{emr}/fhir/Observation")  # curl's default type, form-urlencoded: not FHIR
+    assert r.stdout == "415"
 
 
 @needs_curl
