@@ -4,12 +4,15 @@
         [--types ADT^A01,ORU^R01] [--timeout 5] [--receiver HIS]
 
 One TCP connection per sender, as an interface engine keeps one per link, and
-original-mode acknowledgement: a message is sent, its ACK awaited, then the
-next one goes out at its scheduled time (t0 + k * interval; a late ACK delays
-the next message, it does not cause a burst). The latency sample is
-send -> ACK. An AE/AR acknowledgement, an ACK for another control id, or no
-ACK within --timeout is an error; after a timeout the connection is replaced
-(the stream can no longer be trusted to pair ACKs with messages).
+one acknowledgement per message: each message asks, in enhanced mode, for an
+accept acknowledgement and no application acknowledgement (MSH-15 AL, MSH-16
+NE), is sent, its ACK awaited, then the next one goes out at its scheduled time
+(t0 + k * interval; a late ACK delays the next message, it does not cause a
+burst). The latency sample is send -> ACK. Success is CA (the receiver has
+taken the message), or AA from a receiver that only knows original mode; a
+CE/CR (or AE/AR) acknowledgement, an ACK for another control id, or no ACK
+within --timeout is an error; after a timeout the connection is replaced (the
+stream can no longer be trusted to pair ACKs with messages).
 
 Output (stdout): {"latency_ms": [...], "sent", "received", "acks": {code: n}, "errors": [...], "connects"}.
 """
@@ -26,6 +29,9 @@ from traffic.hl7_messages import END, START, TYPES, build, frame, parse_ack
 
 MAX_ERRORS = 20
 MAX_ACK = 1 << 16
+# What the messages ask for (MSH-15 AL, MSH-16 NE: see hl7_messages._msh) is one accept ACK: CA. A receiver
+# in original mode ignores those fields and answers AA, which also means the message was taken.
+SUCCESS = ("CA", "AA")
 
 
 class Link:
@@ -42,6 +48,7 @@ class Link:
             end = self.buf.find(END)
             if end >= 0:
                 raw, self.buf = self.buf[:end], self.buf[end + len(END):]
+                raw = raw.lstrip(b" \t\r\n")  # whitespace between blocks (a CRLF after <FS><CR>) is no error
                 if not raw.startswith(START):
                     raise ValueError("reply is not an MLLP block")
                 return raw[1:].decode("utf-8", errors="replace")
@@ -106,7 +113,7 @@ def run(args: argparse.Namespace) -> dict:
         out["acks"][code] = out["acks"].get(code, 0) + 1
         if acked != control:
             error(f"message {k + 1}: ACK for control id {acked!r}, sent {control!r}")
-        elif code not in ("AA", "CA"):
+        elif code not in SUCCESS:
             error(f"message {k + 1} ({msg_type}): {code}")
         else:
             out["received"] += 1

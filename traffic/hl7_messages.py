@@ -9,10 +9,20 @@ MSH-10 of a properly parsed message, not found by string search.
 - ADT^A01: a patient admitted at a branch campus (HIS).
 - ORM^O01: a laboratory order placed from the HIS to the LIS.
 - ORU^R01: a complete blood count reported by the LIS (one OBX per analyte).
+
+The messages built here ask, in enhanced acknowledgement mode, for an accept
+ACK and no application ACK (MSH-15 AL, MSH-16 NE). `respond` is the receiving
+side: which messages the HIS/LIS take (VERSIONS, EVENTS, PROCESSING_IDS), the
+acknowledgements owed for one in original or enhanced mode (none for an ACK),
+and rejections coded by HL7 table 0357 and addressed to the sender.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import itertools as _itertools
+import os as _os
+import re
+import time as _time
 
 import hl7
 
@@ -82,32 +92,276 @@ def control_id(message: hl7.Message) -> str:
     return str(message.segment("MSH")(10))
 
 
-def ack_for(text: str, application: str) -> tuple[str, str]:
-    """(ACK message, code) answering `text`: AA when it parses and carries MSH-9 and MSH-10,
-    AR (rejected, with an ERR segment) otherwise."""
-    try:
-        msg = hl7.parse(text)
-        msh = msg.segment("MSH")
-        if not str(msh(9)).strip() or not str(msh(10)).strip():
-            raise ValueError("MSH-9 (message type) or MSH-10 (control id) is empty")
-    except Exception as exc:  # noqa: BLE001 - any unparsable input is the sender's error: reject it
-        reason = str(exc).replace("|", "/").replace("\r", " ")[:80]
-        ack = (f"MSH|^~\\&|{application}|XTCH|||{_now()}||ACK|{_now()}R|P|2.5\r"
-               f"MSA|AR|{_guess_control_id(text)}\rERR|||101^Required field missing^HL70357|E||||{reason}\r")
-        return ack, "AR"
-    ack = msg.create_ack("AA", message_id=f"A{control_id(msg)}"[:20], application=application)
-    text_ack = str(ack)
-    return (text_ack if text_ack.endswith("\r") else text_ack + "\r"), "AA"
+# --- receiving: what the HIS/LIS accept, and how they acknowledge -----------------------------------------
+
+VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")  # MSH-12
+EVENTS = {"ADT": frozenset(f"A{n:02d}" for n in range(1, 63)),  # MSH-9: every ADT event A01..A62
+          "ORM": frozenset({"O01"}), "ORU": frozenset({"R01"})}
+PROCESSING_IDS = ("P", "T", "D")  # MSH-11, HL7 table 0103
+CONDITIONS = ("AL", "NE", "ER", "SU")  # MSH-15/MSH-16, HL7 table 0155
+RESPONSE_TYPES = ("ACK", "MCF")  # acknowledgements: never acknowledged themselves
+ERRORS = {  # HL7 table 0357
+    100: "Segment sequence error", 101: "Required field missing", 102: "Data type error",
+    103: "Table value not found", 104: "Value too long", 200: "Unsupported message type",
+    201: "Unsupported event code", 202: "Unsupported processing id", 203: "Unsupported version id",
+    207: "Application internal error",
+}
+REJECTIONS = (200, 201, 202, 203)  # enhanced mode: CR (commit reject); any other error is CE
+_OLD_ERR = ("2.3", "2.3.1", "2.4")  # ERR-1 (ELD) carries the error; no ERR-2..8 yet
+_ACK_VERSION = "2.5"  # of an ACK to a message whose version is unknown or unsupported
+_DEFAULT_ENC = "^~\\&"
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
+_LINE_BREAKS = re.compile(r"([\r\n]+)")
+_DTM = re.compile(r"\d{4}(\d{2}(\d{2}(\d{2}(\d{2}(\d{2}(\.\d{1,4})?)?)?)?)?)?([+-]\d{4})?")
 
 
-def _guess_control_id(text: str) -> str:
-    """MSH-10 of a message too broken to parse, when the MSH line itself can still be split."""
+class Hl7Error(Exception):
+    """An error condition of HL7 table 0357, where it was found (ERL: segment, sequence, field[, component])."""
+
+    def __init__(self, code: int, reason: str, where: tuple = ()) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.where = code, reason, where
+
+
+def normalise(text: str) -> str:
+    """`text` with CR as its only segment separator: LF and CRLF (and blank lines) before a segment id
+    become one CR, as most engines read them; a bare LF followed by anything else stays data."""
+    text = text.lstrip("\ufeff \t\r\n").rstrip(" \t\r\n")
+    if not text:
+        return ""
+    fs = text[3] if text.startswith("MSH") and len(text) > 3 else "|"
+    parts = _LINE_BREAKS.split(text)  # text, breaks, text, ...: linear, whatever the input
+    for i in range(1, len(parts), 2):
+        after = parts[i + 1]
+        if "\r" in parts[i] or (_SEGMENT_ID.match(after) and (len(after) == 3 or after[3] == fs)):
+            parts[i] = "\r"
+    return "".join(parts) + "\r"
+
+
+def parse(text: str) -> hl7.Message:
+    """A received message, separators normalised, parsed with python-hl7."""
+    return hl7.parse(normalise(text))
+
+
+class Header:
+    """The MSH segment of a received message, split by its own separators (before any full parse)."""
+
+    def __init__(self, segment: str) -> None:
+        self.fs = segment[3]
+        self.fields = ["MSH", self.fs] + segment[4:].split(self.fs)
+        enc = self.fields[2]
+        self.valid = (len(enc) in (4, 5) and len(set(enc + self.fs)) == len(enc) + 1
+                      and not any(c.isalnum() or c.isspace() for c in enc + self.fs))
+        self.enc = enc if self.valid else _DEFAULT_ENC
+
+    def get(self, n: int) -> str:
+        return self.fields[n] if n < len(self.fields) else ""
+
+    def comp(self, n: int, c: int = 1) -> str:
+        """Component c of MSH-n's first repetition."""
+        value = self.get(n).split(self.enc[1])[0]
+        parts = value.split(self.enc[0])
+        return parts[c - 1].strip() if c <= len(parts) else ""
+
+    @property
+    def version(self) -> str:
+        return self.comp(12)
+
+    @property
+    def enhanced(self) -> bool:
+        return bool(self.get(15).strip() or self.get(16).strip())
+
+    def condition(self, n: int) -> str:
+        """MSH-15/16 in enhanced mode: an empty field asks for nothing (NE); an invalid one is read as AL,
+        so that its own error (103) is answered."""
+        value = self.comp(n)
+        return value if value in CONDITIONS else ("AL" if value else "NE")
+
+
+def header(text: str) -> Header | None:
+    """The MSH of `text` (normalised) if its first segment is one that can be split, else None."""
     first = text.split("\r", 1)[0]
-    if first.startswith("MSH") and len(first) > 3:
-        fields = first.split(first[3])
-        if len(fields) > 9:
-            return fields[9][:20]
-    return ""
+    if first.startswith("MSH") and len(first) > 3 and not first[3].isalnum() and not first[3].isspace():
+        return Header(first)
+    return None
+
+
+def check(text: str) -> Header:
+    """The header of a normalised message the HIS/LIS accept; Hl7Error (table 0357) for one they do not.
+    Only the header and the segment syntax are checked (the emulated applications process any content)."""
+    if not text:
+        raise Hl7Error(100, "empty message: no MSH segment")
+    segments = text.rstrip("\r").split("\r")
+    first = segments[0]
+    if not first.startswith("MSH"):
+        where = (first[:3], 1) if _SEGMENT_ID.fullmatch(first[:3]) else ()
+        raise Hl7Error(100, f"the first segment is not MSH: not an HL7 v2 message? It starts {first[:40]!r}", where)
+    if len(first) == 3:
+        raise Hl7Error(101, "MSH-1 (field separator) is missing", ("MSH", 1, 1))
+    hdr = header(text)
+    if hdr is None:
+        raise Hl7Error(102, f"MSH-1 {first[3]!r} is no field separator", ("MSH", 1, 1))
+    if not hdr.get(2):
+        raise Hl7Error(101, "MSH-2 (encoding characters) is missing", ("MSH", 1, 2))
+    if not hdr.valid:
+        raise Hl7Error(102, f"MSH-2 {hdr.get(2)!r} is not 4 distinct encoding characters", ("MSH", 1, 2))
+    for i, seg in enumerate(segments[1:], 2):
+        name = seg[:3]
+        if not _SEGMENT_ID.fullmatch(name) or (len(seg) > 3 and seg[3] != hdr.fs):
+            raise Hl7Error(100, f"segment {i} has no segment id: it starts {seg[:20]!r}", ())
+        if name == "MSH":
+            raise Hl7Error(100, f"segment {i} is a second MSH (one message per MLLP block)", ("MSH", 2))
+    if not hdr.comp(9):
+        raise Hl7Error(101, "MSH-9 (message type) is missing", ("MSH", 1, 9))
+    if not hdr.get(10).strip():
+        raise Hl7Error(101, "MSH-10 (message control id) is missing", ("MSH", 1, 10))
+    if not hdr.version:
+        raise Hl7Error(101, "MSH-12 (version id) is missing", ("MSH", 1, 12))
+    if hdr.version not in VERSIONS:
+        raise Hl7Error(203, f"version {hdr.version!r} is not supported (supported: {', '.join(VERSIONS)})",
+                       ("MSH", 1, 12))
+    kind, event = hdr.comp(9), hdr.comp(9, 2)
+    if kind not in EVENTS:
+        raise Hl7Error(200, f"message type {kind!r} is not supported (supported: {', '.join(EVENTS)})",
+                       ("MSH", 1, 9))
+    if not event:
+        raise Hl7Error(101, f"MSH-9.2 (trigger event) of {kind} is missing", ("MSH", 1, 9, 1, 2))
+    if event not in EVENTS[kind]:
+        raise Hl7Error(201, f"event {event} of {kind} is not supported", ("MSH", 1, 9, 1, 2))
+    if not hdr.comp(11):
+        raise Hl7Error(101, "MSH-11 (processing id) is missing", ("MSH", 1, 11))
+    if hdr.comp(11) not in PROCESSING_IDS:
+        raise Hl7Error(202, f"processing id {hdr.comp(11)!r} is not supported (P, T, D)", ("MSH", 1, 11))
+    when = hdr.comp(7)
+    if not when and hdr.version not in _OLD_ERR:
+        raise Hl7Error(101, "MSH-7 (date/time of message) is missing", ("MSH", 1, 7))
+    if when and not _DTM.fullmatch(when):
+        raise Hl7Error(102, f"MSH-7 {when!r} is not a date/time (YYYY[MM[DD[HH[MM[SS]]]]][+/-ZZZZ])",
+                       ("MSH", 1, 7))
+    for n in (15, 16):
+        if hdr.comp(n) and hdr.comp(n) not in CONDITIONS:
+            raise Hl7Error(103, f"MSH-{n} {hdr.comp(n)!r} is not an acknowledgment condition (AL, NE, ER, SU)",
+                           ("MSH", 1, n))
+    return hdr
+
+
+def _is_response(text: str, hdr: Header | None) -> bool:
+    """An acknowledgement or another response (it carries an MSA): answering it could start an ACK loop."""
+    return hdr is not None and (hdr.comp(9) in RESPONSE_TYPES or "\rMSA" + hdr.fs in text)
+
+
+def respond(text: str, application: str, error: Hl7Error | None = None) -> list[tuple[str, str]]:
+    """The acknowledgements owed for a received message, in order, as (ACK text, MSA-1 code).
+
+    - An acknowledgement (MSH-9 ACK, or any message with an MSA segment) gets none.
+    - Original mode (MSH-15 and MSH-16 empty): one ACK, AA, or AR with an ERR segment.
+    - Enhanced mode: the accept acknowledgement (CA; CR for an unsupported type, event, processing id or
+      version; CE for any other error) when MSH-15 asks for it (AL; ER on error; SU on success), then the
+      application acknowledgement (AA) when MSH-16 asks for it (AL, SU). A message refused while MSH-15
+      asks for no accept ACK is refused in the application ACK (AR) if MSH-16 asks for one (AL, ER).
+
+    `error` is one found before the message (the MLLP framing): the message is refused with it."""
+    try:
+        return _respond(normalise(text), application, error)
+    except Exception as exc:  # noqa: BLE001 - a failure of this receiver must still be answered
+        return [_ack(None, application, "AR", Hl7Error(207, f"{type(exc).__name__}: {exc}"))]
+
+
+def _respond(text: str, application: str, error: Hl7Error | None) -> list[tuple[str, str]]:
+    hdr = header(text)
+    if _is_response(text, hdr):
+        return []
+    if error is None:
+        try:
+            check(text)
+            hl7.parse(text)  # the whole message, as the application would read it
+        except Hl7Error as exc:
+            error = exc
+        except Exception as exc:  # noqa: BLE001 - anything else is this receiver's own failure
+            error = Hl7Error(207, f"{type(exc).__name__}: {exc}")
+    if hdr is None or not hdr.enhanced:
+        return [_ack(hdr, application, "AR" if error else "AA", error)]
+    accept, app = hdr.condition(15), hdr.condition(16)
+    if error is not None:
+        if accept in ("AL", "ER"):
+            return [_ack(hdr, application, "CR" if error.code in REJECTIONS else "CE", error)]
+        return [_ack(hdr, application, "AR", error)] if app in ("AL", "ER") else []
+    out = [_ack(hdr, application, "CA")] if accept in ("AL", "SU") else []
+    if app in ("AL", "SU"):
+        out.append(_ack(hdr, application, "AA"))
+    return out
+
+
+def ack_for(text: str, application: str) -> tuple[str | None, str]:
+    """The first acknowledgement `respond` owes for `text` and its code; (None, "") when none is owed."""
+    acks = respond(text, application)
+    return acks[0] if acks else (None, "")
+
+
+def _b36(n: int) -> str:
+    digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+# MSH-10 of this process's ACKs: its start (ms, base 36), its pid, then a counter: unique per ACK (20 chars max)
+_ACK_PREFIX = _b36(int(_time.time() * 1000)) + _b36(_os.getpid() % 36**3).rjust(3, "0")
+_ACK_SEQ = _itertools.count()
+
+
+def _ack_control_id() -> str:
+    return _ACK_PREFIX + _b36(next(_ACK_SEQ) % 36**6).rjust(6, "0")
+
+
+def _escape(value: str, fs: str, enc: str) -> str:
+    """Text placed in one field: HL7 escape sequences for the separators, no control characters."""
+    comp, rep, esc, sub = enc[:4]
+    value = value.replace(esc, f"{esc}E{esc}")
+    for ch, code in ((fs, "F"), (comp, "S"), (rep, "R"), (sub, "T")):
+        value = value.replace(ch, f"{esc}{code}{esc}")
+    return "".join(c if c.isprintable() else " " for c in value)
+
+
+def _ack(hdr: Header | None, application: str, code: str, error: Hl7Error | None = None) -> tuple[str, str]:
+    """(An ACK answering `hdr` (None: a message too broken to have one) from `application`, its code)."""
+    fs, enc = (hdr.fs, hdr.enc) if hdr is not None and hdr.valid else ("|", _DEFAULT_ENC)
+    comp, sub = enc[0], enc[3]
+
+    def copied(n: int) -> str:
+        """MSH-n of the message, as its sender wrote it when its separators are ours, else escaped."""
+        if hdr is None:
+            return ""
+        value = hdr.get(n) if hdr.valid else _escape(hdr.get(n), fs, enc)
+        return "".join(c if c.isprintable() else " " for c in value)
+
+    version = hdr.version if hdr is not None and hdr.version in VERSIONS else _ACK_VERSION
+    event = hdr.comp(9, 2) if hdr is not None and hdr.valid else ""
+    msg_type = f"ACK{comp}{_escape(event, fs, enc)}" if event else "ACK"
+    if event and version != "2.3":
+        msg_type += f"{comp}ACK"  # MSH-9.3, the message structure, exists from v2.3.1
+    proc = copied(11) if hdr is not None and hdr.comp(11) in PROCESSING_IDS else "P"
+    facility = copied(6) or "XTCH"
+    msh = fs.join(["MSH", enc, _escape(application, fs, enc), facility, copied(3), copied(4), _now(), "",
+                   msg_type, _ack_control_id(), proc, version])
+    msa = ["MSA", code, copied(10)]
+    segs = [msh]
+    if error is None:
+        segs.append(fs.join(msa))
+        return "\r".join(segs) + "\r", code
+    name = ERRORS.get(error.code, "Application internal error")
+    reason = _escape(error.reason[:200], fs, enc)
+    where = [str(x) for x in error.where]
+    if version in _OLD_ERR:  # ERR-1 (ELD): segment^sequence^field^code&text&table, the reason in MSA-3
+        eld = (where + ["", "", ""])[:3] + [sub.join([str(error.code), _escape(name, fs, enc), "HL70357"])]
+        segs += [fs.join(msa + [reason]), fs.join(["ERR", comp.join(eld)])]
+    else:  # ERR-2 location (ERL), ERR-3 code (CWE), ERR-4 severity, ERR-8 the reason
+        code_cwe = comp.join([str(error.code), _escape(name, fs, enc), "HL70357"])
+        segs += [fs.join(msa), fs.join(["ERR", "", comp.join(where), code_cwe, "E", "", "", "", reason])]
+    return "\r".join(segs) + "\r", code
 
 
 def parse_ack(text: str) -> tuple[str, str]:

@@ -3,9 +3,11 @@
 Each source runs traffic.hl7_client against each target (all at once) on one
 connection: `rate_per_s` messages per second for the entry's `duration`,
 cycling through `messages` (ADT^A01 admissions, ORM^O01 lab orders, ORU^R01
-results), each waiting for its original-mode ACK. LATENCY_MS is message ->
-ACK; an AE/AR acknowledgement, a mismatched control id or no ACK within
-`timeout` is an error and counts as lost (`loss_max`, `errors_max`).
+results), each asking for an accept acknowledgement only (enhanced mode:
+MSH-15 AL, MSH-16 NE) and waiting for it. LATENCY_MS is message -> ACK of each
+message taken (CA, or AA from a receiver in original mode); a CE/CR (AE/AR)
+acknowledgement, a mismatched control id or no ACK within `timeout` is an
+error and counts as lost (`loss_max`, `errors_max`). `acks` counts the codes.
 
 `to:` is a service (his, lis) or a node; a node offering both is sent to on
 the service named by `service` (default: his if it offers it, else lis).

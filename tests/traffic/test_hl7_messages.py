@@ -25,8 +25,8 @@ def test_oru_carries_a_blood_count():
 
 
 def test_ack_echoes_the_control_id():
-    ack, code = h.ack_for(h.build("ADT^A01", "C77", "P1"), "HIS")
-    assert code == "AA" and h.parse_ack(ack) == ("AA", "C77")
+    ack, code = h.ack_for(h.build("ADT^A01", "C77", "P1"), "HIS")  # MSH-15 AL, MSH-16 NE: an accept ACK
+    assert code == "CA" and h.parse_ack(ack) == ("CA", "C77")
     msh = hl7.parse(ack).segment("MSH")
     assert str(msh(3)) == "HIS" and str(msh(9)(1)(1)) == "ACK"
 

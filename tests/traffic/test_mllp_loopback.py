@@ -43,7 +43,8 @@ def test_sender_gets_an_ack_for_every_message(lis):
                         "--receiver", "LIS"], capture_output=True, text=True, timeout=30)
     doc = json.loads(r.stdout)
     assert doc["errors"] == [] and doc["sent"] == doc["received"] == 50
-    assert doc["acks"] == {"AA": 50} and doc["connects"] == 1 and len(doc["latency_ms"]) == 50
+    # the sender asks for an accept ACK only (MSH-15 AL, MSH-16 NE): one CA per message
+    assert doc["acks"] == {"CA": 50} and doc["connects"] == 1 and len(doc["latency_ms"]) == 50
 
 
 def test_raw_socket_pipelined_messages_and_rejects(lis):
@@ -51,12 +52,12 @@ def test_raw_socket_pipelined_messages_and_rejects(lis):
         # two messages in one write: two ACKs, in order, each with its own control id
         s.sendall(h.frame(h.build("ADT^A01", "RAW1", "P1")) + h.frame(h.build("ORU^R01", "RAW2", "P1")))
         acks = _read_blocks(s, 2)
-        assert [h.parse_ack(a) for a in acks] == [("AA", "RAW1"), ("AA", "RAW2")]
+        assert [h.parse_ack(a) for a in acks] == [("CA", "RAW1"), ("CA", "RAW2")]
         # a block that is no HL7 message: rejected, connection kept
         s.sendall(h.frame("not hl7 at all"))
         assert h.parse_ack(_read_blocks(s, 1)[0])[0] == "AR"
         s.sendall(h.frame(h.build("ADT^A01", "RAW3", "P1")))
-        assert h.parse_ack(_read_blocks(s, 1)[0]) == ("AA", "RAW3")
+        assert h.parse_ack(_read_blocks(s, 1)[0]) == ("CA", "RAW3")
         # a block beyond --max-message: rejected and the connection closed
         s.sendall(h.frame("MSH|" + "x" * 8000))
         assert h.parse_ack(_read_blocks(s, 1)[0])[0] == "AR"
