@@ -93,6 +93,9 @@ class ReadinessObserver(AppBase):
         with self._lock:
             self.packet_in += 1  # written by _flush: a reactive app may see thousands a second
             self._dirty = True
+            first = self.packet_in == 1
+        if first:  # at once: a short run may end before the next flush, and must not read as never asked
+            self._write_status()
 
     @set_ev_cls(ofp_event.EventOFPErrorMsg, [CONFIG_DISPATCHER, MAIN_DISPATCHER])
     def error_msg(self, ev):
