@@ -22,6 +22,7 @@ from testbed.checks.faults import run_drills
 from testbed.checks.ran import ran_checks
 from testbed.checks.result import CheckResult
 from testbed.engine.ran import ran_view
+from testbed.engine.teardown import end_node_programs as end_run_programs
 from testbed.engine.testbed import Testbed
 from testbed.errors import TestbedError, TopologyError
 from testbed.events import Emitter, Event, EventSink
@@ -291,13 +292,8 @@ def end_node_programs(tb: Testbed) -> None:
     done now): the workloads' programs (ping, iperf3, the traffic agents) and the services they talk to. The
     workload threads waiting for them return with what was measured until now."""
     m = getattr(tb, "manifest", None)
-    if m is None:
-        return
-    from testbed.engine.procs import kill_verified, pids_in_netns
-
-    inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
-    shells = {n.pid for n in m.nodes.values() if getattr(n, "pid", None)}
-    kill_verified([(p, None) for p in pids_in_netns(inodes) if p not in shells], grace=1.0)
+    if m is not None:
+        end_run_programs(m)
 
 
 Checks = Callable[[Testbed, Emitter], list[CheckResult]]

@@ -266,14 +266,15 @@ def container_env(pid: int) -> list[str]:
 def enter_argv(pid: int, argv: list[str], container: str | int | None = None) -> list[str]:
     """argv run in a docker node: the namespaces of its shell `pid`, the PID namespace of its container
     (name or init pid), its cgroups (so limits apply) and the container's environment."""
-    cpid = container if isinstance(container, int) else container_pid(container) if container else None
-    ns = nsenter_argv(pid) + ([f"--pid=/proc/{cpid}/ns/pid"] if cpid else [])
-    return ["sh", "-c", _JOIN_CGROUPS, "tb-enter", *cgroup_procs_files(pid), "--", *ns,
-            "env", "-i", *container_env(pid), *argv]
+    spec = enter_spec(pid, container)
+    ns = nsenter_argv(pid) + ([f"--pid=/proc/{spec.pid_ns_of}/ns/pid"] if spec.pid_ns_of else [])
+    return ["sh", "-c", _JOIN_CGROUPS, "tb-enter", *spec.cgroup_procs, "--", *ns, "env", "-i", *(spec.env or ()),
+            *argv]
 
 
 def enter_spec(pid: int, container: str | int | None = None) -> EnterSpec:
-    """enter_argv as data, for a process forked from a running one (testbed.ran.forkserver)."""
+    """How a process enters a docker node (shell `pid`, container name or init pid): enter_argv's command
+    line is made from it, and the 5G fork server forks into it (testbed.ran.forkserver)."""
     cpid = container if isinstance(container, int) else container_pid(container) if container else None
     return EnterSpec(pid, namespaces=NSENTER_NAMESPACES, pid_ns_of=cpid,
                      cgroup_procs=tuple(cgroup_procs_files(pid)), env=tuple(container_env(pid)))

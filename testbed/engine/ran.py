@@ -142,7 +142,7 @@ def _start(tb: "Testbed", agent: ran_agents.Agent, server: ForkServer | None = N
         if why is None:
             rec = tb.manifest.nodes[agent.node]
             spec = tb.runtime_of(agent.node).enter_spec(rec)
-            p = server.spawn(agent.node, agent.module, agent.argv(str(cfg), str(status))[3:], str(log_path), spec)
+            p = server.spawn(agent.node, agent.module, agent.args(str(cfg), str(status)), str(log_path), spec)
             if p.error is None:
                 return p
             why = p.error

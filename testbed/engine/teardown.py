@@ -91,6 +91,14 @@ def _existing(names) -> list[str]:
     return [i for i in names if os.path.exists(f"/sys/class/net/{i}")]
 
 
+def end_node_programs(m: Manifest) -> None:
+    """End every process inside the run's nodes but the node shells: servers started by workloads, probes,
+    the workloads' own programs (an interrupted run does this before its teardown, so its workloads return)."""
+    inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
+    shells = {n.pid for n in m.nodes.values() if n.pid}
+    kill_verified([(p, None) for p in pids_in_netns(inodes) if p not in shells], grace=1.0)
+
+
 def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) -> None:
     emit = emit or Emitter(None)
     emit.stage("teardown", f"removing run {m.run_id}")
@@ -100,10 +108,7 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
     unrecorded = [(p, None) for p in helpers_of(str(m.dir)) if p not in {r for r, _ in recorded}]
     kill_verified(recorded + unrecorded)
     # 2. Every process inside the run's namespaces (servers started by workloads, probes).
-    inodes = {n.netns for n in m.nodes.values() if getattr(n, "netns", None)}
-    strays = pids_in_netns(inodes)
-    shells = [(n.pid, n.pid_start) for n in m.nodes.values() if n.pid]
-    kill_verified([(p, None) for p in strays if p not in {s for s, _ in shells}], grace=1.0)
+    end_node_programs(m)
     # 3. What the node runtimes made for this run (containers: by recorded name and by run label).
     for rt in runtimes.all_runtimes():
         rt.teardown(m)
@@ -124,6 +129,7 @@ def teardown(m: Manifest, emit: Emitter | None = None, remove_dir: bool = True) 
         delete_bridges(bridges)
         # 7. Node shells last: their namespaces (and any veth still inside) vanish with them.
         # Interactive bash ignores SIGTERM; SIGHUP is what ends it (as Mininet does).
+        shells = [(n.pid, n.pid_start) for n in m.nodes.values() if n.pid]
         kill_verified(shells, grace=2.0, group=True, sig=signal.SIGHUP)
         # 8. Wait until ovs-vswitchd has let go of the bridges' ports (in its one main thread, about 2.5 ms per
         # port here; 15 with normal grace periods): the run is gone when this returns, and the next one does

@@ -76,9 +76,12 @@ class Agent:
     def module(self) -> str:
         return f"testbed.ran.{self.program}"
 
+    def args(self, config_path: str, status_path: str | None = None) -> list[str]:
+        """The program's arguments after `python -m MODULE` (the fork server takes them alone)."""
+        return ["--config", config_path] + (["--status", status_path] if status_path else [])
+
     def argv(self, config_path: str, status_path: str | None = None, python: str = "python3") -> list[str]:
-        out = [python, "-m", self.module, "--config", config_path]
-        return out + (["--status", status_path] if status_path else [])
+        return [python, "-m", self.module, *self.args(config_path, status_path)]
 
 
 def node_addresses(topo: Topology) -> dict[str, IPv4Address]:

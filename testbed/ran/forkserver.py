@@ -162,15 +162,13 @@ def _child(req: dict[str, Any]) -> int:
                     f.write(str(os.getpid()))
             except OSError:
                 pass  # as `docker exec` into a container without that controller: the limits of the others apply
-        fds = [(ns, os.open(f"/proc/{spec.pid}/ns/{ns}", os.O_RDONLY)) for ns in NS_ORDER
-               if ns in spec.namespaces and ns != "pid"]
+        paths = {ns: f"/proc/{spec.pid}/ns/{ns}" for ns in spec.namespaces if ns != "pid"}
         if spec.pid_ns_of:
-            fds.append(("pid", os.open(f"/proc/{spec.pid_ns_of}/ns/pid", os.O_RDONLY)))
-        for ns in NS_ORDER:
-            for name, fd in fds:
-                if name == ns:
-                    _setns(fd)
-                    os.close(fd)
+            paths["pid"] = f"/proc/{spec.pid_ns_of}/ns/pid"
+        fds = [os.open(paths[ns], os.O_RDONLY) for ns in NS_ORDER if ns in paths]  # all opened on the host
+        for fd in fds:
+            _setns(fd)
+            os.close(fd)
         if spec.env is not None:
             os.environ.clear()
             os.environ.update(v.split("=", 1) for v in spec.env if "=" in v)
