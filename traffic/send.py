@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import select
 import socket
 import sys
 import time
 
 from traffic.tunroute import ETH_P_IP, TunRoutes
+
+NICE = 10  # CPU priority below the node's own programs: the prober yields to the network it measures
 
 
 def _connects(targets: list, timeout: float) -> tuple[dict, list]:
@@ -118,17 +121,39 @@ class _Wire:
         iface = tun or self.iface
         sock = self.socks.get(iface)
         if sock is None:
-            sock = self.socks[iface] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-            sock.bind((iface, ETH_P_IP if tun else 0))
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            try:
+                sock.bind((iface, ETH_P_IP if tun else 0))
+            except OSError as exc:
+                sock.close()
+                raise OSError(exc.errno, f"{iface}: {exc.strerror}") from None
+            self.socks[iface] = sock
         return sock, data
+
+
+def _prepared(wire: _Wire, frames: list, out: dict) -> list[tuple[socket.socket, bytes]]:
+    """Each frame with the socket it leaves by. A frame whose interface is gone (a UE's TUN while the UE
+    registers again) is left out and named in `out['errors']`; the others still go (one missing TUN used
+    to end the whole sender, and with it every other frame of the node)."""
+    ready, failed = [], set()
+    for f in frames:
+        via, data = (None, f) if isinstance(f, str) else (f[0], f[1])
+        try:
+            ready.append(wire.prepare(bytes.fromhex(data), via))
+        except OSError as exc:
+            out["frames_skipped"] = out.get("frames_skipped", 0) + 1
+            why = f"frame: {exc.strerror or exc}"
+            if why not in failed:
+                failed.add(why)
+                out["errors"].append(why)
+    return ready
 
 
 def run(job: dict) -> dict:
     out: dict = {"frames_sent": 0, "udp_sent": 0, "pings_sent": 0, "errors": []}
     wire = _Wire(job["iface"], TunRoutes(job.get("node_ip"), job.get("tun_routes"), job.get("node_mac"))) \
         if job.get("frames") or job.get("flood") else None
-    frames = [wire.prepare(bytes.fromhex(f)) if isinstance(f, str) else wire.prepare(bytes.fromhex(f[1]), f[0])
-              for f in job.get("frames", [])] if wire else []
+    frames = _prepared(wire, job.get("frames", []), out) if wire else []
     udp = [(ip, int(p), bytes.fromhex(pl)) for ip, p, pl in job.get("udp", [])]
     pings = [(ip, int(i), bytes.fromhex(pl)) for ip, i, pl in job.get("pings", [])]
     usock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
@@ -174,6 +199,10 @@ def run(job: dict) -> dict:
 
 
 def main() -> int:
+    try:
+        os.nice(NICE)
+    except OSError:
+        pass
     job = json.loads(sys.stdin.read())
     print(json.dumps(run(job)), flush=True)
     return 0

@@ -38,6 +38,12 @@ from testbed.ran.forkserver import EnterSpec
 LABEL_RUN = "org.medalliance.testbed.run"
 LABEL_NODE = "org.medalliance.testbed.node"
 LABEL_PREFIX = "org.medalliance.testbed."  # owner labels: LABEL_PREFIX + owner-pid / owner-start (engine/ownership.py)
+# CPU weight of a node that serves many (a gNB its cell's UEs; a UPF, the core: every session) against a
+# plain node's 1024. Each container is a CPU group of its own, so under load a gNB got what one terminal
+# got while carrying its whole cell: during the probe (every terminal busy at once, 2 cores) the gNBs got
+# ~0.02 of a core each, their UEs went 5 s without a heartbeat answer and dropped their radio link.
+SERVING_CPU_SHARES = 8192
+SERVING_ROLES = ("gnb", "upf", "core")
 START_WORKERS = 4  # parallel `docker run`s: dockerd on 2 cores gains little beyond this
 DOCKER_TIMEOUT_S = 120
 TUN_DEVICE = "/dev/net/tun"
@@ -120,6 +126,7 @@ class ContainerSpec:
     volumes: list[str] = field(default_factory=list)
     cpus: float | None = None
     memory: int | None = None  # bytes
+    cpu_shares: int | None = None  # relative CPU weight under contention (Docker's default: 1024)
     hosts_file: str | None = None
     ro_mounts: list[str] = field(default_factory=list)
     owner: dict[str, str] = field(default_factory=dict)  # ownership.owner_fields of the run's owner
@@ -143,6 +150,8 @@ class ContainerSpec:
             a += ["-e", f"{k}={v}"]
         if self.cpus:
             a += ["--cpus", f"{self.cpus:g}"]
+        if self.cpu_shares:
+            a += ["--cpu-shares", str(self.cpu_shares)]
         if self.memory:
             a += ["--memory", str(self.memory), "--memory-swap", str(self.memory)]
         return [*a, self.image, *(self.command or ["sleep", "infinity"])]
@@ -159,6 +168,7 @@ class Container:
 
 def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path,
              owner: dict[str, str] | None = None) -> ContainerSpec:
+    from testbed import kinds
     from testbed.images import NODE_IMAGE
     from testbed.topology.resolve import node_settings
 
@@ -174,6 +184,7 @@ def spec_for(topo, node, run_id: str, hosts_file: Path, base_dir: Path,
     return ContainerSpec(name=container_name(run_id, node.name), run_id=run_id, node=node.name,
                          image=s.image or NODE_IMAGE.name, command=node.command, env=dict(node.env),
                          volumes=vols, cpus=s.cpus, memory=s.memory, hosts_file=str(hosts_file),
+                         cpu_shares=SERVING_CPU_SHARES if kinds.get(node.kind).ran_role in SERVING_ROLES else None,
                          ro_mounts=testbed_mounts(), owner=dict(owner or {}))
 
 

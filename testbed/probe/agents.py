@@ -2,6 +2,10 @@
 
 One capture agent per host for the whole probe run (it also runs the host's
 TCP service listeners); one sender per source host per phase, all concurrent.
+Both are started a few at a time: a hundred Python programs starting at once
+on 2 cores left the switch daemon, the link relays and the gNBs about a
+hundredth of the CPU each for seconds (measured: 102 agents, ~7 s of CPU), long
+enough for UEs to miss 5 s of heartbeat answers and drop their radio link.
 Every process is bounded in time and is a child of a node, so the testbed's
 teardown would kill it anyway; we stop them ourselves first.
 """
@@ -17,6 +21,10 @@ from pathlib import Path
 from testbed.errors import TestbedError
 from testbed.probe.sessions import job_fields, ue_routes
 from testbed.ran.agents import N6_TUN
+
+SYNC_TIMEOUT_S = 20.0  # for every capture agent to say it has written all that reached it
+STARTING_AT_ONCE = 8  # programs starting (importing) together, at most
+SENDER_WAVE_GAP_S = 0.15  # senders announce no readiness: a wave of STARTING_AT_ONCE, then this pause
 
 
 def host_interfaces(tb) -> dict[str, str]:
@@ -54,6 +62,9 @@ class Captures:
         self.frames: dict[str, list[dict]] = {h: [] for h in self.ifaces}
         self.summary: dict[str, dict] = {}
         self.ready: dict[str, dict] = {}
+        self.synced: dict[str, int] = {}  # host -> the last sync its agent answered
+        self.lagging: set[str] = set()  # hosts whose agent did not answer the last sync in time
+        self._sync_n = 0
         self.procs: dict[str, subprocess.Popen] = {}
         self.err_files: dict[str, Path] = {}
         self._threads: list[threading.Thread] = []
@@ -77,7 +88,12 @@ class Captures:
         return f": {lines[-1][:300]}" if lines else ""
 
     def start(self, timeout: float = 60.0, on_progress=None) -> None:
+        """Start an agent in every host, STARTING_AT_ONCE at a time, and wait until all are ready."""
+        self._t0 = time.monotonic()
+        deadline = self._t0 + timeout
         for h, intf in self.ifaces.items():
+            while len(self.procs) - len(self.ready) >= STARTING_AT_ONCE:
+                self._wait_step(deadline, on_progress)
             argv = [sys.executable, "-m", "traffic.sink", "--iface", intf, "--max-seconds", str(self.max_seconds)]
             for tun in self.tuns.get(h, []):
                 argv += ["--iface", tun]
@@ -94,18 +110,21 @@ class Captures:
             t = threading.Thread(target=self._read, args=(h, proc), daemon=True)
             t.start()
             self._threads.append(t)
-        deadline = time.monotonic() + timeout
         while len(self.ready) < len(self.procs):
-            dead = [h for h, p in self.procs.items() if p.poll() is not None and h not in self.ready]
-            if dead or time.monotonic() > deadline:
-                self.stop()
-                why = (f"capture agent exited in {dead[0]} (code {self.procs[dead[0]].returncode}"
-                       f"{self._why_dead(dead[0])})" + (f" and {len(dead) - 1} more" if len(dead) > 1 else "")
-                       if dead else "capture agents not ready")
-                raise TestbedError(f"isolation probe: {why} (within {timeout:.0f}s)")
-            if on_progress:
-                on_progress(len(self.ready), len(self.procs))
-            time.sleep(0.05)
+            self._wait_step(deadline, on_progress)
+
+    def _wait_step(self, deadline: float, on_progress=None) -> None:
+        """One look at the agents started so far: raises (after stopping them) if one died or time is up."""
+        dead = [h for h, p in self.procs.items() if p.poll() is not None and h not in self.ready]
+        if dead or time.monotonic() > deadline:
+            self.stop()
+            why = (f"capture agent exited in {dead[0]} (code {self.procs[dead[0]].returncode}"
+                   f"{self._why_dead(dead[0])})" + (f" and {len(dead) - 1} more" if len(dead) > 1 else "")
+                   if dead else "capture agents not ready")
+            raise TestbedError(f"isolation probe: {why} (within {deadline - self._t0:.0f}s)")
+        if on_progress:
+            on_progress(len(self.ready), len(self.ifaces))
+        time.sleep(0.02)
 
     def _read(self, host: str, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
@@ -119,10 +138,37 @@ class Captures:
                     self.frames[host].append(ev)
                 elif kind == "ready":
                     self.ready[host] = ev
+                elif kind == "synced":
+                    self.synced[host] = int(ev.get("n", 0))
                 elif kind == "summary":
                     self.summary[host] = ev
 
-    def snapshot(self) -> dict[str, list[dict]]:
+    def sync(self, timeout: float = SYNC_TIMEOUT_S) -> set[str]:
+        """Ask every running agent to catch up (`sync N`) and wait until each has answered: from then on
+        its frames include everything that reached its node before the question. Returns the hosts whose
+        agent did not answer in `timeout` (also kept in `lagging`)."""
+        self._sync_n += 1
+        n = self._sync_n
+        for p in self.procs.values():
+            try:
+                p.stdin.write(f"sync {n}\n")
+                p.stdin.flush()
+            except (OSError, ValueError):  # an agent that ended: nothing to wait for
+                pass
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                waiting = {h for h, p in self.procs.items() if p.poll() is None and self.synced.get(h, 0) < n}
+            if not waiting or time.monotonic() > deadline:
+                self.lagging = waiting
+                return waiting
+            time.sleep(0.02)
+
+    def snapshot(self, sync: bool = True) -> dict[str, list[dict]]:
+        """Frames seen so far, per host; with `sync`, after every agent has caught up (see `sync`): a
+        frame that reached its target must not be missed because the agent there was behind."""
+        if sync:
+            self.sync()
         with self._lock:
             return {h: list(fs) for h, fs in self.frames.items()}
 
@@ -151,6 +197,8 @@ def send_all(tb, jobs: dict[str, dict], timeout: float) -> dict[str, dict]:
     for node, job in jobs.items():
         job = {"iface": ifaces[node], **job_fields(routes, node, str(tb.layout.ips[node].ip), tb.layout.macs[node]),
                **job}
+        if procs and len(procs) % STARTING_AT_ONCE == 0:
+            time.sleep(SENDER_WAVE_GAP_S)
         p = tb.node(node).popen([sys.executable, "-m", "traffic.send"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         procs[node] = (p, json.dumps(job))

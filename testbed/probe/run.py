@@ -36,7 +36,7 @@ from traffic import packets as P
 
 from testbed.checks.result import CheckResult
 from testbed.events import Emitter, EventSink
-from testbed.probe.agents import Captures, arrival_index, host_interfaces, send_all, tunnel_arrivals
+from testbed.probe.agents import SYNC_TIMEOUT_S, Captures, arrival_index, host_interfaces, send_all, tunnel_arrivals
 from testbed.probe.gtpu import plan_gtpu_attacks
 from testbed.probe.rogue import rogue_ue
 from testbed.slicing.flows import IP_PROTO
@@ -104,6 +104,8 @@ def _merge_sent(first: dict, again: dict) -> dict:
     """A source's sender report after its rows went again: a row connected in either round connected
     (connects are should-pass rows only), else the later outcome stands."""
     out = {**first, **{k: v for k, v in again.items() if k != "connects"}}
+    if "error" in first and "error" not in again:  # the first round's crash (why its twins were lost) is over
+        out["first_round_error"] = out.pop("error")
     a, b = first.get("connects", {}), again.get("connects", {})
     out["connects"] = {k: "connected" if "connected" in (a.get(k), b.get(k)) else b.get(k, a.get(k))
                        for k in {**a, **b}}
@@ -317,6 +319,9 @@ def run_probes(tb, on_event: EventSink | None = None, attacks: bool = True,
         errors = {n: s["error"] for n, s in sent.items() if s.get("error")}
         for n, e in errors.items():
             emit.warning(f"matrix sender in {n} failed: {e}")
+        if caps.lagging:
+            emit.warning(f"capture agents in {', '.join(sorted(caps.lagging))} had not caught up "
+                         f"{SYNC_TIMEOUT_S:.0f} s after the matrix: what reached them last may be missing")
         m_s = time.monotonic() - t_m
         for r in rows:
             results.append(_matrix_result(r, *state[r.id], tries[r.id], m_s))

@@ -80,6 +80,13 @@ def test_a_resent_rows_connect_counts_if_either_round_connected():
     assert merged["frames_sent"] == 5
 
 
+def test_a_first_round_crash_is_over_once_the_resend_ran_but_a_second_crash_stands():
+    crashed = {"error": "OSError: [Errno 19] No such device", "frames_sent": 0}
+    merged = _merge_sent(crashed, {"frames_sent": 40})
+    assert "error" not in merged and merged["first_round_error"].endswith("No such device")
+    assert _merge_sent(crashed, {"error": "sender timed out after 60s"})["error"] == "sender timed out after 60s"
+
+
 def test_delivery_control_names_the_sources_whose_frames_were_lost():
     """A single UE losing all its frames (it re-registered meanwhile) reads differently from a loaded host."""
     rows = _pass_rows(50) + [probe("ue-3", "emr", id=f"{i:08x}") for i in range(100, 104)]
