@@ -127,10 +127,11 @@ class Testbed:
         """Change a running link (`delay=20ms loss=1%`, `down`, `up`); returns its new settings."""
         return links.set_link(self.manifest, ref, items, direction, self.layout)
 
-    def restart_controller(self, timeout: float | None = None) -> float:
+    def restart_controller(self, timeout: float | None = None, wait: bool = True) -> float | None:
         """Stop the run's controller (if still running), start the same app on the same port with
-        the run's current plan, and wait until every switch has its rules again. Meanwhile the
-        switches (fail_mode=secure) keep forwarding by the rules they hold. Returns seconds waited."""
+        the run's current plan, and (with `wait`) wait until every switch has its rules again. Meanwhile
+        the switches (fail_mode=secure) keep forwarding by the rules they hold. Returns seconds waited
+        (None without `wait`: `await_controller` does that part, from any thread)."""
         if self.controller is None:
             raise UsageError("this run uses a remote controller; restart it yourself")
         old = self.controller
@@ -138,6 +139,11 @@ class Testbed:
         self.controller = start_controller(self.manifest.controller["app"], self.manifest.dir, None, port=old.port)
         self.manifest.pids["controller"] = record(self.controller.proc.pid)
         self.manifest.save()
+        return self.await_controller(timeout) if wait else None
+
+    def await_controller(self, timeout: float | None = None) -> float:
+        """Wait until the (restarted) controller confirmed every switch's rules; returns seconds waited.
+        Reads only the controller's status file: safe beside another thread changing links."""
         waited = self.controller.wait_ready(set(self.layout.dpids.values()), timeout or self.ready_timeout)
         self.timings["controller_restart_s"] = waited
         return waited
