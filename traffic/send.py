@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import select
 import socket
 import sys
 import time
 
+from traffic.instrument import yield_cpu
 from traffic.tunroute import ETH_P_IP, TunRoutes
-
-NICE = 10  # CPU priority below the node's own programs: the prober yields to the network it measures
 
 
 def _connects(targets: list, timeout: float) -> tuple[dict, list]:
@@ -135,7 +133,7 @@ def _prepared(wire: _Wire, frames: list, out: dict) -> list[tuple[socket.socket,
     """Each frame with the socket it leaves by. A frame whose interface is gone (a UE's TUN while the UE
     registers again) is left out and named in `out['errors']`; the others still go (one missing TUN used
     to end the whole sender, and with it every other frame of the node)."""
-    ready, failed = [], set()
+    ready = []
     for f in frames:
         via, data = (None, f) if isinstance(f, str) else (f[0], f[1])
         try:
@@ -143,8 +141,7 @@ def _prepared(wire: _Wire, frames: list, out: dict) -> list[tuple[socket.socket,
         except OSError as exc:
             out["frames_skipped"] = out.get("frames_skipped", 0) + 1
             why = f"frame: {exc.strerror or exc}"
-            if why not in failed:
-                failed.add(why)
+            if why not in out["errors"]:
                 out["errors"].append(why)
     return ready
 
@@ -199,10 +196,7 @@ def run(job: dict) -> dict:
 
 
 def main() -> int:
-    try:
-        os.nice(NICE)
-    except OSError:
-        pass
+    yield_cpu()
     job = json.loads(sys.stdin.read())
     print(json.dumps(run(job)), flush=True)
     return 0

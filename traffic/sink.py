@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import select
 import socket
 import struct
@@ -36,6 +35,7 @@ import sys
 import threading
 import time
 
+from traffic.instrument import yield_cpu
 from traffic.listener import Listeners
 from traffic.packets import parse
 
@@ -85,7 +85,6 @@ def open_capture(iface: str) -> socket.socket:
 
 
 REFRESH_S = 0.5  # how often the extra interfaces (a UE's TUNs) are looked up again
-NICE = 10  # CPU priority below the node's own programs (a gNB's sink sees its whole cell's traffic)
 SYNC_POLL_S = 0.05  # how long the queues must stay empty before a sync is answered
 
 
@@ -149,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-keys", type=int, default=50000)
     a = ap.parse_args(argv)
 
-    try:
-        os.nice(NICE)
-    except OSError:
-        pass
+    yield_cpu()
     first = open_capture(a.iface[0])
     first.setblocking(False)
     extra = Extra(a.iface[1:])

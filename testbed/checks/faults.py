@@ -280,7 +280,7 @@ def run_drills(tb, emit=None) -> list[CheckResult]:
     time.sleep(max(0.0, t0 + end - LEAD_S - time.time()))
     for d in drills:
         if d.waiter is not None:
-            d.waiter.join(getattr(tb, "ready_timeout", 60.0) + 5)
+            d.waiter.join(tb.ready_timeout + 5)
     if follower is not None:
         follower.stop()
     results = [_verdict(tb, d, [p.stop() for p in pingers[id(d)]], pingers[id(d)], follower) for d in drills]

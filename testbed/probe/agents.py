@@ -89,11 +89,10 @@ class Captures:
 
     def start(self, timeout: float = 60.0, on_progress=None) -> None:
         """Start an agent in every host, STARTING_AT_ONCE at a time, and wait until all are ready."""
-        self._t0 = time.monotonic()
-        deadline = self._t0 + timeout
+        deadline = time.monotonic() + timeout
         for h, intf in self.ifaces.items():
             while len(self.procs) - len(self.ready) >= STARTING_AT_ONCE:
-                self._wait_step(deadline, on_progress)
+                self._wait_step(deadline, timeout, on_progress)
             argv = [sys.executable, "-m", "traffic.sink", "--iface", intf, "--max-seconds", str(self.max_seconds)]
             for tun in self.tuns.get(h, []):
                 argv += ["--iface", tun]
@@ -111,9 +110,9 @@ class Captures:
             t.start()
             self._threads.append(t)
         while len(self.ready) < len(self.procs):
-            self._wait_step(deadline, on_progress)
+            self._wait_step(deadline, timeout, on_progress)
 
-    def _wait_step(self, deadline: float, on_progress=None) -> None:
+    def _wait_step(self, deadline: float, timeout: float, on_progress=None) -> None:
         """One look at the agents started so far: raises (after stopping them) if one died or time is up."""
         dead = [h for h, p in self.procs.items() if p.poll() is not None and h not in self.ready]
         if dead or time.monotonic() > deadline:
@@ -121,7 +120,7 @@ class Captures:
             why = (f"capture agent exited in {dead[0]} (code {self.procs[dead[0]].returncode}"
                    f"{self._why_dead(dead[0])})" + (f" and {len(dead) - 1} more" if len(dead) > 1 else "")
                    if dead else "capture agents not ready")
-            raise TestbedError(f"isolation probe: {why} (within {deadline - self._t0:.0f}s)")
+            raise TestbedError(f"isolation probe: {why} (within {timeout:.0f}s)")
         if on_progress:
             on_progress(len(self.ready), len(self.ifaces))
         time.sleep(0.02)
@@ -164,11 +163,10 @@ class Captures:
                 return waiting
             time.sleep(0.02)
 
-    def snapshot(self, sync: bool = True) -> dict[str, list[dict]]:
-        """Frames seen so far, per host; with `sync`, after every agent has caught up (see `sync`): a
-        frame that reached its target must not be missed because the agent there was behind."""
-        if sync:
-            self.sync()
+    def snapshot(self) -> dict[str, list[dict]]:
+        """Frames seen so far, per host, once every agent has caught up (see `sync`): a frame that reached
+        its target must not be missed because the agent there was behind."""
+        self.sync()
         with self._lock:
             return {h: list(fs) for h, fs in self.frames.items()}
 

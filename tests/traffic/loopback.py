@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 import socket
 import subprocess
 import sys
@@ -42,3 +44,14 @@ def stop(proc: subprocess.Popen) -> str:
         raise AssertionError(f"did not stop on SIGTERM:\n{out}")
     assert proc.returncode == 0, out
     return out
+
+
+@contextmanager
+def serving(module: str, *args: str) -> Iterator[int]:
+    """A server running for the block (its port); afterwards it must stop on SIGTERM with no traceback logged."""
+    proc, port = start(module, *args)
+    try:
+        yield port
+    finally:
+        log = stop(proc)
+        assert "Traceback" not in log, log

@@ -13,7 +13,7 @@ import hl7
 import pytest
 
 from traffic import hl7_messages as h
-from tests.traffic.loopback import start, stop
+from tests.traffic.loopback import serving
 
 
 def msg(msg_type: str = "ADT^A01", ctrl: str = "C1", version: str = "2.5", proc: str = "P", accept: str = "",
@@ -215,12 +215,8 @@ def test_reason_is_escaped_not_mangled():
 
 @pytest.fixture
 def his():
-    proc, port = start("traffic.mllp_server", "--app", "HIS", "--max-message", "4096")
-    try:
+    with serving("traffic.mllp_server", "--app", "HIS", "--max-message", "4096") as port:
         yield port
-    finally:
-        log = stop(proc)
-        assert "Traceback" not in log, log
 
 
 class Conn:

@@ -9,17 +9,13 @@ import sys
 import pytest
 
 from traffic import hl7_messages as h
-from tests.traffic.loopback import start, stop
+from tests.traffic.loopback import serving
 
 
 @pytest.fixture
 def lis():
-    proc, port = start("traffic.mllp_server", "--app", "LIS", "--max-message", "4096")
-    try:
+    with serving("traffic.mllp_server", "--app", "LIS", "--max-message", "4096") as port:
         yield port
-    finally:
-        log = stop(proc)
-        assert "Traceback" not in log, log
 
 
 def _read_blocks(sock: socket.socket, n: int) -> list[str]:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.traffic.loopback import free_port, start, stop
+from tests.traffic.loopback import free_port, serving
 
 MIB = 2**20
 
@@ -22,13 +22,8 @@ def _client(port: int, *args: str, timeout: float = 60) -> dict:
 
 @pytest.fixture
 def pacs(tmp_path):
-    proc, port = start("traffic.dicom_scp", "--data", str(tmp_path / "pacs"), "--max-bytes", "5m",
-                       "--reserve", "0")
-    try:
+    with serving("traffic.dicom_scp", "--data", str(tmp_path / "pacs"), "--max-bytes", "5m", "--reserve", "0") as port:
         yield port, tmp_path / "pacs"
-    finally:
-        log = stop(proc)
-        assert "Traceback" not in log, log
 
 
 def test_store_find_and_get_a_study(pacs):
@@ -64,9 +59,8 @@ def test_unreachable_pacs_is_an_error_not_a_hang():
 @pytest.mark.skipif(shutil.which("movescu") is None, reason="dcmtk is not installed (scripts/setup.sh)")
 def test_dcmtk_movescu_to_a_configured_destination(tmp_path):
     dest_port = free_port()
-    proc, port = start("traffic.dicom_scp", "--data", str(tmp_path / "pacs"), "--reserve", "0",
-                       "--move-dest", f"MOVESCU=127.0.0.1:{dest_port}")
-    try:
+    with serving("traffic.dicom_scp", "--data", str(tmp_path / "pacs"), "--reserve", "0",
+                 "--move-dest", f"MOVESCU=127.0.0.1:{dest_port}") as port:
         doc = _client(port, "--modality", "US", "--study-size", str(3 * 640 * 480 * 3), "--no-retrieve",
                       "--patient-id", "MOVE1")
         assert doc["errors"] == []
@@ -82,9 +76,6 @@ def test_dcmtk_movescu_to_a_configured_destination(tmp_path):
                             str(dest_port), "-od", str(out), "-k", "QueryRetrieveLevel=PATIENT", "-k",
                             "PatientID=MOVE1", "127.0.0.1", str(port)], capture_output=True, text=True, timeout=60)
         assert "Refused: MoveDestinationUnknown" in r.stdout + r.stderr, r.stdout + r.stderr
-    finally:
-        log = stop(proc)
-        assert "Traceback" not in log, log
 
 
 @pytest.mark.skipif(shutil.which("echoscu") is None, reason="dcmtk is not installed (scripts/setup.sh)")
