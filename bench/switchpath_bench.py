@@ -6,9 +6,10 @@ topology's longest path from a clinic terminal to a data-centre server (its
 links unimpaired, the slicing app granting iperf), against a bare veth pair
 between two network namespaces (kernel defaults: the machine's own limit),
 measured in the same run, the baseline first. Target (issue 12): at least 0.5x.
-Also the same hosts across ONE switch: the userspace datapath's own bound. Every
-frame crosses ovs-vswitchd's one datapath thread once per switch; no arrangement
-of the n switches (patch ports included) can beat a single crossing.
+Also the same hosts across ONE switch: the userspace datapath's own bound. The
+switches are joined by patch ports (testbed.engine.links.patch_links), so a frame
+crosses all of them in one pass of ovs-vswitchd's datapath: the n-switch path can
+come near that bound, not beat it.
 Prints the rows, then one JSON line with the numbers.
 """
 from __future__ import annotations

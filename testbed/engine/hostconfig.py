@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from testbed.engine.links import link_key
 from testbed.errors import BuildError
 from testbed.impair.base import shaped
 from testbed.netdev import offloads_command
@@ -106,6 +107,8 @@ def configure_switch_ports(tb: "Testbed", segmenting: set[str]) -> None:
     """Switch-side veth ends: offloads as the userspace datapath needs them, and MTU, in one shell."""
     cmds = []
     for ln in tb.layout.links:
+        if link_key(ln.a, ln.b) in tb.manifest.patches:
+            continue  # patch ports: no kernel interface
         for end, intf in ((ln.a, ln.intf_a), (ln.b, ln.intf_b)):
             if end in tb.layout.dpids:
                 cmds.append(offloads_command(intf, intf in segmenting))

@@ -54,6 +54,10 @@ def find_link(links: dict, ref: str, what: str = "changeable link") -> tuple[str
 def set_carrier(m: "Manifest", ref: str, up: bool) -> str:
     """Cut or restore any link by its switch ports (links without an impairment point)."""
     key, ends = find_link(m.wires, ref, "link")
+    if key in m.patches:
+        if up:
+            return key  # a patch link is never down
+        unpatch(m, key)
     for intf in ends:
         r = subprocess.run(["ip", "link", "set", "dev", intf, "up" if up else "down"],
                            capture_output=True, text=True)
@@ -135,6 +139,7 @@ def keep_frames(m: "Manifest", rec: dict, on: bool) -> None:
 def splice(m: "Manifest", ref: str, layout: "Layout | None" = None) -> tuple[str, dict]:
     """Give a running link an impairment point (none set yet: it passes everything); returns its record."""
     key, _ = find_link(m.wires, ref, "link")
+    unpatch(m, key)
     if layout is None:
         from testbed.openflow.layout import make_layout
         from testbed.ran.network import prepare
@@ -172,13 +177,22 @@ def add_links(tb: "Testbed") -> list[LinkLayout]:
     for ln in impaired:
         m.root_interfaces += backend.root_interfaces(ln, m.run_id)
     m.save()
+    from mininet.link import OVSLink
+
     from testbed.engine.mn import PairedLink  # Mininet: only in the building process
 
     wirings = {ln.index: backend.wiring(ln, m.run_id) for ln in lay.links}
-    paired = pair_plain_links(tb, [ln for ln in lay.links if is_plain(wirings[ln.index])])
+    patched = patch_links(tb, wirings)
+    m.patches = {link_key(ln.a, ln.b): [[lay.internal[ln.a], ln.intf_a, ln.port_a],
+                                        [lay.internal[ln.b], ln.intf_b, ln.port_b]] for ln in patched}
+    m.save()
+    patched_ix = {ln.index for ln in patched}
+    paired = pair_plain_links(tb, [ln for ln in lay.links if is_plain(wirings[ln.index]) and ln.index not in patched_ix])
     for ln in lay.links:
         kw = wirings[ln.index]
-        if ln.index in paired:
+        if ln.index in patched_ix:
+            kw = {"cls": OVSLink}  # both ends patch ports: the bridges' batch start-up peers them
+        elif ln.index in paired:
             kw = {"cls": PairedLink, "up": None}  # made and (root ends) up already; host ends: configure
         tb.net.addLink(tb.mn_node(ln.a), tb.mn_node(ln.b), port1=ln.port_a, port2=ln.port_b,
                        intfName1=ln.intf_a, intfName2=ln.intf_b, **kw)
@@ -192,6 +206,59 @@ def is_plain(wiring: dict[str, Any]) -> bool:
     from mininet.link import Link
 
     return wiring == {"cls": Link}
+
+
+def drilled_links(topo) -> set[frozenset[str]]:
+    """The links the file's fault drills cut or impair (a node-down: every link of its node)."""
+    out: set[frozenset[str]] = set()
+    for f in topo.faults:
+        if f.type in ("link-down", "impair") and f.target:
+            out.add(frozenset(f.target.split(":", 1)))
+        elif f.type == "node-down" and f.target:
+            out |= {frozenset(ln.endpoints) for ln in topo.links if f.target in ln.endpoints}
+    return out
+
+
+def patch_links(tb: "Testbed", wirings: dict[int, dict[str, Any]]) -> list[LinkLayout]:
+    """The links built as a pair of OVS patch ports: plain switch-to-switch links (no impairment, no MTU
+    of their own) that no fault drill of the file cuts or impairs.
+
+    Why: a veth trunk costs the userspace datapath a socket write and a read per frame and switch, so a
+    path's speed fell with every switch it crossed (5 switches 0.16x a bare veth pair, one 0.91x); across
+    patch ports a frame crosses all the bridges of its path in one pass. What a patch port cannot do
+    (drop its carrier: OVS reports an unpeered one LIVE; carry a relay) waits until it is asked for:
+    `unpatch` makes it a veth pair on the same OpenFlow ports then. A drill's link is a veth pair from the
+    start, so its cut is as quick as a cable's."""
+    lay, drilled = tb.layout, drilled_links(tb.topo)
+    return [ln for ln in lay.links if ln.a in lay.dpids and ln.b in lay.dpids and is_plain(wirings[ln.index])
+            and not ln.params.mtu and frozenset((ln.a, ln.b)) not in drilled]
+
+
+def unpatch(m: "Manifest", key: str) -> None:
+    """Make patch link `key` of running run `m` a veth pair on the same OpenFlow ports (the installed
+    rules hold; frames in flight are lost, as on a re-patched cable); nothing for any other link. The
+    veth ends carry the names the run recorded for teardown when it began."""
+    ends = m.patches.get(key)
+    if ends is None:
+        return
+    from testbed.engine.sockbuf import PORT_SOCKET_BUF, TSO_PORT_SOCKET_BUF, port_socket_buffers
+
+    (br_a, if_a, port_a), (br_b, if_b, port_b) = ends
+    made = subprocess.run(["ip", "-batch", "-"], input=f"link add {if_a} type veth peer name {if_b}\n"
+                          f"link set {if_a} up\nlink set {if_b} up\n", capture_output=True, text=True, timeout=60)
+    if made.returncode != 0:
+        raise ImpairError(f"link {key}: making its veth pair: {made.stderr.strip()}")
+    subprocess.run(["sh", "-c", f"{offloads_command(if_a, m.tso)}; {offloads_command(if_b, m.tso)}; true"],
+                   capture_output=True, timeout=60)
+    with port_socket_buffers(TSO_PORT_SOCKET_BUF if m.tso else PORT_SOCKET_BUF):
+        r = subprocess.run(["ovs-vsctl", "--timeout=10", "--", "del-port", br_a, if_a, "--", "del-port", br_b, if_b,
+                            "--", "add-port", br_a, if_a, "--", "set", "Interface", if_a, f"ofport_request={port_a}",
+                            "--", "add-port", br_b, if_b, "--", "set", "Interface", if_b, f"ofport_request={port_b}"],
+                           capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise ImpairError(f"link {key}: moving its switch ports to a veth pair: {r.stderr.strip()}")
+    del m.patches[key]
+    m.save()
 
 
 def pair_plain_links(tb: "Testbed", plain: list[LinkLayout]) -> set[int]:

@@ -59,6 +59,8 @@ class Manifest:
     containers: list[str] = field(default_factory=list)
     links: dict[str, dict[str, Any]] = field(default_factory=dict)  # impaired links: "A:B" -> how to reach
     wires: dict[str, list[str]] = field(default_factory=dict)  # every link: "A:B" -> its root-namespace ends
+    # switch-to-switch links built as OVS patch ports: "A:B" -> [[bridge, interface, ofport], ...] per end
+    patches: dict[str, list[list[Any]]] = field(default_factory=dict)
     report_dir: str | None = None
 
     @property
