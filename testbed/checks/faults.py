@@ -40,7 +40,7 @@ from typing import Any
 
 from testbed.checks import congestion, desktops, reattach, table1, upffallback
 from testbed.checks.pings import (  # noqa: F401  (re-exported: the drills' ping reading)
-    LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, measure, parse_ping, parse_rtts,
+    LATE_S, PING_INTERVAL_S, RECOVERY_WINDOW_S, Pinger, late_sends, measure, parse_ping, parse_rtts,
 )
 from testbed.checks.result import CheckResult
 from testbed.engine.links import apply_impairments, find_link, link_key
@@ -350,11 +350,17 @@ def _congestion_verdict(d: Drill, name: str, metrics: dict[str, Any], pingers: l
                        f"(round trip p95 up by at most {m['rtt_p95_added_ms_max']} ms)", metrics)
 
 
+def _late(row: dict[str, Any]) -> str:
+    """How many of a flow's lost echoes were answered late: a queue on a loaded host, not a cut."""
+    late = row.get("late", 0)
+    return f" ({late} of them answered after more than {LATE_S:g} s)" if late else ""
+
+
 def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
     f = d.fault
     n = len(d.affected)
-    rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore)}
-            for (s, t), r in zip(d.affected + d.control, records)]
+    rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore, late_sends(getattr(p, "out", "")))}
+            for (s, t), r, p in zip(d.affected + d.control, records, pingers)]
     hit, ctl = rows[:n], rows[n:]
     name = f"{f.name}: {f.type}" + (f" {f.target}" if f.target else "") + (
         f" {f.src} -> {f.dst} at {f.rate / 1e6:g} Mbit/s" if f.type == "congestion" and f.rate else "")
@@ -368,7 +374,7 @@ def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: l
         return CheckResult("fault", name, "fail", "no intended flow crosses the target: nothing to measure",
                            metrics)
     unrecovered = [f"{r['src']} -> {r['dst']}" for r in hit if not r["answered_after_restore"]]
-    control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}" for r in ctl
+    control_lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}{_late(r)}" for r in ctl
                     if r["lost"] > UNTOUCHED_MAX_LOSS * max(1, r["sent"])]
     recov = [r["recovery_s"] for r in hit if r["recovery_s"] is not None]
     outage = [r["outage_s"] for r in hit if r["outage_s"] is not None]
@@ -379,7 +385,8 @@ def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: l
         # fail secure = the watched flows kept forwarding: no gap longer than FAIL_SECURE_MAX_GAP_S, and no
         # more loss than twice what an untouched flow may lose (the 5G path drops a few echoes under load,
         # spread out, whether or not a controller runs)
-        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}, longest gap {r['outage_s']} s" for r in hit
+        lost = [f"{r['src']} -> {r['dst']} lost {r['lost']}/{r['sent']}{_late(r)}, longest gap {r['outage_s']} s"
+                for r in hit
                 if r["lost"] > 2 * CONTROL_MAX_LOSS * max(1, r["sent"])
                 or (r["outage_s"] or 0.0) > FAIL_SECURE_MAX_GAP_S]
         ok = not lost and not control_lost

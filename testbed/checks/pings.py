@@ -44,8 +44,9 @@ def parse_ping(out: str) -> list[tuple[float, bool]]:
     return [(t, rtt is not None) for t, rtt in parse_rtts(out)]
 
 
-def parse_rtts(out: str) -> list[tuple[float, float | None]]:
-    """`ping -D -O` output -> (time sent, round trip in ms; None: lost or later than LATE_S) per icmp_seq."""
+def parse_rtts(out: str, keep_late: bool = False) -> list[tuple[float, float | None]]:
+    """`ping -D -O` output -> (time sent, round trip in ms; None: lost or, unless `keep_late`, later than
+    LATE_S) per icmp_seq."""
     seen: dict[int, list] = {}
     for line in out.splitlines():
         m = re.match(r"\[(\d+\.\d+)\] .*icmp_seq=(\d+)", line)
@@ -55,7 +56,7 @@ def parse_rtts(out: str) -> list[tuple[float, float | None]]:
             if rtt:  # a reply: the echo left rtt earlier; one held back longer than LATE_S counts as lost
                 sent = t - float(rtt.group(1)) / 1000.0
                 ms = float(rtt.group(1))
-                seen[seq] = [sent, ms if ms <= LATE_S * 1000.0 else None]
+                seen[seq] = [sent, ms if keep_late or ms <= LATE_S * 1000.0 else None]
             else:
                 seen.setdefault(seq, [t, None])
     if not seen:
@@ -66,15 +67,24 @@ def parse_rtts(out: str) -> list[tuple[float, float | None]]:
     return [tuple(seen.get(q, (base + q * PING_INTERVAL_S, None))) for q in range(first, max(seen) + 1)]
 
 
-def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float) -> dict[str, Any]:
+def late_sends(out: str) -> list[float]:
+    """`ping -D -O` output -> when each echo answered later than LATE_S was sent: counted lost, but the
+    network held it in a queue (a host short of CPU), where a cut or a drop never answers."""
+    return [sent for sent, ms in parse_rtts(out, keep_late=True) if ms is not None and ms > LATE_S * 1000.0]
+
+
+def measure(echoes: list[tuple[float, bool]], t_inject: float, t_restore: float,
+            late: list[float] = ()) -> dict[str, Any]:
     """Outage, recovery after the restore, and echoes lost, from one pinger's record (wall-clock times):
-    only the drill's own window counts (from the injection to the end of the recovery window)."""
-    echoes = [(t, ok) for t, ok in echoes if t_inject - PING_INTERVAL_S <= t <= t_restore + RECOVERY_WINDOW_S]
+    only the drill's own window counts (from the injection to the end of the recovery window). `late`:
+    the send times of the lost echoes that were answered late (late_sends), counted apart as well."""
+    window = (t_inject - PING_INTERVAL_S, t_restore + RECOVERY_WINDOW_S)
+    echoes = [(t, ok) for t, ok in echoes if window[0] <= t <= window[1]]
     lost = [t for t, ok in echoes if not ok]
     after = [t for t, ok in echoes if ok and t >= t_restore]
     first_loss = min((t for t in lost if t >= t_inject - PING_INTERVAL_S), default=None)
     back = min((t for t, ok in echoes if ok and first_loss is not None and t > first_loss), default=None)
-    return {"sent": len(echoes), "lost": len(lost),
+    return {"sent": len(echoes), "lost": len(lost), "late": sum(1 for t in late if window[0] <= t <= window[1]),
             "outage_s": round(back - first_loss, 2) if first_loss is not None and back is not None else
             (0.0 if first_loss is None else None),
             "recovery_s": round(after[0] - t_restore, 2) if after else None,

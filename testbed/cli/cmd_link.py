@@ -58,6 +58,21 @@ def check_settings(link_ref: str, settings: tuple[str, ...]) -> None:
         raise UsageError("nothing to change: give settings like delay=20ms loss=1%, or down / up")
 
 
+@link.command("veth")
+@click.option("--run", "run_id", metavar="RUN_ID", help="Which running testbed.")
+@click.argument("link_ref", metavar="NODE-A:NODE-B")
+def link_veth(run_id: str | None, link_ref: str) -> None:
+    """Make a link between two switches a veth pair, to capture on: testbed link veth agg-city:dc-edge
+
+    Such links are Open vSwitch patch ports, which have no interface tcpdump can open; the link keeps
+    passing frames (on the same OpenFlow ports). Prints its switch-side interfaces."""
+    from testbed.engine.links import as_veth
+
+    check_settings(link_ref, ("up",))
+    key, ends = as_veth(pick_run(run_id), link_ref)
+    render.console.print(f"{key}: veth pair, switch-side interfaces {' '.join(ends)}")
+
+
 @link.command("show")
 @click.option("--run", "run_id", metavar="RUN_ID", help="Which running testbed.")
 def link_show(run_id: str | None) -> None:

@@ -127,6 +127,11 @@ class Testbed:
         """Change a running link (`delay=20ms loss=1%`, `down`, `up`); returns its new settings."""
         return links.set_link(self.manifest, ref, items, direction, self.layout)
 
+    def veth(self, ref: str) -> list[str]:
+        """Make a switch-to-switch link a veth pair if it is made of patch ports (it keeps passing frames);
+        its root-namespace interfaces, to capture on."""
+        return links.as_veth(self.manifest, ref)[1]
+
     def restart_controller(self, timeout: float | None = None, wait: bool = True) -> float | None:
         """Stop the run's controller (if still running), start the same app on the same port with
         the run's current plan, and (with `wait`) wait until every switch has its rules again. Meanwhile

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from mininet.link import Link
 
-from testbed.engine.links import link_key, patch_links
+from testbed.engine.links import PATCH_GROUP_MAX, bounded_groups, link_key, patch_links
 from testbed.openflow.layout import make_layout
 from testbed.topology.loader import parse_text
 
@@ -55,3 +55,46 @@ def test_an_impaired_link_is_not_patched():
                for ln in lay.links}
     got = {link_key(ln.a, ln.b) for ln in patch_links(SimpleNamespace(layout=lay, topo=topo), wirings)}
     assert "s1:s2" not in got and "s3:s4" in got
+
+
+def _chain_links(n: int, ring: bool = False):
+    nodes = "\n".join(f"  - {{name: s{i}, kind: switch}}" for i in range(n))
+    links = "\n".join(f"  - {{endpoints: [s{i}, s{i + 1}]}}" for i in range(n - 1))
+    if ring:
+        links += f"\n  - {{endpoints: [s{n - 1}, s0]}}"
+    lay = make_layout(parse_text(f"name: c\nnodes:\n{nodes}\nlinks:\n{links}\n", "c.yaml"), "0abc")
+    return lay.links
+
+
+def _groups(links) -> list[int]:
+    """Sizes of the groups of switches the links join."""
+    adj: dict[str, set[str]] = {}
+    for ln in links:
+        adj.setdefault(ln.a, set()).add(ln.b)
+        adj.setdefault(ln.b, set()).add(ln.a)
+    seen, sizes = set(), []
+    for start in adj:
+        if start in seen:
+            continue
+        stack, n = [start], 0
+        seen.add(start)
+        while stack:
+            x = stack.pop()
+            n += 1
+            for y in adj[x] - seen:
+                seen.add(y)
+                stack.append(y)
+        sizes.append(n)
+    return sorted(sizes)
+
+
+def test_no_group_of_patched_switches_exceeds_what_one_translation_crosses():
+    links = _chain_links(100)
+    chosen = bounded_groups(links)
+    assert max(_groups(chosen)) <= PATCH_GROUP_MAX
+    assert len(links) - len(chosen) == 2  # 100 switches: three groups (48, 48, 4), two veth trunks between them
+
+
+def test_a_ring_inside_one_group_is_patched_whole():
+    links = _chain_links(10, ring=True)
+    assert bounded_groups(links) == links

@@ -169,6 +169,7 @@ def test_mec_traffic_breaks_out_locally_and_never_crosses_the_backhaul(tb, tmp_p
     img = _session(tb, "tablet-1", "imaging")
     n3, backhaul = tmp_path / "n3-mec.pcap", tmp_path / "backhaul.pcap"
     url = f"http://{_ip(tb, 'mec-01')}:8080/"
+    tb.veth("dc-sw:agg")  # a patch link between two switches: made a veth pair, to capture on
     with Capture(tb, "upf-mec", _iface(tb, "upf-mec"), n3, "udp port 2152"), \
             Capture(tb, None, _root_iface(tb, "dc-sw", "agg"), backhaul):
         for _ in range(3):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from testbed.checks.faults import LATE_S, affected_pairs, measure, parse_ping
+from testbed.checks.faults import LATE_S, _late, affected_pairs, late_sends, measure, parse_ping
 from testbed.openflow.layout import make_layout
 from testbed.ran.network import prepare, run_policy
 from testbed.topology.model import Fault
@@ -28,6 +28,17 @@ def test_measure_reads_outage_and_recovery_inside_the_drill_window_only():
     echoes += [(30.0, False)]  # long after the window: not this drill's
     m = measure(echoes, t_inject=2.0, t_restore=4.5)
     assert m["lost"] == 30 and m["outage_s"] == 3.0 and m["recovery_s"] == 0.5 and m["answered_after_restore"]
+
+
+def test_lost_echoes_that_were_answered_late_are_told_apart():
+    """A queue on a loaded host answers late; a cut never does: the drill's message says which."""
+    late = late_sends(PING)
+    assert late == [100.2]  # seq 3: sent at 100.2, answered 1.7 s later
+    m = measure(parse_ping(PING), t_inject=100.0, t_restore=100.5, late=late)
+    assert m["lost"] == 3 and m["late"] == 1
+    assert "1 of them answered after more than 1 s" in _late(m)
+    assert measure(parse_ping(PING), t_inject=100.0, t_restore=100.5)["late"] == 0 and _late({"late": 0}) == ""
+    assert late_sends(PING.replace("time=1700 ms", "time=700 ms")) == []
 
 
 def _tb(topo, run_id="ab12"):
