@@ -136,9 +136,7 @@ def affected_pairs(tb, fault: Fault, pairs: list[tuple[str, str]],
 
 def _carrier(tb, f: Fault, state: str) -> None:
     """link-down / node-down: the link, or every link of the node, "down" or "up"."""
-    refs = [f.target] if f.type == "link-down" else [link_key(*ln.endpoints) for ln in tb.topo.links
-                                                      if f.target in ln.endpoints]
-    for ref in refs:
+    for ref in f.carrier_refs(tb.topo.links):
         tb.set_link(ref, [state])
 
 

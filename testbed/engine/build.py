@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from testbed import kinds, platform, services
 from testbed.engine import hostconfig, links, runtimes
 from testbed.engine.controller import resolve_app, start_controller
-from testbed.engine.sockbuf import PORT_SOCKET_BUF, TSO_PORT_SOCKET_BUF, port_socket_buffers
+from testbed.engine.sockbuf import port_room, port_socket_buffers
 from testbed.engine.ownership import owner_fields
 from testbed.engine.procs import netns_inode, record
 from testbed.engine.rundir import NodeRecord, process_start_time
@@ -164,8 +164,7 @@ def start_switches(tb: "Testbed") -> None:
     dpids = set(tb.layout.dpids.values())
     tb.emit.stage("switches", "starting switches", total=len(dpids))
     t_sw = time.monotonic()
-    room = TSO_PORT_SOCKET_BUF if tb.manifest.tso else PORT_SOCKET_BUF
-    with port_socket_buffers(room):  # the ports' sockets open now: with room for a burst
+    with port_socket_buffers(port_room(tb.manifest.tso)):  # the ports' sockets open now: with room for a burst
         tb.net.start()
     if tb.controller is not None:
         tb.timings["rules_wait_s"] = tb.controller.wait_ready(

@@ -218,13 +218,9 @@ def is_plain(wiring: dict[str, Any]) -> bool:
 
 def drilled_links(topo) -> set[frozenset[str]]:
     """The links the file's fault drills cut or impair (a node-down: every link of its node)."""
-    out: set[frozenset[str]] = set()
-    for f in topo.faults:
-        if f.type in ("link-down", "impair") and f.target:
-            out.add(frozenset(f.target.split(":", 1)))
-        elif f.type == "node-down" and f.target:
-            out |= {frozenset(ln.endpoints) for ln in topo.links if f.target in ln.endpoints}
-    return out
+    refs = [r for f in topo.faults for r in f.carrier_refs(topo.links)]
+    refs += [f.target for f in topo.faults if f.type == "impair" and f.target]
+    return {frozenset(r.split(":", 1)) for r in refs}
 
 
 def patch_links(tb: "Testbed", wirings: dict[int, dict[str, Any]]) -> list[LinkLayout]:
@@ -283,7 +279,7 @@ def unpatch(m: "Manifest", key: str) -> None:
     ends = m.patches.get(key)
     if ends is None:
         return
-    from testbed.engine.sockbuf import PORT_SOCKET_BUF, TSO_PORT_SOCKET_BUF, port_socket_buffers
+    from testbed.engine.sockbuf import port_room, port_socket_buffers
 
     (br_a, if_a, port_a), (br_b, if_b, port_b) = ends
     made = subprocess.run(["ip", "-batch", "-"], input=f"link add {if_a} type veth peer name {if_b}\n"
@@ -292,7 +288,7 @@ def unpatch(m: "Manifest", key: str) -> None:
         raise ImpairError(f"link {key}: making its veth pair: {made.stderr.strip()}")
     subprocess.run(["sh", "-c", f"{offloads_command(if_a, m.tso)}; {offloads_command(if_b, m.tso)}; true"],
                    capture_output=True, timeout=60)
-    with port_socket_buffers(TSO_PORT_SOCKET_BUF if m.tso else PORT_SOCKET_BUF):
+    with port_socket_buffers(port_room(m.tso)):
         r = subprocess.run(["ovs-vsctl", "--timeout=10", "--", "del-port", br_a, if_a, "--", "del-port", br_b, if_b,
                             "--", "add-port", br_a, if_a, "--", "set", "Interface", if_a, f"ofport_request={port_a}",
                             "--", "add-port", br_b, if_b, "--", "set", "Interface", if_b, f"ofport_request={port_b}"],

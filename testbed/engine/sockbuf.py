@@ -30,6 +30,11 @@ TSO_PORT_SOCKET_BUF = 16 << 20
 LOCK = Path("/run/testbed-rmem.lock")
 
 
+def port_room(tso: bool) -> int:
+    """The receive room a run's port sockets open with: more where userspace TSO moves 64 KB frames."""
+    return TSO_PORT_SOCKET_BUF if tso else PORT_SOCKET_BUF
+
+
 @contextmanager
 def port_socket_buffers(size: int = PORT_SOCKET_BUF, sysctl: Path = RMEM_DEFAULT,
                         lock: Path = LOCK) -> Iterator[int | None]:

@@ -111,3 +111,12 @@ class Fault(Strict):
                                                            "(iperf3 TCP, so it must be a slice member granted iperf).")
     dst: str | None = Field(None, alias="to", description="congestion: the node, or service, offering iperf it goes to.")
     rate: Rate | None = Field(None, description="congestion: the cross-traffic's rate (iperf3 -b), at most 1Gbit.")
+
+    def carrier_refs(self, links: list[Any]) -> list[str]:
+        """The links ("A:B") whose carrier this fault cuts: a link-down's target, every link of a
+        node-down's node (`links`: the topology's); none for the other types."""
+        if self.type == "link-down" and self.target:
+            return [self.target]
+        if self.type == "node-down" and self.target:
+            return [f"{a}:{b}" for a, b in (ln.endpoints for ln in links) if self.target in (a, b)]
+        return []
