@@ -21,7 +21,7 @@ FROM ${BASE}
 RUN apt-get update -q \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
       openvswitch-switch mininet iperf3 iputils-ping ethtool tcpdump iproute2 net-tools procps \
-      util-linux kmod python3-venv python3-pip \
+      util-linux kmod python3-venv python3-pip libtcmalloc-minimal4 \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/testbed

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PKGS=(openvswitch-switch mininet iperf3 iputils-ping ethtool tcpdump iproute2 net-tools procps util-linux dcmtk curl openssl)
 APT_PKGS+=(graphviz chromium fonts-dejavu-core)  # reports: topology drawings (dot); the HTML report test (chromium)
 APT_PKGS+=(tshark)  # an independent dissector of the emulated N3 (GTP-U) in tests/ran
+APT_PKGS+=(libtcmalloc-minimal4)  # ovs-vswitchd's allocator (scripts/ovs-start.sh: half the switch daemon's CPU per turn)
 APT_PKGS+=(nmap)  # tests: a security tester's scans (SYN/ACK/FIN/Xmas/NULL, --source-port) against the slice rules
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}

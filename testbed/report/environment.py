@@ -45,5 +45,6 @@ def collect(datapath: str, impairments: str, controller: str, tso: bool = False)
         "python": pyplatform.python_version(), "os_ken": _version("os-ken"), "testbed": _version("medalliance-testbed"),
         "docker": docker, "cpus": os.cpu_count() or 0,
         "features": {"openvswitch_module": platform.ovs_kernel_module(), "netem": netem_available(),
-                     "sctp": platform.sctp_available(), "userspace_tso": tso},
+                     "sctp": platform.sctp_available(), "userspace_tso": tso,
+                     "ovs_allocator": platform.ovs_allocator()},
     }
