@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from testbed.checks.faults import LATE_S, _late, affected_pairs, late_sends, measure, parse_ping
+from testbed.checks.faults import (LATE_S, Drill, _late, affected_pairs, late_sends, measure, parse_ping,
+                                   start_pingers)
 from testbed.openflow.layout import make_layout
 from testbed.ran.network import prepare, run_policy
 from testbed.topology.model import Fault
@@ -84,3 +85,23 @@ def test_upf_fallback_expects_the_mec_sessions_and_fails_late_flows_and_follower
     assert any("did not fall back" in b for b in upffallback.judge([unfollowed], flows, 5.0, [])[0])
     assert any("following the core" in b for b in upffallback.judge([row], flows, 5.0, ["timeout"])[0])
     assert any("nothing measured" in b for b in upffallback.judge([row], [], 5.0, [])[0])
+
+
+def test_drills_watching_the_same_flow_share_one_pinger():
+    """Eight drills with the same untouched flows start one pinger per flow, and each drill gets its own
+    flows' pingers in its own order (affected first, then its control flows)."""
+    f = Fault(name="f", type="link-down", target="s1:s2")
+    ctl = [("nc-00", "vdi-02"), ("dt-01", "vdi-02")]
+    drills = [Drill(f, [("ue-a", "emr")], ctl), Drill(f, [("ue-b", "emr"), ("ue-a", "emr")], ctl),
+              Drill(f, [], ctl[::-1])]
+    started: list[tuple[str, str]] = []
+
+    def start(s, t):
+        started.append((s, t))
+        return SimpleNamespace(src=s, dst=t)
+
+    shared, per_drill = start_pingers(drills, start)
+    assert sorted(started) == sorted({("ue-a", "emr"), ("ue-b", "emr"), *ctl}) and len(started) == 4
+    for d in drills:
+        assert [(p.src, p.dst) for p in per_drill[id(d)]] == d.affected + d.control
+    assert per_drill[id(drills[0])][0] is per_drill[id(drills[1])][1] is shared[("ue-a", "emr")]
