@@ -273,8 +273,8 @@ def detect(include_docker: bool = True) -> PlatformReport:
         tso, why = userspace_tso()
         add(Check("userspace-tso", tso is not None, why, True))
         alloc = ovs_allocator()
-        add(Check("ovs-allocator", alloc in ("tcmalloc", "jemalloc"),
-                  f"ovs-vswitchd allocates with {alloc}" + ("" if alloc in ("tcmalloc", "jemalloc") else
+        caching = alloc in ("tcmalloc", "jemalloc")
+        add(Check("ovs-allocator", caching, f"ovs-vswitchd allocates with {alloc}" + ("" if caching else
                   ": its main loop runs about 2x slower per turn (scripts/setup.sh restarts it with tcmalloc)")))
     add(Check("ovs-kernel-datapath", km, "openvswitch module present" if km else
               "no openvswitch kernel module: using the userspace datapath (netdev)"))

@@ -375,10 +375,10 @@ def _late(row: dict[str, Any]) -> str:
 def _flows_verdict(d: Drill, records: list[list[tuple[float, bool]]], pingers: list[Pinger]) -> CheckResult:
     f = d.fault
     n = len(d.affected)
-    outs = [getattr(p, "out", "") for p in pingers]  # what each printed (records alone: no late answers)
-    outs += [""] * (len(records) - len(outs))
-    rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore, late_sends(out))}
-            for (s, t), r, out in zip(d.affected + d.control, records, outs)]
+    lates = [getattr(p, "late", []) for p in pingers]  # records given alone: no late answers
+    lates += [[]] * (len(records) - len(lates))
+    rows = [{"src": s, "dst": t, **measure(r, d.t_inject, d.t_restore, late)}
+            for (s, t), r, late in zip(d.affected + d.control, records, lates)]
     hit, ctl = rows[:n], rows[n:]
     name = f"{f.name}: {f.type}" + (f" {f.target}" if f.target else "") + (
         f" {f.src} -> {f.dst} at {f.rate / 1e6:g} Mbit/s" if f.type == "congestion" and f.rate else "")

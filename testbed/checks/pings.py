@@ -36,6 +36,7 @@ class Pinger:
             self.proc.kill()
             out, _ = self.proc.communicate()
         self.out = out
+        self.late = late_sends(out)  # read once: drills sharing this pinger each count them in their window
         return parse_ping(out)
 
 

@@ -184,16 +184,15 @@ def add_links(tb: "Testbed") -> list[LinkLayout]:
     impaired = [ln for ln in lay.links if needs_impairment(ln)]
     for ln in impaired:
         m.root_interfaces += backend.root_interfaces(ln, m.run_id)
-    m.save()
-    from mininet.link import OVSLink
-
-    from testbed.engine.mn import PairedLink  # Mininet: only in the building process
-
     wirings = {ln.index: backend.wiring(ln, m.run_id) for ln in lay.links}
     patched = patch_links(tb, wirings)
     m.patches = {link_key(ln.a, ln.b): [[lay.internal[ln.a], ln.intf_a, ln.port_a],
                                         [lay.internal[ln.b], ln.intf_b, ln.port_b]] for ln in patched}
     m.save()
+    from mininet.link import OVSLink
+
+    from testbed.engine.mn import PairedLink  # Mininet: only in the building process
+
     patched_ix = {ln.index for ln in patched}
     paired = pair_plain_links(tb, [ln for ln in lay.links if is_plain(wirings[ln.index]) and ln.index not in patched_ix])
     for ln in lay.links:
