@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import threading
 import time
 
@@ -35,17 +36,23 @@ from testbed.slicing.reroute import trunk_ends, without_ports
 WATCH_INTERVAL_S = 0.2
 
 
-def rule_key(rule: dict) -> str:
-    """Identity of a rule on a switch: OpenFlow's own (table, priority, match)."""
-    return json.dumps([rule.get("table", 0), rule["priority"], rule["match"]], sort_keys=True)
+def rule_key(rule: dict) -> tuple:
+    """Identity of a rule on a switch: OpenFlow's own (table, priority, match), the match's fields in
+    a canonical order (the same match must never be two keys: `diff` would add it and delete it)."""
+    return (rule.get("table", 0), rule["priority"],
+            tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in rule["match"].items())))
+
+
+def _body(rule: dict) -> tuple:
+    """What a rule does: compared as values (dicts compare whatever their key order), not serialized."""
+    return rule.get("actions"), rule.get("meter"), rule.get("goto"), rule.get("cookie")
 
 
 def diff(o_rules: list[dict], o_meters: list[dict], n_rules: list[dict], n_meters: list[dict]):
     """(rules added or changed, rules removed, meters added, changed, removed) from one plan to the next."""
     o = {rule_key(r): r for r in o_rules}
     n = {rule_key(r): r for r in n_rules}
-    body = lambda r: json.dumps([r.get("actions"), r.get("meter"), r.get("goto"), r.get("cookie")], sort_keys=True)  # noqa: E731
-    added = [r for k, r in n.items() if k not in o or body(o[k]) != body(r)]
+    added = [r for k, r in n.items() if k not in o or _body(o[k]) != _body(r)]
     removed = [r for k, r in o.items() if k not in n]
     om = {m["meter_id"]: m for m in o_meters}
     nm = {m["meter_id"]: m for m in n_meters}
@@ -84,9 +91,8 @@ def ct_action(parser, spec: dict):
                              recirc_table=int(spec.get("table", 255)), alg=0, actions=inner)
 
 
-def add_flow(dp, rule: dict) -> None:
-    """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
-    parser, ofp = dp.ofproto_parser, dp.ofproto
+def instructions_of(parser, ofp, rule: dict) -> list:
+    """The OpenFlow instructions of a plan rule: its meter, its actions applied, its goto."""
     inst = []
     if rule.get("meter") is not None:
         inst.append(parser.OFPInstructionMeter(int(rule["meter"]), ofp.OFPIT_METER))
@@ -102,8 +108,83 @@ def add_flow(dp, rule: dict) -> None:
         inst.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions))
     if rule.get("goto") is not None:
         inst.append(parser.OFPInstructionGotoTable(int(rule["goto"])))
+    return inst
+
+
+class _Built:
+    """Matches and instruction lists built once per process, by their plan JSON.
+
+    Why: a switch that (re)connects gets its whole table again (install_all), and building os-ken's
+    OFPMatch converts every field through netaddr four times: 7,582 rules of the reference took 1.9 s
+    of the controller's CPU, most of it there, while the switches waited for it (a restart during the
+    fault drills, on a loaded machine, 6-10 s). Half the matches and all but ~140 instruction lists
+    recur across rules and switches. A cached match is written from its serialized bytes (os-ken's
+    serialize would convert every field again); instructions are reused as objects (their serialize
+    writes the same bytes every time and keeps nothing but their length).
+    """
+
+    def __init__(self) -> None:
+        self._matches: dict[str, object] = {}
+        self._instructions: dict[str, list] = {}
+
+    def match(self, parser, ofp, match: dict):
+        key = repr(match)  # equal plans give equal dicts in the same order; another order only misses
+        got = self._matches.get(key)
+        if got is None:
+            got = self._matches[key] = _wire_match(parser, ofp, match)
+        return got
+
+    def instructions(self, parser, ofp, rule: dict) -> list:
+        key = repr((rule.get("meter"), rule.get("actions", []), rule.get("goto")))
+        got = self._instructions.get(key)
+        if got is None:
+            got = self._instructions[key] = instructions_of(parser, ofp, rule)
+        return got
+
+
+_WIRE_CLASSES: dict = {}  # parser module -> its WireMatch class
+
+
+def _wire_match(parser, ofp, match: dict):
+    """A plan match as an OFPMatch of its fields (what logs and str() show) that serializes as bytes
+    computed here once: each field converted from its user form once (OFPMatch converts it four
+    times; the bytes are the same, tests/controllers check it), sorted by OXM header as OFPMatch
+    sorts, the fields that need prerequisites after (match_of)."""
+    cls = _WIRE_CLASSES.get(parser)
+    if cls is None:
+        class WireMatch(parser.OFPMatch):
+            def serialize(self, buf, offset):
+                if len(buf) < offset:
+                    buf += bytearray(offset - len(buf))
+                buf[offset:offset + len(self.wire)] = self.wire
+                self.length = self.wire_length
+                return len(self.wire)
+
+        cls = _WIRE_CLASSES[parser] = WireMatch
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+    late = [(k, kw.pop(k)) for k in _AFTER_PREREQUISITES if k in kw]
+    fields = sorted((ofp.oxm_from_user(k, v) for k, v in kw.items()),
+                    key=lambda f: f[0][0] if isinstance(f[0], tuple) else f[0])
+    fields += [ofp.oxm_from_user(k, v) for k, v in late]
+    buf = bytearray(4)
+    for n, value, mask in fields:
+        ofp.oxm_serialize(n, value, mask, buf, len(buf))
+    length = len(buf)
+    struct.pack_into("!HH", buf, 0, ofp.OFPMT_OXM, length)
+    wired = cls(_ordered_fields=list(kw.items()) + late)
+    wired.wire, wired.wire_length = bytes(buf) + bytes(-length % 8), length
+    return wired
+
+
+_BUILT = _Built()
+
+
+def add_flow(dp, rule: dict) -> None:
+    """The one place flows are added (Ryu simple_switch_13 style), from a plan rule."""
+    parser, ofp = dp.ofproto_parser, dp.ofproto
     dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
-                                  match=match_of(parser, rule["match"]), instructions=inst,
+                                  match=_BUILT.match(parser, ofp, rule["match"]),
+                                  instructions=_BUILT.instructions(parser, ofp, rule),
                                   cookie=int(rule.get("cookie", 0))))
 
 
@@ -141,17 +222,34 @@ class _Collect:
         self.msgs.append(msg)
 
 
+def send_together(dp, msgs: list) -> None:
+    """Send `msgs` in order as one buffer (os-ken's `Datapath.send`), not a message at a time.
+
+    A switch's table is thousands of messages, and each `send_msg` is a turn through os-ken's send queue
+    (16 deep, so the sending greenlet yields every 16) and its own TCP segment (TCP_NODELAY), which the
+    switch reads one by one. The bytes are the same; a restarted controller is back sooner and a plan
+    change (a grant, a reroute, sessions following their UPF) is in sooner.
+    """
+    for msg in msgs:
+        if msg.xid is None:
+            dp.set_xid(msg)
+        msg.serialize()
+    dp.send(b"".join(bytes(msg.buf) for msg in msgs))
+
+
 def send_bundle(dp, msgs: list) -> None:
-    """Open an atomic, ordered bundle, add `msgs` to it and commit it: the switch applies all or none."""
+    """Open an atomic, ordered bundle, add `msgs` to it and commit it: the switch applies all or none.
+    The whole bundle goes as one buffer (send_together)."""
     parser, ofp = dp.ofproto_parser, dp.ofproto
     flags = ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED
     bundle_id = dp.set_xid(parser.OFPBarrierRequest(dp)) & 0x7FFFFFFF  # unique per connection
-    dp.send_msg(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags, []))
+    out = [parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_OPEN_REQUEST, flags, [])]
     for msg in msgs:
         add = parser.ONFBundleAddMsg(dp, bundle_id, flags, msg, [])
         add.xid = msg.xid  # the inner message's xid, as the extension requires
-        dp.send_msg(add)
-    dp.send_msg(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_COMMIT_REQUEST, flags, []))
+        out.append(add)
+    out.append(parser.ONFBundleCtrlMsg(dp, bundle_id, ofp.ONF_BCT_COMMIT_REQUEST, flags, []))
+    send_together(dp, out)
 
 
 class PlanApp(AppBase):
@@ -236,20 +334,22 @@ class PlanApp(AppBase):
                 self.logger.info("plan generation %s on %s: +%d -%d rules, meters +%d ~%d -%d", gen, key,
                                  len(added), len(removed), len(m_add), len(m_mod), len(m_del))
                 parser, ofp = dp.ofproto_parser, dp.ofproto
+                out = _Collect(dp)  # in this order, as one buffer (send_together)
                 for m in m_add:
-                    self._meter(dp, ofp.OFPMC_ADD, m)
+                    self._meter(out, ofp.OFPMC_ADD, m)
                 for m in m_mod:
-                    self._meter(dp, ofp.OFPMC_MODIFY, m)
+                    self._meter(out, ofp.OFPMC_MODIFY, m)
                 for r in added:
-                    self.add_flow(dp, r)
+                    self.add_flow(out, r)
                 for r in removed:
-                    dp.send_msg(parser.OFPFlowMod(
+                    out.send_msg(parser.OFPFlowMod(
                         datapath=dp, table_id=r.get("table", 0), command=ofp.OFPFC_DELETE_STRICT,
-                        priority=r["priority"], match=match_of(parser, r["match"]),
+                        priority=r["priority"], match=_BUILT.match(parser, ofp, r["match"]),
                         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY))
                 for m in m_del:
-                    dp.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=m["meter_id"]))
-                self._barrier(dp, key, gen)
+                    out.send_msg(parser.OFPMeterMod(datapath=dp, command=ofp.OFPMC_DELETE, meter_id=m["meter_id"]))
+                self._barrier(out, key, gen)
+                send_together(dp, out.msgs)
             self._write_status()
 
     def _diff(self, old: dict, new: dict, key: str):

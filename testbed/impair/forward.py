@@ -13,9 +13,9 @@ Why it looks like this:
 - Sockets are created with protocol 0 (they receive nothing) and only then
   bound to their interface with ETH_P_ALL, so at no moment do they see frames of
   any other interface. PACKET_IGNORE_OUTGOING hides the frames we send ourselves.
-- Delayed frames wait in a FIFO per direction (constant delay and rate keep
-  departures in order) or, when jitter may reorder them, in a heap ordered by
-  departure time; the loop sleeps in select() exactly until the next departure
+- Delayed frames wait in a FIFO per direction: departures keep arrival order
+  (jitter included: a link delivers in order; only `reorder` sends frames
+  ahead, see lane.py); the loop sleeps in select() exactly until the next departure
   (microsecond timeout, unlike epoll's milliseconds) or until a frame arrives,
   so it never busy-spins.
 - Reads are non-blocking and drained in bounded batches so a flood in one
@@ -289,9 +289,6 @@ class Forwarder:
                 lane.queued -= left  # a frame the kernel refused has left the queue too
                 lane.counters["tx_packets"] += sent
                 lane.counters["tx_bytes"] += sent_bytes - sent * VNET_LEN
-            for frame in lane.pop_due(now):
-                self._send(lane, frame)
-                self._give_back(frame)
             t = lane.next_departure()
             if t is not None and (nxt is None or t < nxt):
                 nxt = t

@@ -7,7 +7,9 @@ topology behaves the same whichever backend runs it:
 
 - delay_ms + jitter_ms: each packet gets delay + a sample of `jitter_dist` scaled
   to a standard deviation (or, for 'uniform', a half-width) of jitter_ms, never
-  below 0. Like netem without rate, jitter can reorder packets.
+  below 0, and never earlier than the packet before it: jitter does not reorder (a link,
+  a radio link's RLC/PDCP included, delivers in order; netem keeps order too once it has a
+  rate, which the netem backend then gives it). Reordering is `reorder_pct`'s alone.
 - loss_model 'random': each packet is lost with probability loss_pct. 'gilbert':
   a two-state Gilbert model (good state: no loss, bad state: all lost) whose
   stationary loss is loss_pct and whose mean burst length is loss_burst packets

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from testbed.openflow.forwarding import forwarding_plan
 from testbed.slicing.cookies import decode_cookie
-from testbed.slicing.flows import forward_rules, wiring_from_plan
 
 Port = tuple[str, int]  # (switch name, port number)
 
@@ -29,6 +28,11 @@ def without_ports(plan: dict, down: set[Port]) -> dict:
     cut = {tuple(t) for t in plan.get("trunks", []) if (t[0], t[1]) in down or (t[2], t[3]) in down}
     if not cut:
         return plan
+    # imported here, not at the top: testbed.slicing.flows pulls in the topology model (pydantic, ~0.3 s),
+    # and the controller imports this module at start, where a restarted one must be listening before
+    # the switches' next reconnect attempt (one a second); it needs this only once a trunk is down
+    from testbed.slicing.flows import forward_rules, wiring_from_plan
+
     live = dict(plan, trunks=[t for t in plan.get("trunks", []) if tuple(t) not in cut])
     w = wiring_from_plan(live)
     if plan.get("mode") == "slicing":

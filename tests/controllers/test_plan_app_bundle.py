@@ -17,16 +17,24 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 CODE = """
-import json
+import json, struct
 from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser
 from controllers.plan_app import _Collect, add_flow, send_bundle
 
 class FakeDP:
     ofproto, ofproto_parser, id = ofp, parser, 1
-    def __init__(self): self.sent, self.xid = [], 0
+    def __init__(self): self.sent, self.xid, self.buffers = [], 0, 0
     def send_msg(self, msg):
         if msg.xid is None: self.set_xid(msg)
         msg.serialize(); self.sent.append(msg)
+    def send(self, buf):  # raw bytes, as os-ken's Datapath.send: split into messages by their headers
+        self.buffers += 1
+        while buf:
+            version, msg_type, msg_len, xid = struct.unpack_from("!BBHI", buf)
+            m = parser.msg_parser(self, version, msg_type, msg_len, xid, bytes(buf[:msg_len]))
+            m.buf, m.msg_type, m.msg_len = bytes(buf[:msg_len]), msg_type, msg_len
+            self.sent.append(m)
+            buf = buf[msg_len:]
     def set_xid(self, msg):
         self.xid += 1; msg.set_xid(self.xid); return self.xid
 
@@ -48,7 +56,7 @@ for m in dp.sent:
         row["body"] = bytes(m.buf[16:]).hex()
     out.append(row)
 inner = [(msg.xid, msg.command) for msg in bundle.msgs]
-print(json.dumps({"rows": out, "inner": inner, "atomic": ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED,
+print(json.dumps({"rows": out, "inner": inner, "buffers": dp.buffers, "atomic": ofp.ONF_BF_ATOMIC | ofp.ONF_BF_ORDERED,
                   "open": ofp.ONF_BCT_OPEN_REQUEST, "commit": ofp.ONF_BCT_COMMIT_REQUEST}))
 """
 
@@ -60,6 +68,7 @@ def test_the_plan_goes_in_as_one_atomic_bundle():
     got = json.loads(r.stdout.strip().splitlines()[-1])
     rows = got["rows"]
     assert len(rows) == 2 + 4  # open, 4 adds (the delete-all first), commit
+    assert got["buffers"] == 1  # one write of the whole bundle, not a send per message
     first, last, adds = rows[0], rows[-1], rows[1:-1]
     assert first["type"] == last["type"] == "ONFBundleCtrlMsg"
     assert (first["ctrl"], last["ctrl"]) == (got["open"], got["commit"])

@@ -42,17 +42,29 @@ def test_rate_serialises_frames_back_to_back():
     assert [t for t, _ in ln.fifo] == [pytest.approx(x) for x in (0.001, 0.002, 0.003)]
 
 
-def test_jitter_without_rate_uses_the_heap_and_leaves_in_time_order():
+def test_jitter_keeps_arrival_order():
     random.seed(1)
     ln = lane(delay_ms=10, jitter_ms=5, jitter_dist="uniform")
-    for i in range(50):
-        ln.schedule(frame(i + 1), i * 0.0001)
-    assert not ln.fifo and len(ln.heap) == 50 == ln.queued
-    assert ln.pop_due(0.0) == []
-    due = ln.pop_due(0.012)
-    assert 0 < len(due) < 50 and ln.queued == 50 - len(due)
-    assert all(t > 0.012 for t, _, _ in ln.heap)
-    assert min(t for t, _, _ in ln.heap) == ln.next_departure()
+    for i in range(200):
+        ln.schedule(frame(i + 1), i * 0.0001)  # 0.1 ms apart: jitter samples 10 ms wide would cross
+    times = [t for t, _ in ln.fifo]
+    assert [len(f) for _, f in ln.fifo] == [VNET_HDR.size + i + 1 for i in range(200)]  # arrival order
+    assert times == sorted(times) and ln.queued == 200
+    assert min(times) >= 0.005 and max(times) <= 0.0199 + 0.015  # within the band (+ the wait behind)
+    # a frame is held back only behind the one before it, never later than that
+    held = [t for t, prev in zip(times[1:], times) if t == prev]
+    assert held and len(held) < 200
+    assert ln.next_departure() == times[0]
+
+
+def test_jitter_at_a_low_rate_keeps_its_spread():
+    random.seed(4)
+    ln = lane(delay_ms=20, jitter_ms=4, jitter_dist="normal")
+    for i in range(2000):
+        ln.schedule(frame(), i * 0.05)  # 50 ms apart: order costs (almost) nothing
+    delays = [t - i * 0.05 for i, (t, _) in enumerate(ln.fifo)]
+    assert statistics.median(delays) == pytest.approx(0.020, abs=0.0005)
+    assert statistics.pstdev(delays) == pytest.approx(0.004, rel=0.1)
 
 
 def test_queue_limit_drops_new_frames():
@@ -75,7 +87,7 @@ def test_down_flush_counts_what_was_queued():
     for _ in range(4):
         ln.schedule(frame(), 0.0)
     ln.flush()
-    assert ln.queued == 0 and not ln.heap and ln.counters["dropped_down"] == 4
+    assert ln.queued == 0 and not ln.fifo and ln.counters["dropped_down"] == 4
     assert ln.next_departure() is None
 
 

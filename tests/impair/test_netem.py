@@ -31,6 +31,13 @@ def test_uniform_jitter_has_no_table_and_gilbert_uses_gemodel():
     assert args[i + 1:i + 5] == ["2.77778%", "25%", "100%", "0%"]
 
 
+def test_jitter_without_a_rate_gets_one_so_netem_keeps_order():
+    # netem reorders jittered packets unless it has a rate (then each leaves after the one before it)
+    assert netem_args(Impairment(delay_ms=4, jitter_ms=1))[-2:] == ["rate", "100gbit"]
+    assert "rate" not in netem_args(Impairment(delay_ms=4))  # constant delay keeps order by itself
+    assert netem_args(Impairment(delay_ms=4, jitter_ms=1, rate_bps=300_000_000))[-2:] == ["rate", "300000000bit"]
+
+
 def test_down_is_total_loss():
     assert netem_args(Impairment(delay_ms=5, up=False))[-3:] == ["loss", "random", "100%"]
 
