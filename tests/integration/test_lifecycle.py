@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -12,6 +13,8 @@ from testbed import Testbed
 from testbed.engine.rundir import all_runs
 
 from tests.helpers import MINIMAL, REPO, TESTBED, cli, leftovers
+
+SLEEP = f"300.{os.getpid()}"  # seconds: a background process in a node, found again by its command line
 
 
 def _wait_up(proc: subprocess.Popen, timeout: float = 90) -> str:
@@ -34,7 +37,8 @@ def test_context_manager_up_exec_down(state_dir):
         # a node resolves the others by name and has its own address
         assert tb.node("emr").ip in tb.node("emr").cmd("ip -4 -o addr show")
         # a background process started in a node is removed at teardown
-        tb.node("pacs").popen(["sleep", "300"])
+        # (a duration no other process on the machine has: `pgrep -f "sleep 300"` once found a shell's own)
+        tb.node("pacs").popen(["sleep", SLEEP])
         # exec from another process, by node name, as a user would
         r = cli("exec", "--run", rid, "kiosk-01", "--", "ping", "-c1", "-W2", "emr")
         assert "1 received" in r.stdout
@@ -47,7 +51,7 @@ def test_context_manager_up_exec_down(state_dir):
         assert any(x.startswith("bridge ") for x in live) and any(x.startswith("process ") for x in live), live
         assert sum(x.startswith("controller ") for x in live) == 1, live
     assert leftovers(rid, state_dir) == []
-    assert subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True).returncode != 0
+    assert subprocess.run(["pgrep", "-f", f"sleep {SLEEP}"], capture_output=True).returncode != 0
 
 
 def test_teardown_after_exception(state_dir):
