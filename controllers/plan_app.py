@@ -123,21 +123,27 @@ class _Built:
     writes the same bytes every time and keeps nothing but their length).
     """
 
+    LIMIT = 200_000  # entries of each cache: a controller following plan changes for days stays bounded
+
     def __init__(self) -> None:
-        self._matches: dict[str, object] = {}
-        self._instructions: dict[str, list] = {}
+        self._matches: dict[tuple, object] = {}
+        self._instructions: dict[tuple, list] = {}
 
     def match(self, parser, ofp, match: dict):
-        key = repr(match)  # equal plans give equal dicts in the same order; another order only misses
+        key = (parser, repr(match))  # equal plans give equal dicts in the same order; another order only misses
         got = self._matches.get(key)
         if got is None:
+            if len(self._matches) >= self.LIMIT:
+                self._matches.clear()
             got = self._matches[key] = _wire_match(parser, ofp, match)
         return got
 
     def instructions(self, parser, ofp, rule: dict) -> list:
-        key = repr((rule.get("meter"), rule.get("actions", []), rule.get("goto")))
+        key = (parser, repr((rule.get("meter"), rule.get("actions", []), rule.get("goto"))))
         got = self._instructions.get(key)
         if got is None:
+            if len(self._instructions) >= self.LIMIT:
+                self._instructions.clear()
             got = self._instructions[key] = instructions_of(parser, ofp, rule)
         return got
 
