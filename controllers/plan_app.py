@@ -27,6 +27,8 @@ import os
 import struct
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from controllers.compat import (AppBase, CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER, hub,
                                 ofp_event, ofproto_v1_3, set_ev_cls)
@@ -62,21 +64,11 @@ def diff(o_rules: list[dict], o_meters: list[dict], n_rules: list[dict], n_meter
     return added, removed, m_add, m_mod, m_del
 
 
-_AFTER_PREREQUISITES = ("ip_frag",)  # NXM fields whose prerequisite (eth_type) is an OXM field
-
-
-def match_of(parser, match: dict):
-    """OFPMatch from a plan match: a masked field is [value, mask] in JSON, a (value, mask) tuple here.
-
-    ct_state, ct_mark, ip_frag are Nicira extensions, tcp_flags an ONF one: all work over OpenFlow
-    1.3. os-ken orders fields by their OXM header, which puts Nicira's class (0x0001) before the
-    basic one (0x8000); OVS wants a field's prerequisites first and refuses ip_frag before eth_type
-    (OFPBMC_BAD_PREREQ), so ip_frag goes last.
-    """
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
-    late = [(k, kw.pop(k)) for k in _AFTER_PREREQUISITES if k in kw]
-    m = parser.OFPMatch(**kw)
-    return parser.OFPMatch(_ordered_fields=list(m.items()) + late) if late else m
+# NXM fields whose prerequisite (eth_type) is an OXM field. ct_state, ct_mark, ip_frag are Nicira
+# extensions, tcp_flags an ONF one: all work over OpenFlow 1.3. os-ken orders fields by their OXM header,
+# which puts Nicira's class (0x0001) before the basic one (0x8000); OVS wants a field's prerequisites first
+# and refuses ip_frag before eth_type (OFPBMC_BAD_PREREQ), so ip_frag goes last.
+_AFTER_PREREQUISITES = ("ip_frag",)
 
 
 def ct_action(parser, spec: dict):
@@ -111,6 +103,24 @@ def instructions_of(parser, ofp, rule: dict) -> list:
     return inst
 
 
+class _Memo:
+    """What was built once per process, by key, and at most LIMIT entries (then it starts again): a
+    controller following plan changes for days stays bounded."""
+
+    LIMIT = 200_000
+
+    def __init__(self) -> None:
+        self._got: dict[tuple, Any] = {}
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        got = self._got.get(key)
+        if got is None:
+            if len(self._got) >= self.LIMIT:
+                self._got.clear()
+            got = self._got[key] = build()
+        return got
+
+
 class _Built:
     """Matches and instruction lists built once per process, by their plan JSON.
 
@@ -120,32 +130,19 @@ class _Built:
     fault drills, on a loaded machine, 6-10 s). Half the matches and all but ~140 instruction lists
     recur across rules and switches. A cached match is written from its serialized bytes (os-ken's
     serialize would convert every field again); instructions are reused as objects (their serialize
-    writes the same bytes every time and keeps nothing but their length).
+    writes the same bytes every time and keeps nothing but their length). Keys are the plan's own
+    dicts as repr: equal plans give equal dicts in the same order, and another order only misses.
     """
 
-    LIMIT = 200_000  # entries of each cache: a controller following plan changes for days stays bounded
-
     def __init__(self) -> None:
-        self._matches: dict[tuple, object] = {}
-        self._instructions: dict[tuple, list] = {}
+        self._matches, self._instructions = _Memo(), _Memo()
 
     def match(self, parser, ofp, match: dict):
-        key = (parser, repr(match))  # equal plans give equal dicts in the same order; another order only misses
-        got = self._matches.get(key)
-        if got is None:
-            if len(self._matches) >= self.LIMIT:
-                self._matches.clear()
-            got = self._matches[key] = _wire_match(parser, ofp, match)
-        return got
+        return self._matches.get((parser, repr(match)), lambda: _wire_match(parser, ofp, match))
 
     def instructions(self, parser, ofp, rule: dict) -> list:
         key = (parser, repr((rule.get("meter"), rule.get("actions", []), rule.get("goto"))))
-        got = self._instructions.get(key)
-        if got is None:
-            if len(self._instructions) >= self.LIMIT:
-                self._instructions.clear()
-            got = self._instructions[key] = instructions_of(parser, ofp, rule)
-        return got
+        return self._instructions.get(key, lambda: instructions_of(parser, ofp, rule))
 
 
 _WIRE_CLASSES: dict = {}  # parser module -> its WireMatch class
@@ -155,7 +152,8 @@ def _wire_match(parser, ofp, match: dict):
     """A plan match as an OFPMatch of its fields (what logs and str() show) that serializes as bytes
     computed here once: each field converted from its user form once (OFPMatch converts it four
     times; the bytes are the same, tests/controllers check it), sorted by OXM header as OFPMatch
-    sorts, the fields that need prerequisites after (match_of)."""
+    sorts, the fields that need prerequisites after (_AFTER_PREREQUISITES). A masked field is
+    [value, mask] in the plan's JSON, a (value, mask) tuple for os-ken."""
     cls = _WIRE_CLASSES.get(parser)
     if cls is None:
         class WireMatch(parser.OFPMatch):

@@ -40,9 +40,15 @@ class FakeDP:
     def send_msg(self, msg):
         self.set_xid(msg); msg.serialize(); self.sent.append(bytes(msg.buf))
 
+def match_of(match):  # os-ken's own OFPMatch, with ip_frag after its prerequisite, as add_flow built it before
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in match.items()}
+    late = [(k, kw.pop(k)) for k in ("ip_frag",) if k in kw]
+    m = parser.OFPMatch(**kw)
+    return parser.OFPMatch(_ordered_fields=list(m.items()) + late) if late else m
+
 def reference(dp, rule):  # what add_flow sent before the cache: os-ken's OFPMatch, new objects each time
     dp.send_msg(parser.OFPFlowMod(datapath=dp, table_id=rule.get("table", 0), priority=rule["priority"],
-                                  match=pa.match_of(parser, rule["match"]),
+                                  match=match_of(rule["match"]),
                                   instructions=pa.instructions_of(parser, ofp, rule),
                                   cookie=int(rule.get("cookie", 0))))
 
